@@ -1,0 +1,65 @@
+"""The case: a person bound to correctional services by a correctional measure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mesa
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from casesim.simulation import Simulation
+
+
+class Case(mesa.Agent):
+    """A person on a correctional journey.
+
+    Attributes drawn at arrival are fixed (offence, true needs, propensity, motivation, patch);
+    risk changes at reviews. Everything that happens to the case is in the model's event log;
+    :meth:`history` returns that part of it. The remaining attributes are the live state the
+    engine needs to decide what happens next.
+    """
+
+    def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
+                 propensity: float, motivation: float, patch: str) -> None:
+        super().__init__(model)
+        self.no = no                      # arrival number: stable across scenarios sharing a seed
+        self.risk = risk
+        self.offence = offence
+        self.needs = needs                # true needs
+        self.propensity = propensity      # latent compliance propensity (logit scale)
+        self.motivation = motivation      # 0..1
+        self.patch = patch
+        self.luck = model.luck.case_key(no)
+        # live state
+        self.stage: str | None = None
+        self.stays = 0                    # stage entries so far (indexes per-stay luck)
+        self.holder: Any = None           # CaseManager or Team responsible now
+        self.holder_since = 0.0
+        self.last_holder: Any = None      # holder before the current one was released
+        self.last_setting: str | None = None  # setting of the most recent holder
+        self.ever_held = False
+        self.load_staff: Any = None       # staff member carrying this case's workload weight
+        self.load_weight = 0.0
+        self.mode: str | None = None
+        self.identified: set[str] = set()  # needs identified by assessment
+        self.met: set[str] = set()        # needs addressed by a completed intervention
+        self.pending: list[Any] = []      # open referrals / interventions (provider tickets)
+        self.contacts = 0                 # contacts so far (indexes per-contact luck)
+        self.kept_since_review = 0
+        self.missed_since_review = 0
+        self.warning_times: list[float] = []
+        self.reviews = 0
+        self.referrals = 0                # referrals so far (indexes per-referral luck)
+        self.assessments = 0
+
+    @property
+    def unmet_needs(self) -> int:
+        """Identified needs not yet met by a completed intervention."""
+        return len(self.identified - self.met)
+
+    def history(self) -> pd.DataFrame:
+        """Every logged happening of this case, in time order."""
+        ev = self.model.events.to_frame()
+        return ev[ev["case"] == self.no].reset_index(drop=True)

@@ -1,0 +1,9 @@
+"""Configurable case-management models: each policy is a strategy registered by name.
+
+Importing this package registers every built-in policy.
+"""
+
+from casesim.models import approach, enforcement, modes, segmentation  # noqa: F401
+from casesim.models.registry import build, names, params_type, policy
+
+__all__ = ["build", "names", "params_type", "policy"]

@@ -1,0 +1,156 @@
+"""Approaches: who is responsible for a case in a setting, an individual or a team.
+
+The engine calls, for the setting a case is in:
+
+* ``take_on(sim, case, stage)`` at every stage entry: make sure the right holder has the case;
+* ``assessment(sim, case)`` -> (days the assessment takes, probability each need is found);
+* ``after_plan(sim, case, planned_needs)`` once the plan is made;
+* ``on_review(sim, case)`` at each formal review;
+* ``let_go(sim, case)`` when the case leaves the setting or the system.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from casesim.agents.case_manager import CaseManager
+from casesim.agents.team import Team
+from casesim.models.segmentation import least_loaded
+from casesim.params import P, Strict
+
+from casesim.models.registry import policy  # isort: skip
+
+if TYPE_CHECKING:
+    from casesim.agents.case import Case
+    from casesim.simulation import Simulation
+
+BOUNDARY = "custody_community_boundary"
+
+
+def break_cause(case: Case, setting: str, default: str) -> str:
+    """Cause of a change of holder: crossing the custody/community boundary, or ``default``."""
+    if case.last_setting is not None and case.last_setting != setting:
+        return BOUNDARY
+    return default
+
+
+class IndividualParams(Strict):
+    """A named case manager holds the case."""
+
+    name: Literal["individual"] = "individual"
+    assessment_days: float = P(15, "days", "England & Wales practice: a sentence plan within 15 working days "
+                               "of sentence (assumption: calendar days)", gt=0)
+    detection_probability: float = P(0.8, "probability", "assumption: a single practitioner's structured "
+                                     "assessment finds most but not all needs", ge=0, le=1)
+
+
+@policy("approach", IndividualParams)
+class Individual:
+    """Individual-based approach: one named case manager, chosen by the segmentation."""
+
+    def __init__(self, params: IndividualParams) -> None:
+        self.params = params
+
+    def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
+        seg = sim.segmentation_for(stage)
+        holder = case.holder
+        if holder is not None and seg.keeps(sim, case, stage, holder):
+            sim.set_load(case, holder, sim.case_weight(case, stage))
+            return
+        chosen = least_loaded(seg.candidates(sim, case, stage))
+        if chosen is None:
+            sim.release(case)
+            return
+        setting = sim.journey.setting[stage]
+        sim.assign_holder(case, chosen, break_cause(case, setting, seg.handoff_cause))
+        sim.set_load(case, chosen, sim.case_weight(case, stage))
+
+    def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
+        return self.params.assessment_days, self.params.detection_probability
+
+    def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
+        return None
+
+    def on_review(self, sim: Simulation, case: Case) -> None:
+        return None
+
+    def let_go(self, sim: Simulation, case: Case) -> None:
+        sim.release(case)
+
+
+class TeamParams(Strict):
+    """A team unique to the case, convened by a chair, holds it."""
+
+    name: Literal["team"] = "team"
+    staff_members: int = P(1, "staff", "DOMICE: custody teams draw staff and provider representatives; "
+                           "assumption: one key worker besides the chair", ge=0)
+    provider_representatives: bool = P(True, "flag", "DOMICE: team members are, or represent, providers of "
+                                       "services")
+    assessment_days: float = P(28, "days", "assumption: separate assessments by members, then a meeting to "
+                               "agree them, take longer than one practitioner's", gt=0)
+    detection_probability: float = P(0.9, "probability", "assumption: several professional perspectives find "
+                                     "more needs than one", ge=0, le=1)
+    chair_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the chair "
+                                    "carries the case in the caseload count", ge=0)
+
+
+@policy("approach", TeamParams)
+class TeamBased:
+    """Team-based approach: a chair plus members; tasks of the plan go to members; the team
+    re-meets at each review."""
+
+    def __init__(self, params: TeamParams) -> None:
+        self.params = params
+
+    def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
+        weight = sim.case_weight(case, stage) * self.params.chair_workload_share
+        team = case.holder
+        if isinstance(team, Team) and team.can_hold(case.mode):
+            sim.set_load(case, team.chair, weight)
+            return
+        seg = sim.segmentation_for(stage)
+        pool = sorted(seg.candidates(sim, case, stage), key=lambda m: (m.pressure, m.load, m.unique_id))
+        if not pool:
+            sim.release(case)
+            return
+        chair, staff = pool[0], pool[1:1 + self.params.staff_members]
+        old = case.holder
+        team = Team(sim, case.no, chair, staff)
+        sim.log.add(sim.env.now, case.no, "team_formed", case.stage or "", team.unique_id, "",
+                    float(len(team.members)))
+        sim.assign_holder(case, team, break_cause(case, chair.setting, seg.handoff_cause))
+        sim.set_load(case, chair, weight)
+        if isinstance(old, Team):
+            old.remove()
+
+    def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
+        return self.params.assessment_days, self.params.detection_probability
+
+    def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
+        team = case.holder
+        if not isinstance(team, Team):
+            return
+        now, stage = sim.env.now, case.stage or ""
+        setting = team.chair.setting
+        for need in planned:
+            rep = sim.provider_for(setting, need) if self.params.provider_representatives else None
+            if rep is not None and rep not in team.providers:
+                team.providers.append(rep)
+            member = rep if rep is not None else (team.staff[0] if team.staff else team.chair)
+            sim.log.add(now, case.no, "task_assigned", stage, member.unique_id, need, float(team.unique_id))
+        monitor: CaseManager = team.staff[0] if team.staff else team.chair
+        sim.log.add(now, case.no, "task_assigned", stage, monitor.unique_id, "monitoring",
+                    float(team.unique_id))
+
+    def on_review(self, sim: Simulation, case: Case) -> None:
+        team = case.holder
+        if isinstance(team, Team):
+            team.meetings += 1
+            sim.log.add(sim.env.now, case.no, "team_meeting", case.stage or "", team.unique_id, "",
+                        float(len(team.members)))
+
+    def let_go(self, sim: Simulation, case: Case) -> None:
+        team = case.holder
+        sim.release(case)
+        if isinstance(team, Team):
+            team.remove()

@@ -1,0 +1,344 @@
+"""The scenario: a validated, frozen description of one service and its case-management model.
+
+``load_scenario(path, overrides)`` reads YAML (with ``extends:`` and ``--set`` overrides),
+validates it against :class:`Scenario` and runs the cross-field checks, raising
+:class:`~casesim.yamlio.ScenarioError` whose problems read ``file:line: field.path: problem``.
+Every parameter carries a unit and the source or reasoning for its default (see
+``casesim schema``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from casesim import models
+from casesim.journey import Journey, check_journey
+from casesim.params import MODES, RISKS, SETTINGS, ByRisk, P, Strict
+from casesim.yamlio import LineMap, Problem, ScenarioError, problems_from_validation, resolve
+
+ASSUMPTION = "assumption"
+
+
+class TimeSpec(Strict):
+    """Run length and the part of it excluded from metrics."""
+
+    horizon_days: float = P(1460, "days", "four years: long enough for orders started after warm-up to end",
+                            gt=0)
+    warmup_days: float = P(365, "days", "one year: the longest common stay (a community order) settles",
+                           ge=0)
+    tick_days: float = P(7, "days", "a week: the natural reporting period of supervision", gt=0)
+
+
+class RatePeriod(Strict):
+    """From ``start_day`` on, arrivals come at ``rate_per_day``."""
+
+    start_day: float = P(..., "day", "scenario input", ge=0)
+    rate_per_day: float = P(..., "cases per day", "scenario input", ge=0)
+
+
+class Arrivals(Strict):
+    """New cases (people coming to court for sentence): a Poisson process and their attributes."""
+
+    rate_per_day: float = P(9.0, "cases per day", "assumption: a mid-sized probation area (about 1/40 of "
+                            "England & Wales)", ge=0)
+    periods: list[RatePeriod] = P(list, "list", "optional: piecewise-constant rate changes over time")
+    risk_mix: ByRisk = P(lambda: ByRisk(LOW=0.35, MEDIUM=0.45, HIGH=0.20), "share",
+                         "assumption, close to the risk-of-serious-harm mix of E&W probation caseloads")
+    offence_mix: dict[str, float] = P(lambda: {"general": 0.5, "violent": 0.25, "drug": 0.15,
+                                               "sexual": 0.10}, "share", ASSUMPTION)
+    needs_prevalence: dict[str, ByRisk] = P(lambda: {
+        "substance_misuse": ByRisk(LOW=0.25, MEDIUM=0.40, HIGH=0.50),
+        "mental_health": ByRisk(LOW=0.25, MEDIUM=0.35, HIGH=0.45),
+        "accommodation": ByRisk(LOW=0.10, MEDIUM=0.20, HIGH=0.35),
+        "employment": ByRisk(LOW=0.30, MEDIUM=0.45, HIGH=0.55),
+        "education": ByRisk(LOW=0.20, MEDIUM=0.30, HIGH=0.40),
+    }, "probability per need and risk level", "assumption: criminogenic needs are common and rise with risk")
+    propensity_sd: float = P(1.0, "logit units", "assumption: spread of individual compliance propensity "
+                             "(standard normal on the logit scale)", ge=0)
+    motivation_mean: float = P(0.5, "0..1", ASSUMPTION, gt=0, lt=1)
+    motivation_concentration: float = P(4.0, "beta a+b", "assumption: a broad beta distribution", gt=0)
+
+    @field_validator("periods")
+    @classmethod
+    def _sorted(cls, periods: list[RatePeriod]) -> list[RatePeriod]:
+        starts = [p.start_day for p in periods]
+        if starts != sorted(starts):
+            raise ValueError("periods must be in increasing start_day order")
+        return periods
+
+
+class InitialPopulation(Strict):
+    """Cases already in the system at day 0, by stage (each with a residual stay)."""
+
+    by_stage: dict[str, int] = P(dict, "cases", "scenario input; warm-up absorbs the approximation")
+
+
+class StaffGroup(Strict):
+    """A group of case managers alike in setting, capacity and skills."""
+
+    name: str = P("staff", "label", "scenario input")
+    setting: Literal["community", "custody"] = P(..., "setting", "scenario input")
+    count: int = P(..., "staff", "scenario input", ge=0)
+    patches: list[str] = P(list, "patch names", "spread round-robin over these; empty = covers every patch")
+    capacity: float = P(40.0, "weighted cases", "assumption: with the default mode weights a manager at 100% "
+                        "holds about 35-40 mixed cases, the E&W average caseload (parliamentary answer 11 "
+                        "Sep 2024: 35.2-37.1)", ge=0)
+    modes: list[str] = P(lambda: list(MODES), "modes", "assumption: generic staff are skilled in every mode")
+    specialisms: list[str] = P(list, "labels", "stages, tasks, risk levels, offence types or needs")
+
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, modes: list[str]) -> list[str]:
+        bad = [m for m in modes if m not in MODES]
+        if bad:
+            raise ValueError(f"unknown mode(s) {', '.join(bad)}; valid: {', '.join(MODES)}")
+        return modes
+
+
+class ModeSpec(Strict):
+    """What a supervision mode asks of staff and case."""
+
+    contact_interval_days: float = P(..., "days", "see modes defaults", gt=0)
+    workload_weight: float = P(..., "weighted cases", "see modes defaults", ge=0)
+    cost_per_contact: float = P(..., "currency", "see modes defaults", ge=0)
+    intensity: float = P(..., "0..1", "see modes defaults", ge=0, le=1)
+
+
+_MODE_SOURCE = ("intervals: assumption (monthly to weekly as intrusiveness rises); weights: APPA workload "
+                "standard of 1/2/4 hours per low/moderate/intensive case a month, relative to brokerage; "
+                "cost: NAO 2008 supervision requirement 652 GBP a year excl. overheads = about 25 GBP per "
+                "fortnightly contact, scaled with intensity (assumption)")
+
+
+def _default_modes() -> dict[str, ModeSpec]:
+    return {
+        "ADMINISTRATIVE": ModeSpec(contact_interval_days=28, workload_weight=0.5, cost_per_contact=20,
+                                   intensity=0.0),
+        "BROKERAGE": ModeSpec(contact_interval_days=14, workload_weight=1.0, cost_per_contact=25,
+                              intensity=0.33),
+        "THERAPEUTIC": ModeSpec(contact_interval_days=7, workload_weight=1.5, cost_per_contact=35,
+                                intensity=0.67),
+        "COMPREHENSIVE": ModeSpec(contact_interval_days=7, workload_weight=2.0, cost_per_contact=45,
+                                  intensity=1.0),
+    }
+
+
+class Management(Strict):
+    """The case-management model of one setting."""
+
+    approach: models.params_type("approach") = P(lambda: {"name": "individual"}, "policy",
+                                                  "DOMICE: individual-based in the community")
+    segmentation: models.params_type("segmentation") = P(lambda: {"name": "patch"}, "policy",
+                                                          "DOMICE: locality (patch) working")
+
+
+def _default_management() -> dict[str, Management]:
+    return {"community": Management.model_validate({}),
+            "custody": Management.model_validate({"approach": {"name": "team"},
+                                                  "segmentation": {"name": "patch", "match_patch": False}})}
+
+
+class RiskReview(Strict):
+    """How a formal review re-scores risk."""
+
+    compliant_threshold: float = P(0.75, "share of contacts kept", ASSUMPTION, ge=0, le=1)
+    p_down_if_compliant: float = P(0.15, "probability per review", "assumption: engagement lowers assessed "
+                                   "risk over time", ge=0, le=1)
+    p_up_if_noncompliant: float = P(0.1, "probability per review", "assumption: disengagement raises "
+                                    "assessed risk", ge=0, le=1)
+
+
+class Process(Strict):
+    """Timing and rules of the ASSESS -> PLAN -> IMPLEMENT -> REVIEW cycle."""
+
+    first_contact_days: float = P(5, "days", "E&W practice: first appointment within five working days of "
+                                  "sentence or release", ge=0)
+    plan_days: float = P(7, "days", "assumption: a plan follows the assessment within a week", ge=0)
+    review_interval_days: float = P(120, "days", "assumption: formal review about every four months", gt=0)
+    mandatory_share: float = P(0.3, "share of identified needs", "assumption: share of needs the court makes "
+                               "a requirement (e.g. drug or mental-health treatment requirements)", ge=0, le=1)
+    discretionary_uptake: float = P(0.5, "probability", "assumption: discretionary referrals taken up, "
+                                    "scaled by motivation/0.5", ge=0, le=1)
+    risk_review: RiskReview = P(RiskReview, "section", "see fields")
+
+
+class Compliance(Strict):
+    """Coefficients of the logistic model of keeping a contact (see README: compliance model)."""
+
+    intercept: float = P(2.9, "logit", "calibrated so the baseline keeps about 90% of contacts and completes "
+                         "about 70-74% of orders (E&W parliamentary answer, Dec 2023)")
+    propensity: float = P(1.0, "logit per sd", "scale of the case's latent propensity")
+    motivation: float = P(1.0, "logit per unit above 0.5", ASSUMPTION)
+    risk: ByRisk = P(lambda: ByRisk(LOW=0.0, MEDIUM=-0.4, HIGH=-0.8), "logit",
+                     "assumption: higher-risk people miss more appointments")
+    intensity: float = P(-0.3, "logit at intensity 1", "assumption from intensive-supervision trials "
+                         "(Petersilia & Turner 1993): more demands, more technical violations")
+    continuity: float = P(0.5, "logit at saturation", "assumption: a stable relationship with one case "
+                          "manager supports engagement (DOMICE continuity)")
+    continuity_saturation_days: float = P(180, "days", ASSUMPTION, gt=0)
+    pressure: float = P(-1.5, "logit per unit of pressure above the threshold", "assumption: quality falls "
+                        "as caseloads rise (HMI Probation 2021: at 50 or more cases)")
+    pressure_threshold: float = P(1.0, "pressure", "assumption: effects start above 100% of capacity", ge=0)
+    unmet_need: float = P(-0.15, "logit per unmet identified need", ASSUMPTION)
+
+
+class ProviderDuration(Strict):
+    """Length of an intervention."""
+
+    dist: Literal["fixed", "exponential", "lognormal", "uniform"] = P("exponential", "distribution",
+                                                                     ASSUMPTION)
+    mean_days: float = P(..., "days", "scenario input", gt=0)
+    cv: float = P(0.5, "coefficient of variation", "ignored for fixed and exponential", ge=0)
+
+
+class ProviderSpec(Strict):
+    """A service that addresses one need, with places and a waiting list."""
+
+    name: str = P(..., "label", "scenario input")
+    setting: Literal["community", "custody"] = P(..., "setting", "scenario input")
+    need: str = P(..., "need", "scenario input")
+    route: Literal["in_house", "contracted", "universal"] = P("contracted", "route", "DOMICE: in-house, "
+                                                              "funded external, or universal citizen service")
+    relationship: Literal["statutory_duty", "protocol", "none"] = P("protocol", "relationship",
+                                                                   "DOMICE: statutory duty to co-operate, "
+                                                                   "inter-agency protocol, or none")
+    places: int = P(..., "places", "scenario input", ge=0)
+    duration: ProviderDuration = P(..., "section", "scenario input")
+    completion_probability: float = P(0.6, "probability", ASSUMPTION, ge=0, le=1)
+    acceptance_probability: float = P(0.85, "probability", ASSUMPTION, ge=0, le=1)
+    acceptance_delay_days: float = P(7, "days", ASSUMPTION, ge=0)
+    cost_per_place_day: float = P(15, "currency per occupied place-day", ASSUMPTION, ge=0)
+    priority_by_risk: bool = P(False, "flag", "first come first served unless set: then HIGH before MEDIUM "
+                               "before LOW")
+
+
+class Costs(Strict):
+    """Money per unit (see the cost-model issue for staff costs)."""
+
+    currency: str = P("GBP", "ISO code", "scenario input")
+    custody_per_day: float = P(141.7, "currency per prisoner-day", "MoJ 2022-23: 51,724 GBP per prison place "
+                               "a year / 365", ge=0)
+    court_hearing: float = P(600, "currency per return to court", "assumption: order of magnitude of a "
+                             "breach hearing", ge=0)
+    recall: float = P(1000, "currency per recall", "assumption: administration and police return, "
+                      "excluding custody days", ge=0)
+
+
+class Scenario(Strict):
+    """Everything a run needs. Frozen after validation."""
+
+    name: str = P("scenario", "label", "scenario input")
+    description: str = P("", "text", "scenario input")
+    seed: int = P(20261122, "integer", "any fixed number; --seed overrides", ge=0)
+    time: TimeSpec = P(TimeSpec, "section", "see fields")
+    patches: dict[str, float] = P(lambda: {"North": 1.0, "South": 1.0, "East": 1.0, "West": 1.0,
+                                           "Central": 1.0, "Rural": 1.0},
+                                  "relative weight of arrivals", "assumption: six equal localities")
+    arrivals: Arrivals = P(Arrivals, "section", "see fields")
+    initial_population: InitialPopulation = P(InitialPopulation, "section", "see fields")
+    journey: Journey = P(Journey.default, "section", "see journey.py")
+    staff: list[StaffGroup] = P(lambda: [
+        StaffGroup(name="probation", setting="community", count=75, patches=[]),
+        StaffGroup(name="offender_management_in_custody", setting="custody", count=20, capacity=40)],
+        "list", "assumption: a mid-sized area")
+    modes: dict[str, ModeSpec] = P(_default_modes, "section", _MODE_SOURCE)
+    management: dict[str, Management] = P(_default_management, "setting -> model",
+                                          "DOMICE: individual in the community, team-based in custody")
+    mode_assignment: models.params_type("mode_assignment") = P(lambda: {"name": "risk_table"}, "policy",
+                                                                "see modes.py")
+    enforcement: models.params_type("enforcement") = P(lambda: {"name": "graduated"}, "policy",
+                                                        "see enforcement.py")
+    process: Process = P(Process, "section", "see fields")
+    compliance: Compliance = P(Compliance, "section", "see fields")
+    providers: list[ProviderSpec] = P(list, "list", "scenario input")
+    costs: Costs = P(Costs, "section", "see fields")
+
+    @field_validator("modes")
+    @classmethod
+    def _all_modes(cls, modes: dict[str, ModeSpec]) -> dict[str, ModeSpec]:
+        missing = [m for m in MODES if m not in modes]
+        extra = [m for m in modes if m not in MODES]
+        if missing or extra:
+            raise ValueError(f"define exactly the four modes {', '.join(MODES)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(extra)}" if extra else ""))
+        return modes
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the scenario (identifies a configuration)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
+    """Checks across sections, as (path, message) pairs."""
+    out: list[tuple[tuple[Any, ...], str]] = list(check_journey(s.journey))
+    if s.time.warmup_days >= s.time.horizon_days:
+        out.append((("time", "warmup_days"), "must be less than time.horizon_days"))
+    for name, mix in (("risk_mix", sum(s.arrivals.risk_mix.as_dict().values())),
+                      ("offence_mix", sum(s.arrivals.offence_mix.values()))):
+        if abs(mix - 1.0) > 1e-9:
+            out.append((("arrivals", name), f"shares must sum to 1 (they sum to {mix:g})"))
+    if not s.patches or sum(s.patches.values()) <= 0:
+        out.append((("patches",), "needs at least one patch with a positive weight"))
+    settings_used = {st.setting for st in s.journey.stages.values()}
+    for setting in sorted(settings_used):
+        if setting not in s.management:
+            out.append((("management",), f"no case-management model for setting '{setting}'"))
+    for setting in s.management:
+        if setting not in SETTINGS:
+            out.append((("management", setting), f"unknown setting; valid: {', '.join(SETTINGS)}"))
+    for i, g in enumerate(s.staff):
+        for j, p in enumerate(g.patches):
+            if p not in s.patches:
+                out.append((("staff", i, "patches", j), f"unknown patch '{p}'; valid: {', '.join(s.patches)}"))
+    for i, pr in enumerate(s.providers):
+        if pr.need not in s.arrivals.needs_prevalence:
+            out.append((("providers", i, "need"), f"unknown need '{pr.need}'; valid: "
+                        f"{', '.join(s.arrivals.needs_prevalence)}"))
+    for stage in s.initial_population.by_stage:
+        if stage not in s.journey.stages:
+            out.append((("initial_population", "by_stage", stage),
+                        f"unknown stage; valid: {', '.join(s.journey.stages)}"))
+    return out
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Scenario, LineMap]:
+    """Read, merge, override and validate a scenario file; raise ScenarioError on any problem."""
+    data, lines = resolve(path, overrides)
+    return validate_data(data, lines)
+
+
+def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineMap]:
+    """Validate already-loaded data, mapping every problem to its file and line."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(problems_from_validation(exc, lines)) from None
+    problems = []
+    for path, message in cross_check(scenario):
+        file, line = lines.locate(path)
+        problems.append(Problem(file, line, ".".join(str(p) for p in path), message))
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    return scenario, lines
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a scenario file, with units and sources, for editors."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "casesim scenario"
+    schema.setdefault("properties", {})["extends"] = {
+        "description": "path(s) of scenario files this one builds on, relative to this file",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    return schema
+
+
+__all__ = ["RISKS", "Scenario", "load_scenario", "validate_data", "json_schema", "cross_check", "Field"]

@@ -1,0 +1,234 @@
+"""The model: a ``mesa.Model`` that owns a SimPy environment, the agents and the event log.
+
+Mesa owns the model (agents, ``step()``, DataCollector, ``batch_run``); SimPy owns time. Every
+happening is a SimPy event; ``step()`` advances the SimPy clock by one tick and keeps
+``self.time`` (Mesa's clock, in days) equal to ``env.now``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mesa
+import numpy as np
+import simpy
+
+from casesim import models
+from casesim.agents import Case, CaseManager, Provider
+from casesim.events import EventLog
+from casesim.journey import JourneyRuntime
+from casesim.params import RISKS, SETTINGS
+from casesim.process import ComplianceModel, case_process
+from casesim.rng import Luck, Streams
+from casesim.scenario import Scenario
+
+
+class Simulation(mesa.Model):
+    """One run of one scenario with one seed."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
+        seed = scenario.seed if seed is None else int(seed)
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.time = 0.0
+        self.tick = scenario.time.tick_days
+        self.horizon = scenario.time.horizon_days
+        self.streams = Streams(seed)
+        self.luck = Luck(self.streams)
+        self.log = EventLog()
+        self.journey = JourneyRuntime(scenario.journey)
+        self.compliance = ComplianceModel(scenario)
+        self.needs = list(scenario.arrivals.needs_prevalence)
+        self.need_index = {n: i for i, n in enumerate(self.needs)}
+        self.approach = {s: models.build("approach", m.approach) for s, m in scenario.management.items()}
+        self.segmentation = {s: models.build("segmentation", m.segmentation)
+                             for s, m in scenario.management.items()}
+        self.mode_rule = models.build("mode_assignment", scenario.mode_assignment)
+        self.enforcement = models.build("enforcement", scenario.enforcement)
+        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}
+        for group in scenario.staff:
+            for i in range(group.count):
+                patch = group.patches[i % len(group.patches)] if group.patches else None
+                m = CaseManager(self, group.setting, patch, group.capacity, frozenset(group.modes),
+                                frozenset(group.specialisms), group.name)
+                self.staff[group.setting].append(m)
+                self.log.add(0.0, -1, "capacity", "", m.unique_id, "join", group.capacity)
+        self.providers = [Provider(self, spec) for spec in scenario.providers]
+        self._provider_for: dict[tuple[str, str], Provider] = {}
+        for pr in self.providers:
+            self._provider_for.setdefault((pr.setting, pr.need), pr)
+        self.register: dict[str, list[Any]] = {k: [] for k in (
+            "case", "arrival_time", "risk", "offence", "needs", "n_needs", "propensity", "motivation",
+            "patch")}
+        self._attr = _AttributeSampler(scenario, self.streams["attributes"])
+        self.cases_created = 0
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "time": "time", "active_cases": lambda m: len(m.cases()),
+            "mean_pressure": lambda m: m.mean_pressure()})
+        for stage, count in scenario.initial_population.by_stage.items():
+            for _ in range(count):
+                self._new_case(stage, "initial", residual=True)
+        self.env.process(self._arrivals())
+        self.running = True
+
+    # --- population -------------------------------------------------------------------------------
+    def _new_case(self, stage: str, cause: str, residual: bool = False) -> Case:
+        no = self.cases_created
+        self.cases_created += 1
+        risk, offence, needs, propensity, motivation, patch = self._attr.draw()
+        case = Case(self, no, risk, offence, needs, propensity, motivation, patch)
+        now = self.env.now
+        reg = self.register
+        for key, val in (("case", no), ("arrival_time", now), ("risk", risk), ("offence", offence),
+                         ("needs", "+".join(needs)), ("n_needs", len(needs)), ("propensity", propensity),
+                         ("motivation", motivation), ("patch", patch)):
+            reg[key].append(val)
+        self.log.add(now, no, "arrival", "", -1, cause, 1.0)
+        self.env.process(case_process(self, case, stage, cause, residual))
+        return case
+
+    def _arrivals(self):  # noqa: ANN202 - a SimPy generator
+        """Poisson arrivals with a piecewise-constant rate (exact: memoryless restart at changes)."""
+        a = self.scenario.arrivals
+        changes = [(0.0, a.rate_per_day)] + [(p.start_day, p.rate_per_day) for p in a.periods]
+        rng = self.streams["arrivals"]
+        env = self.env
+        i = 0
+        while True:
+            while i + 1 < len(changes) and changes[i + 1][0] <= env.now:
+                i += 1
+            rate = changes[i][1]
+            next_change = changes[i + 1][0] if i + 1 < len(changes) else np.inf
+            if rate <= 0:
+                if next_change == np.inf:
+                    return
+                yield env.timeout(next_change - env.now)
+                continue
+            gap = rng.exponential(1.0 / rate)
+            if env.now + gap >= next_change:
+                yield env.timeout(next_change - env.now)
+                continue
+            yield env.timeout(gap)
+            self._new_case(self.journey.entry, "arrival")
+
+    # --- what policies use ----------------------------------------------------------------------
+    def segmentation_for(self, stage: str) -> Any:
+        return self.segmentation[self.journey.setting[stage]]
+
+    def provider_for(self, setting: str, need: str) -> Provider | None:
+        return self._provider_for.get((setting, need))
+
+    def case_weight(self, case: Case, stage: str) -> float:
+        """Workload weight of ``case`` in ``stage``: its mode's weight times the stage factor."""
+        return self.scenario.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
+
+    def set_mode(self, case: Case, mode: str) -> None:
+        case.mode = mode
+        holder = case.holder.unique_id if case.holder is not None else -1
+        self.log.add(self.env.now, case.no, "mode_change", case.stage or "", holder, mode,
+                     self.scenario.modes[mode].workload_weight)
+
+    def assign_holder(self, case: Case, holder: Any, cause: str) -> None:
+        """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""
+        previous = case.holder if case.holder is not None else case.last_holder
+        now = self.env.now
+        if holder is previous:
+            case.holder = holder
+            return
+        if case.ever_held and previous is not None:
+            self.log.add(now, case.no, "manager_change", case.stage or "", holder.unique_id, cause,
+                         float(previous.unique_id))
+        else:
+            self.log.add(now, case.no, "allocation", case.stage or "", holder.unique_id, cause)
+        case.holder = holder
+        case.holder_since = now
+        case.ever_held = True
+        case.last_setting = holder.setting
+
+    def release(self, case: Case) -> None:
+        """The holder gives the case up (the case may get a new holder later)."""
+        self.set_load(case, None, 0.0)
+        if case.holder is not None:
+            case.last_holder = case.holder
+            case.holder = None
+
+    def set_load(self, case: Case, staff: CaseManager | None, weight: float) -> None:
+        """Move ``case``'s workload weight to ``staff`` (or nobody), logging every change."""
+        old, old_w = case.load_staff, case.load_weight
+        now, stage, log = self.env.now, case.stage or "", self.log
+        if staff is old:
+            if staff is not None and weight != old_w:
+                staff.load += weight - old_w
+                log.add(now, case.no, "load", stage, staff.unique_id, "reweigh", weight - old_w)
+                case.load_weight = weight
+            return
+        if old is not None:
+            old.load -= old_w
+            old.count -= 1
+            log.add(now, case.no, "load", stage, old.unique_id, "unassign", -old_w)
+        if staff is not None:
+            staff.load += weight
+            staff.count += 1
+            log.add(now, case.no, "load", stage, staff.unique_id, "assign", weight)
+        case.load_staff = staff
+        case.load_weight = weight if staff is not None else 0.0
+
+    # --- live views (for DataCollector and the live app; metrics come from the log) ---------------
+    def cases(self) -> mesa.agent.AgentSet:
+        return self.agents_by_type.get(Case, mesa.agent.AgentSet([], random=self.random))
+
+    def all_staff(self) -> list[CaseManager]:
+        return [m for s in SETTINGS for m in self.staff[s]]
+
+    def mean_pressure(self) -> float:
+        staff = [m for m in self.all_staff() if m.capacity > 0]
+        return float(np.mean([m.pressure for m in staff])) if staff else 0.0
+
+    # --- time -----------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one tick (or to the horizon), then collect live data."""
+        until = min(self.env.now + self.tick, self.horizon)
+        self.env.run(until=until)
+        self.time = float(self.env.now)
+        self.datacollector.collect(self)
+        if self.env.now >= self.horizon:
+            self.running = False
+
+    def run_to_end(self) -> None:
+        while self.running:
+            self.step()
+
+
+class _AttributeSampler:
+    """Case attributes from the ``attributes`` stream: a fixed number of draws per case, so the
+    same arrival sequence gives the same people in every scenario."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        a = scenario.arrivals
+        self.rng = rng
+        self.risk_cum = np.cumsum([a.risk_mix[r] for r in RISKS])
+        self.offences = list(a.offence_mix)
+        self.offence_cum = np.cumsum(list(a.offence_mix.values()))
+        self.needs = list(a.needs_prevalence)
+        self.prev = {r: [a.needs_prevalence[n][r] for n in self.needs] for r in RISKS}
+        self.patches = list(scenario.patches)
+        w = np.array(list(scenario.patches.values()), dtype=float)
+        self.patch_cum = np.cumsum(w / w.sum())
+        self.sd = a.propensity_sd
+        m, c = a.motivation_mean, a.motivation_concentration
+        self.beta = (m * c, (1 - m) * c)
+
+    def draw(self) -> tuple[str, str, tuple[str, ...], float, float, str]:
+        u = self.rng.random(3 + len(self.needs))
+        z = float(self.rng.standard_normal())
+        motivation = float(self.rng.beta(*self.beta))
+        risk = RISKS[min(int(np.searchsorted(self.risk_cum, u[0], side="right")), len(RISKS) - 1)]
+        offence = self.offences[min(int(np.searchsorted(self.offence_cum, u[1], side="right")),
+                                    len(self.offences) - 1)]
+        patch = self.patches[min(int(np.searchsorted(self.patch_cum, u[2], side="right")),
+                                 len(self.patches) - 1)]
+        prev = self.prev[risk]
+        needs = tuple(n for n, p, x in zip(self.needs, prev, u[3:], strict=True) if x < p)
+        return risk, offence, needs, z * self.sd, motivation, patch
