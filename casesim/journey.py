@@ -108,7 +108,7 @@ DEFAULT_JOURNEY: dict[str, Any] = {
                                                  "cv": 0.5}},
             "next": {"EXIT": 1.0},
             "on_breach": {"to": "RECALL_CUSTODY", "event": "recall"},
-            "reoffending_rate_per_year": {"LOW": 0.06, "MEDIUM": 0.10, "HIGH": 0.15}},
+            "reoffending_rate_per_year": {"LOW": 0.04, "MEDIUM": 0.07, "HIGH": 0.10}},
         "RECALL_CUSTODY": {
             "setting": "custody", "activities": ["assess", "review"], "workload_factor": 0.5,
             "duration": {"mean_days": 120, "cv": 0.8},

@@ -171,7 +171,7 @@ class Process(Strict):
 class Compliance(Strict):
     """Coefficients of the logistic model of keeping a contact (see README: compliance model)."""
 
-    intercept: float = P(2.9, "logit", "calibrated so the baseline keeps about 90% of contacts and completes "
+    intercept: float = P(3.2, "logit", "calibrated so the baseline keeps about 90% of contacts and completes "
                          "about 70-74% of orders (E&W parliamentary answer, Dec 2023)")
     propensity: float = P(1.0, "logit per sd", "scale of the case's latent propensity")
     motivation: float = P(1.0, "logit per unit above 0.5", ASSUMPTION)
@@ -245,7 +245,7 @@ class Scenario(Strict):
     journey: Journey = P(Journey.default, "section", "see journey.py")
     staff: list[StaffGroup] = P(lambda: [
         StaffGroup(name="probation", setting="community", count=75, patches=[]),
-        StaffGroup(name="offender_management_in_custody", setting="custody", count=20, capacity=40)],
+        StaffGroup(name="offender_management_in_custody", setting="custody", count=25, capacity=40)],
         "list", "assumption: a mid-sized area")
     modes: dict[str, ModeSpec] = P(_default_modes, "section", _MODE_SOURCE)
     management: dict[str, Management] = P(_default_management, "setting -> model",

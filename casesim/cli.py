@@ -1,0 +1,154 @@
+"""Command line: ``casesim run | validate | schema``.
+
+Input problems (a wrong field, an impossible value, a missing file) print one line each,
+``file:line: field.path: problem``, and exit with code 2, writing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from casesim.yamlio import ScenarioError
+
+EXIT_INPUT = 2
+
+#: KPIs shown after a run, with their labels and formats.
+SUMMARY_ROWS: list[tuple[str, str, str]] = [
+    ("cases_entered", "Cases entered", "{:,.0f}"),
+    ("cases_exited", "Cases exited", "{:,.0f}"),
+    ("cases_active_end", "Cases active at the end", "{:,.0f}"),
+    ("case_years", "Case-years", "{:,.0f}"),
+    ("mean_caseload", "Mean caseload per case manager (cases)", "{:.1f}"),
+    ("mean_caseload_pressure", "Mean caseload pressure (load / capacity)", "{:.0%}"),
+    ("share_manager_time_over_capacity", "Manager time over capacity", "{:.1%}"),
+    ("continuity_breaks_per_case_year", "Continuity breaks per case-year", "{:.2f}"),
+    ("compliance_rate", "Contacts kept", "{:.1%}"),
+    ("warnings_per_case_year", "Warnings per case-year", "{:.3f}"),
+    ("breaches_per_case_year", "Breaches per case-year", "{:.3f}"),
+    ("returns_to_court_per_case_year", "Returns to court per case-year", "{:.3f}"),
+    ("recalls_per_case_year", "Recalls per case-year", "{:.3f}"),
+    ("completion_rate", "Orders completed", "{:.1%}"),
+    ("referrals", "Referrals", "{:,.0f}"),
+    ("mean_wait_days", "Mean wait for an intervention (days)", "{:.1f}"),
+    ("share_needs_met", "Identified needs met", "{:.1%}"),
+    ("cost_total", "Total cost", "{:,.0f}"),
+    ("cost_per_case_year", "Cost per case-year", "{:,.0f}"),
+]
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return pattern.format(value)
+
+
+def _input_error(err: ScenarioError) -> int:
+    for problem in err.problems:
+        print(problem.format(), file=sys.stderr)
+    return EXIT_INPUT
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from casesim.results import run
+    from casesim.scenario import load_scenario
+
+    scenario, _ = load_scenario(args.scenario, args.set)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    if out.exists() and not out.is_dir():
+        print(f"{out}: --out: exists and is not a directory", file=sys.stderr)
+        return EXIT_INPUT
+    console = Console(stderr=True, quiet=args.quiet)
+    ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("day {task.fields[day]:,.0f}"),
+                  TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
+                  console=console, transient=True, disable=args.quiet) as progress:
+        task = progress.add_task(scenario.name, total=ticks, day=0, events=0)
+        result = run(scenario, seed=args.seed,
+                     on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
+    result.manifest["scenario_file"] = args.scenario
+    result.manifest["overrides"] = list(args.set)
+    written = result.write(out)
+    if not args.quiet:
+        s = result.summary
+        table = Table(title=f"{scenario.name}: seed {result.seed}, days {s['warmup_days']:,.0f}-"
+                      f"{s['horizon_days']:,.0f} measured")
+        table.add_column("Measure")
+        table.add_column("Value", justify="right")
+        for key, label, pattern in SUMMARY_ROWS:
+            if key in s:
+                table.add_row(label, _fmt(s[key], pattern))
+        Console().print(table)
+        print(f"results written to {written}/")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from casesim.scenario import load_scenario
+
+    scenario, _ = load_scenario(args.file, args.set)
+    staff = sum(g.count for g in scenario.staff)
+    print(f"{args.file}: valid scenario '{scenario.name}': {len(scenario.journey.stages)} stages, "
+          f"{staff} staff, {len(scenario.providers)} providers, horizon {scenario.time.horizon_days:g} days")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from casesim.scenario import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casesim", description="Simulate correctional case management.")
+    from casesim import __version__
+    parser.add_argument("--version", action="version", version=f"casesim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a scenario and write its results")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--out", help="output directory (default results/<scenario name>/)")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. --set arrivals.rate_per_day=12 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario file")
+    p.add_argument("file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ScenarioError as err:
+        return _input_error(err)
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""Column-wise helpers and per-entity tables behind :mod:`casesim.metrics`.
+
+Everything here works on whole columns of the event frame at once: rows are grouped by
+kind once (a stable sort), step functions are integrated exactly from their jump times,
+and "the latest value of X for this case" is found with one lexicographic sort. No
+Python loop runs over rows; loops run only over stages, labels or unique managers.
+
+Public here (and re-exported by :mod:`casesim.metrics`): :func:`staff_load`,
+:func:`stage_occupancy` and :func:`case_table`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from casesim.metrics import MetricsContext
+
+#: Cause used by an engine that closes stays/cases at the end of a run; such rows are
+#: treated as censoring (ignored), never as real exits.
+END_OF_RUN = "end_of_run"
+#: Risk levels in their natural order; other levels follow alphabetically.
+RISK_ORDER = ("LOW", "MEDIUM", "HIGH")
+#: Label for a case whose initial risk is not in the register.
+UNKNOWN_RISK = "UNKNOWN"
+#: Setting label for a staff member missing from ``staff_setting``.
+UNKNOWN_SETTING = "unknown"
+#: Decimals kept in cumulated load/capacity (removes float drift of long cumsums).
+DECIMALS = 9
+#: Tolerance of the strict "over capacity" comparisons.
+TOL = 1e-9
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical codes of a string column: each distinct name gets exactly one code.
+
+    Args:
+        column: Categorical (or plain) column; missing values become "".
+
+    Returns:
+        ``(codes, names)`` with ``names`` sorted and unique, ``names[codes]`` the values.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        raw = column.cat.codes.to_numpy().astype(np.int64)
+        cats = np.asarray([str(c) for c in column.cat.categories] + [""], dtype=object)
+        raw = np.where(raw < 0, len(cats) - 1, raw)
+    else:
+        raw, uniques = pd.factorize(column.fillna("").astype(str))
+        cats = np.asarray([str(u) for u in uniques] + [""], dtype=object)
+        raw = raw.astype(np.int64)
+    names, inverse = np.unique(cats, return_inverse=True)
+    return inverse.reshape(-1)[raw], names
+
+
+class LogArrays:
+    """The event frame as numpy columns, with row indices grouped by kind.
+
+    Attributes:
+        time, case, manager, value: Row-aligned numeric columns.
+        stage, cause: Canonical integer codes into ``stage_names`` / ``cause_names``.
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        """Extract columns and group rows by kind (one stable sort)."""
+        self.time = events["time"].to_numpy(dtype=np.float64)
+        self.case = events["case"].to_numpy(dtype=np.int64)
+        self.manager = events["manager"].to_numpy(dtype=np.int64)
+        self.value = events["value"].to_numpy(dtype=np.float64)
+        kind, kind_names = _codes(events["kind"])
+        self.stage, self.stage_names = _codes(events["stage"])
+        self.cause, self.cause_names = _codes(events["cause"])
+        order = np.argsort(kind, kind="stable")
+        bounds = np.searchsorted(kind[order], np.arange(len(kind_names) + 1))
+        self._rows = {str(k): order[bounds[i]:bounds[i + 1]] for i, k in enumerate(kind_names)}
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return len(self.time)
+
+    def rows(self, kind: str) -> np.ndarray:
+        """Row indices (ascending) of ``kind``."""
+        return self._rows.get(kind, _EMPTY)
+
+    def closing(self, kind: str) -> np.ndarray:
+        """Rows of ``kind`` minus those marked ``end_of_run`` (censoring, not exits)."""
+        rows = self.rows(kind)
+        return rows[~self.cause_is(rows, END_OF_RUN)]
+
+    def cause_code(self, name: str) -> int:
+        """Code of cause ``name`` (-1 if it never occurs)."""
+        i = int(np.searchsorted(self.cause_names, name))
+        return i if i < len(self.cause_names) and self.cause_names[i] == name else -1
+
+    def cause_is(self, rows: np.ndarray, name: str) -> np.ndarray:
+        """Boolean mask over ``rows``: cause equals ``name``."""
+        return self.cause[rows] == self.cause_code(name)
+
+    def in_window(self, rows: np.ndarray, start: float, end: float) -> np.ndarray:
+        """The subset of ``rows`` with time in ``[start, end)``."""
+        t = self.time[rows]
+        return rows[(t >= start) & (t < end)]
+
+    def stage_mask(self, names: set[str] | frozenset[str]) -> np.ndarray:
+        """Boolean array over stage codes: the stage's name is in ``names``."""
+        return np.isin(self.stage_names, list(names))
+
+
+def exposure(times: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Length of ``[max(t, start), end)`` for each jump time ``t`` (0 if empty).
+
+    A step function ``f(t) = sum_i w_i * [t >= t_i]`` integrates over ``[start, end)``
+    to exactly ``sum_i w_i * exposure(t_i)``.
+    """
+    return np.clip(end - np.maximum(times, start), 0.0, None)
+
+
+def tick_index(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Tick of each time: first ``k`` with ``bounds[k] > t`` (``len(bounds)`` if none)."""
+    return np.searchsorted(bounds, times, side="right")
+
+
+def group_cumsum(delta: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting where ``first`` is True (groups are contiguous)."""
+    if len(delta) == 0:
+        return delta.copy()
+    cum = np.cumsum(delta)
+    base = (cum - delta)[first]
+    return cum - base[np.cumsum(first) - 1]
+
+
+def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndarray,
+                 q_case: np.ndarray, q_order: np.ndarray) -> np.ndarray:
+    """For each query, the label of the latest update of the same case strictly before it.
+
+    Args:
+        upd_case: Case of each update.
+        upd_order: Ordering key of each update (e.g. its row index).
+        upd_label: Integer label (>= 0) set by each update.
+        q_case: Case of each query.
+        q_order: Ordering key of each query; ``inf`` asks for the final label.
+
+    Returns:
+        Integer labels aligned with the queries, -1 where the case had no earlier update.
+    """
+    n_u, n_q = len(upd_case), len(q_case)
+    if n_q == 0:
+        return _EMPTY.copy()
+    case = np.concatenate([upd_case, q_case])
+    order = np.concatenate([upd_order, q_order]).astype(np.float64)
+    is_update = np.r_[np.ones(n_u, dtype=bool), np.zeros(n_q, dtype=bool)]
+    srt = np.lexsort((is_update, order, case))  # queries sort before updates at a tie
+    c = case[srt]
+    label = np.concatenate([np.asarray(upd_label, dtype=np.int64),
+                            np.full(n_q, -1, dtype=np.int64)])[srt]
+    starts = np.r_[True, c[1:] != c[:-1]]
+    idx = np.arange(len(srt))
+    last = np.maximum.accumulate(np.where(is_update[srt] | starts, idx, 0))
+    out = np.empty(len(srt), dtype=np.int64)
+    out[srt] = label[last]
+    return out[n_u:]
+
+
+def last_per_group(group: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """Value of the last element (in array order) of each group ``0..n-1``."""
+    out = np.full(n, fill, dtype=np.result_type(values, np.asarray(fill)))
+    if len(group):
+        uniq, first_rev = np.unique(group[::-1], return_index=True)
+        out[uniq] = values[::-1][first_rev]
+    return out
+
+
+def ordered_labels(names: list[str] | set[str], leading: tuple[str, ...] = ()) -> list[str]:
+    """``leading`` names that are present, then the rest alphabetically."""
+    present = set(names)
+    return [x for x in leading if x in present] + sorted(present - set(leading))
+
+
+class RiskTrack:
+    """Risk level of each case over time: register risk, then ``risk_change`` causes."""
+
+    def __init__(self, lg: LogArrays, register: pd.DataFrame) -> None:
+        """Build the label table and the update list."""
+        self.lg = lg
+        self.reg_index = pd.Index(register["case"].to_numpy(dtype=np.int64))
+        reg_risk = register["risk"].astype(str).to_numpy(dtype=object)
+        self.rows = lg.rows("risk_change")
+        change = lg.cause_names[lg.cause[self.rows]]
+        every = set(reg_risk) | set(change) | set(RISK_ORDER) | {UNKNOWN_RISK}
+        self.names = ordered_labels(every, RISK_ORDER)
+        lookup = {name: i for i, name in enumerate(self.names)}
+        self.reg_label = np.array([lookup[x] for x in reg_risk], dtype=np.int64)
+        self.change_label = np.array([lookup[x] for x in change], dtype=np.int64)
+        self.unknown = lookup[UNKNOWN_RISK]
+
+    def initial(self, cases: np.ndarray) -> np.ndarray:
+        """Register risk labels of ``cases`` (UNKNOWN if missing from the register)."""
+        pos = self.reg_index.get_indexer(cases)
+        table = np.r_[self.reg_label, self.unknown]  # position -1 -> UNKNOWN
+        return table[pos]
+
+    def at(self, cases: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Risk label of each case just before row position ``order``."""
+        got = latest_label(self.lg.case[self.rows], self.rows, self.change_label, cases, order)
+        return np.where(got >= 0, got, self.initial(cases))
+
+
+def staff_arrays(lg: LogArrays, horizon: float,
+                  staff_setting: Mapping[int, str]) -> dict[str, np.ndarray]:
+    """Piecewise-constant load/count/capacity segments per staff member (see staff_load)."""
+    load_rows, cap_rows = lg.rows("load"), lg.rows("capacity")
+    rows = np.concatenate([load_rows, cap_rows])
+    is_load = np.r_[np.ones(len(load_rows), dtype=bool), np.zeros(len(cap_rows), dtype=bool)]
+    srt = np.lexsort((rows, lg.manager[rows]))
+    rows, is_load = rows[srt], is_load[srt]
+    m, t, v, c = lg.manager[rows], lg.time[rows], lg.value[rows], lg.cause[rows]
+    d_count = np.where(is_load, (c == lg.cause_code("assign")).astype(np.int64)
+                       - (c == lg.cause_code("unassign")), 0)
+    change = np.r_[m[1:] != m[:-1], True] if len(m) else np.zeros(0, dtype=bool)
+    first = np.r_[True, change[:-1]] if len(m) else change
+    load = np.round(group_cumsum(np.where(is_load, v, 0.0), first), DECIMALS)
+    cap = np.round(group_cumsum(np.where(is_load, 0.0, v), first), DECIMALS)
+    count = group_cumsum(d_count, first)
+    t_next = np.where(change, horizon, np.r_[t[1:], horizon] if len(t) else t)
+    keep = (np.minimum(t_next, horizon) > t) & (t < horizon)  # last row of each instant
+    # Before its first event a staff member holds nothing and has no capacity.
+    lead = first & (t > 0)
+    zeros_f = np.zeros(int(lead.sum()))
+    seg = {
+        "manager": np.r_[m[keep], m[lead]],
+        "start": np.r_[t[keep], zeros_f],
+        "end": np.r_[np.minimum(t_next[keep], horizon), np.minimum(t[lead], horizon)],
+        "load": np.r_[load[keep], zeros_f],
+        "count": np.r_[count[keep], zeros_f.astype(np.int64)],
+        "capacity": np.r_[cap[keep], zeros_f],
+    }
+    order = np.lexsort((seg["start"], seg["manager"]))
+    seg = {k: a[order] for k, a in seg.items()}
+    uniq, inv = np.unique(seg["manager"], return_inverse=True)
+    settings = np.array([staff_setting.get(int(x), UNKNOWN_SETTING) for x in uniq] + [""],
+                        dtype=object)
+    seg["setting"] = settings[inv.reshape(-1)]
+    return seg
+
+
+def staff_load(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
+    """Per-staff piecewise-constant caseload segments over ``[0, horizon)``.
+
+    A staff member's weighted load is the running sum of its ``load`` values, its count
+    the running number of assigns minus unassigns, and its capacity the running sum of
+    its ``capacity`` values. Each segment starts at an event time; several events at
+    one instant yield one segment holding the state after the last of them. Before its
+    first event a staff member has a zero segment. Staff with no load/capacity rows are
+    omitted.
+
+    Args:
+        events: Event frame from ``EventLog.to_frame()``.
+        ctx: Metrics context (``horizon``, ``staff_setting`` are used).
+
+    Returns:
+        Columns manager, setting, start, end, load, count, capacity, sorted by
+        manager then start; segments of one manager tile ``[0, horizon)``.
+    """
+    seg = staff_arrays(LogArrays(events), ctx.horizon, ctx.staff_setting)
+    cols = ["manager", "setting", "start", "end", "load", "count", "capacity"]
+    return pd.DataFrame({k: seg[k] for k in cols})
+
+
+def stay_ends(lg: LogArrays, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each ``stage_enter`` with the next ``stage_exit`` of its case.
+
+    Returns:
+        ``(enter_rows, end_time)``; stays with no closing exit end at ``horizon``.
+    """
+    enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
+    rows = np.concatenate([enter, leave])
+    is_exit = np.r_[np.zeros(len(enter), dtype=bool), np.ones(len(leave), dtype=bool)]
+    srt = np.lexsort((rows, lg.case[rows]))
+    rows, is_exit = rows[srt], is_exit[srt]
+    nxt = np.r_[rows[1:], 0]
+    closed = np.r_[(lg.case[rows[1:]] == lg.case[rows[:-1]]) & is_exit[1:], False]
+    end = np.where(closed, lg.time[nxt], horizon) if len(rows) else np.zeros(0)
+    keep = ~is_exit
+    return rows[keep], np.minimum(end[keep], horizon)
+
+
+def stage_list(lg: LogArrays, ctx: MetricsContext) -> list[str]:
+    """Stages in context order, then any other stage entered in the log."""
+    seen = {str(s) for s in lg.stage_names[np.unique(lg.stage[lg.rows("stage_enter")])]}
+    known = list(ctx.stage_setting)
+    return known + sorted(seen - set(known) - {""})
+
+
+def stage_occupancy(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
+    """Little's-law inputs per stage over the window ``W = [warmup, horizon)``.
+
+    ``L`` is the exact time-average number of cases in the stage over W; ``entries``
+    counts ``stage_enter`` rows in W and ``lam = entries / T``; ``W_mean`` is the mean
+    length of the stays that enter in W, a stay still open at the horizon counting up to
+    the horizon; ``littles_ratio = L / (lam * W_mean)``.
+
+    Edge effects: stays that entered before the warm-up add to ``L`` but not to
+    ``lam``/``W_mean``; stays entering near the horizon are censored, which shortens
+    ``W_mean``, and only their in-window part counts in ``L``. For a stationary process
+    both are O(W_mean / T), so the ratio tends to 1 as ``T`` grows; a short window or
+    long stays (e.g. custody) can move it away from 1 without any error in the log.
+
+    Returns:
+        Columns stage, setting, L, entries, lam, W_mean, littles_ratio, censored (number
+        of counted stays still open at the horizon). Undefined ratios are NaN.
+    """
+    lg = LogArrays(events)
+    a, h = ctx.warmup, ctx.horizon
+    span = h - a
+    n_codes = len(lg.stage_names)
+    enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
+    area = (np.bincount(lg.stage[enter], exposure(lg.time[enter], a, h), n_codes)
+            - np.bincount(lg.stage[leave], exposure(lg.time[leave], a, h), n_codes))
+    stay_rows, stay_end = stay_ends(lg, h)
+    t0 = lg.time[stay_rows]
+    counted = (t0 >= a) & (t0 < h)
+    codes = lg.stage[stay_rows[counted]]
+    entries = np.bincount(codes, minlength=n_codes)
+    length = np.bincount(codes, (stay_end - t0)[counted], n_codes)
+    open_end = np.bincount(codes, (stay_end[counted] >= h).astype(np.float64), n_codes)
+    out = []
+    lookup = {str(s): i for i, s in enumerate(lg.stage_names)}
+    for stage in stage_list(lg, ctx):
+        i = lookup.get(stage)
+        n = int(entries[i]) if i is not None else 0
+        occ = float(area[i]) / span if i is not None else 0.0
+        lam = n / span
+        w_mean = float(length[i]) / n if n else np.nan
+        denom = lam * w_mean
+        out.append({
+            "stage": stage, "setting": ctx.stage_setting.get(stage, ""), "L": occ,
+            "entries": n, "lam": lam, "W_mean": w_mean,
+            "littles_ratio": occ / denom if n and denom > 0 else np.nan,
+            "censored": int(open_end[i]) if i is not None else 0,
+        })
+    cols = ["stage", "setting", "L", "entries", "lam", "W_mean", "littles_ratio", "censored"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def case_table(events: pd.DataFrame, register: pd.DataFrame,
+               ctx: MetricsContext) -> pd.DataFrame:
+    """One row per register case with outcomes over the WHOLE run ``[0, horizon)``.
+
+    Unlike :func:`casesim.metrics.summarize`, nothing here is clipped to the
+    measurement window: every event of the case counts. ``custody_days`` is time in
+    custody-setting stages, censored at the horizon; ``final_stage`` is the last stage
+    entered ("" if none); ``final_risk`` is the last ``risk_change`` level or the
+    register risk; ``final_mode`` the last mode set (missing if never set);
+    ``compliance_rate`` is NaN without contacts and ``exit_time`` NaN while active.
+
+    Returns:
+        The register columns (in register order) plus exit_time, exited, final_stage,
+        n_stage_entries, continuity_breaks, contacts_kept, contacts_missed,
+        compliance_rate, warnings, breaches, returns_to_court, recalls, referrals,
+        interventions_completed, custody_days, final_risk, final_mode.
+    """
+    lg = LogArrays(events)
+    h = ctx.horizon
+    n = len(register)
+    index = pd.Index(register["case"].to_numpy(dtype=np.int64))
+
+    def locate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = index.get_indexer(lg.case[rows])
+        ok = pos >= 0
+        return pos[ok], rows[ok]
+
+    def count(rows: np.ndarray) -> np.ndarray:
+        return np.bincount(locate(rows)[0], minlength=n).astype(np.int64)
+
+    out = register.reset_index(drop=True).copy()
+    pos, rows = locate(lg.closing("exit"))
+    out["exit_time"] = last_per_group(pos, lg.time[rows], n, np.nan)
+    out["exited"] = ~np.isnan(out["exit_time"].to_numpy())
+    pos, rows = locate(lg.rows("stage_enter"))
+    last_stage = last_per_group(pos, lg.stage[rows], n, -1)
+    out["final_stage"] = np.r_[lg.stage_names, [""]][last_stage]
+    out["n_stage_entries"] = np.bincount(pos, minlength=n).astype(np.int64)
+    out["continuity_breaks"] = count(lg.rows("manager_change"))
+    kept, missed = count(lg.rows("contact_kept")), count(lg.rows("contact_missed"))
+    out["contacts_kept"], out["contacts_missed"] = kept, missed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["compliance_rate"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)
+    for col, kind in (("warnings", "warning"), ("breaches", "breach"),
+                      ("returns_to_court", "return_to_court"), ("recalls", "recall"),
+                      ("referrals", "referral")):
+        out[col] = count(lg.rows(kind))
+    ends = lg.rows("intervention_end")
+    out["interventions_completed"] = count(ends[lg.cause_is(ends, "completed")])
+    custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
+    enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
+    enter, leave = enter[custody[lg.stage[enter]]], leave[custody[lg.stage[leave]]]
+    pe, re_ = locate(enter)
+    px, rx = locate(leave)
+    out["custody_days"] = (np.bincount(pe, exposure(lg.time[re_], 0.0, h), n)
+                           - np.bincount(px, exposure(lg.time[rx], 0.0, h), n)).astype(float)
+    risk = RiskTrack(lg, register)
+    final = risk.at(index.to_numpy(), np.full(n, np.inf))
+    out["final_risk"] = np.asarray(risk.names, dtype=object)[final]
+    modes = lg.rows("mode_change")
+    got = latest_label(lg.case[modes], modes, lg.cause[modes], index.to_numpy(),
+                       np.full(n, np.inf))
+    out["final_mode"] = np.where(got >= 0, np.r_[lg.cause_names, [None]][got], None)
+    return out
