@@ -54,6 +54,19 @@ def _input_error(err: ScenarioError) -> int:
     return EXIT_INPUT
 
 
+def _safe_folder_name(name: str) -> bool:
+    """Whether ``name`` is one plain path component (so ``results/<name>`` stays inside results/)."""
+    return name not in ("", ".", "..") and not any(sep in name for sep in "/\\\0")
+
+
+def _non_directory_on_path(out: Path) -> Path | None:
+    """The first existing path among ``out`` and its parents that is not a directory, if any."""
+    for path in (out, *out.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -62,10 +75,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from casesim.results import run
     from casesim.scenario import load_scenario
 
-    scenario, _ = load_scenario(args.scenario, args.set)
-    out = Path(args.out) if args.out else Path("results") / scenario.name
-    if out.exists() and not out.is_dir():
-        print(f"{out}: --out: exists and is not a directory", file=sys.stderr)
+    if args.seed is not None and args.seed < 0:
+        print(f"--seed: must be a non-negative integer (got {args.seed})", file=sys.stderr)
+        return EXIT_INPUT
+    scenario, lines = load_scenario(args.scenario, args.set)
+    if args.out:
+        out = Path(args.out)
+    elif _safe_folder_name(scenario.name):
+        out = Path("results") / scenario.name
+    else:  # "", ".", ".." or a path would write over (or outside) results/ itself
+        file, line = lines.locate(("name",))
+        where = file if line is None else f"{file}:{line}"
+        print(f"{where}: name: {scenario.name!r} cannot be used as the output folder name; "
+              "choose another name or give --out", file=sys.stderr)
+        return EXIT_INPUT
+    blocker = _non_directory_on_path(out)
+    if blocker is not None:
+        what = "exists" if blocker == out else f"'{blocker}' exists"
+        print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
         return EXIT_INPUT
     console = Console(stderr=True, quiet=args.quiet)
     ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
@@ -77,7 +104,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                      on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
     result.manifest["scenario_file"] = args.scenario
     result.manifest["overrides"] = list(args.set)
-    written = result.write(out)
+    try:
+        written = result.write(out)
+    except OSError as exc:
+        print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     if not args.quiet:
         s = result.summary
         table = Table(title=f"{scenario.name}: seed {result.seed}, days {s['warmup_days']:,.0f}-"
@@ -107,7 +138,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.out:
-        Path(args.out).write_text(text)
+        try:
+            Path(args.out).write_text(text)
+        except OSError as exc:
+            print(f"{args.out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INPUT
     else:
         sys.stdout.write(text)
     return 0

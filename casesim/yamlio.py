@@ -337,12 +337,18 @@ def parse_value(text: str) -> Any:
 
 
 def _deep_merge(base: dict, base_lines: LineMap, over: dict, over_lines: LineMap) -> tuple[dict, LineMap]:
-    """Merge ``over`` into ``base`` (dicts recursively, everything else replaced)."""
+    """Merge ``over`` into ``base`` (dicts recursively, everything else replaced).
+
+    A mapping that names a different policy (its ``name`` differs from the base's) replaces
+    the base mapping whole: the old policy's parameters do not leak into the new one.
+    """
     replaced: list[PathKey] = []
 
     def walk(dst: dict, src: dict, prefix: PathKey) -> None:
         for key, value in src.items():
-            if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            old = dst.get(key)
+            if (isinstance(value, dict) and isinstance(old, dict)
+                    and ("name" not in value or value.get("name") == old.get("name"))):
                 walk(dst[key], value, (*prefix, key))
             else:
                 dst[key] = value
@@ -508,6 +514,8 @@ def _clean_loc(error: Any, lines: LineMap) -> PathKey:
                     continue
             elif kind != "missing" and _internal(element):
                 continue
+            elif kind == "unknown_field" and isinstance(given, dict) and element in map(str, given.values()):
+                continue  # the tag of a discriminated union member (e.g. a policy's name), not a key
         kept.append(element)
     return tuple(kept)
 
@@ -536,6 +544,10 @@ def problems_from_validation(
         message = str(error["msg"])
         if kind == "unknown_field" and "field" in ctx:
             path = (*path, str(ctx["field"]))
+        elif kind == "union_tag_invalid" and isinstance(error.get("input"), dict):
+            discriminator = str(ctx.get("discriminator", "")).strip("'\"")
+            if discriminator in error["input"]:
+                path = (*path, discriminator)  # point at the line of the unknown name itself
         elif kind == "extra_forbidden" and path:
             message = f"unknown field '{path[-1]}'"
             valid = valid_fields(path[:-1]) if valid_fields else None

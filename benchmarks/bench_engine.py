@@ -1,0 +1,403 @@
+"""Engine benchmark for casesim: how fast the simulation runs, what it costs in memory, and how
+much slower it is than bare SimPy doing a comparable amount of event scheduling.
+
+Run from the repository root (no install needed; the script puts the checkout on ``sys.path``)::
+
+    python benchmarks/bench_engine.py --preset all --repeat 3 --json bench.json
+
+A preset is a scenario file in ``benchmarks/presets/`` (``baseline.yaml``, ``large.yaml``, ...).
+Each preset runs in a fresh child process (so its peak memory is its own) and, with
+``--repeat N``, N times; every figure printed is the median over the N runs.
+
+What the figures mean (per preset):
+
+``simulation wall``
+    Seconds to build the ``Simulation`` from an already-validated scenario and step it to the
+    horizon with ``step()`` (as ``casesim.results.run`` does, DataCollector included). Reading
+    and validating the YAML and deriving metrics are not in it. ``build`` is the part spent in
+    the constructor (creating the initial population).
+``events logged``, ``events/s``
+    Rows appended to the event log over the run, and that count over the simulation wall time.
+    This is the engine's throughput in the unit the rest of casesim works in.
+``case-years``, ``case-years/s``
+    Cases active integrated over the whole run ``[0, horizon)`` (not just the measured window),
+    divided by 365.25: how much simulated supervision one second of wall time buys. This is the
+    figure to compare across scenarios whose event density differs.
+``SimPy events``
+    Events the SimPy environment processed for casesim (timeouts that wake case processes,
+    provider timers, process starts and ends, one ``until`` event per tick), counted from the
+    environment's event-id counter at no cost during the run.
+``metrics``
+    Seconds to derive the outputs from the log, as ``run()`` does: ``EventLog.to_frame()`` and the
+    register frame, then ``summarize``, ``timeseries`` and ``case_table``, each timed on its own.
+``peak RSS``
+    Maximum resident set size of the child process (``getrusage``) after the simulation, and
+    after the metrics too (the larger of the two is the process's peak). It includes the Python
+    interpreter and the imported libraries (about 100 MiB).
+``event log``, ``bytes/event``
+    Bytes held by the log's column buffers (``EventLog.nbytes()``) and that per logged event.
+``bare SimPy``
+    In the same process, right after the casesim run: N SimPy processes (N = cases active at the
+    end of the casesim run), each looping ``yield env.timeout(gap)`` with exponential gaps whose
+    mean is chosen so that the expected number of timeouts over the same horizon equals the
+    number of events casesim logged. ``timeouts/s`` is the rate SimPy itself manages on that
+    workload: a ceiling for any engine built on one SimPy process per case.
+``overhead (per logged event)``
+    bare SimPy timeouts/s divided by casesim events/s: how many times more wall time casesim
+    spends per logged event than bare SimPy spends per timeout. Everything casesim does besides
+    scheduling (policies, random numbers, logging, Mesa bookkeeping) is in this factor.
+``overhead (per SimPy event)``
+    The same, against casesim's SimPy events/s: the cost of one wake-up of a casesim process
+    relative to one bare timeout.
+
+Wall times use ``time.perf_counter``; nothing is asserted about them. Figures vary by a few per
+cent from run to run on a quiet machine; use ``--repeat`` for figures to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+HERE = Path(__file__).resolve().parent
+PRESET_DIR = HERE / "presets"
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    import simpy
+
+    from casesim.scenario import Scenario
+
+MIB = 1024 * 1024
+
+# (key, label, format) of the rows of the printed table, in order; None starts a new section.
+ROWS: list[tuple[str, str, str] | None] = [
+    ("horizon_days", "simulated days", "{:,.0f}"),
+    ("cases_created", "cases created", "{:,.0f}"),
+    ("cases_active_end", "cases active at end", "{:,.0f}"),
+    None,
+    ("build_s", "build (s)", "{:.2f}"),
+    ("sim_s", "simulation wall (s)", "{:.2f}"),
+    ("events", "events logged", "{:,.0f}"),
+    ("events_per_s", "events/s", "{:,.0f}"),
+    ("case_years", "case-years", "{:,.0f}"),
+    ("case_years_per_s", "case-years/s", "{:,.1f}"),
+    ("simpy_events", "SimPy events", "{:,.0f}"),
+    ("simpy_events_per_s", "SimPy events/s", "{:,.0f}"),
+    None,
+    ("to_frame_s", "metrics: to_frame (s)", "{:.2f}"),
+    ("summarize_s", "metrics: summarize (s)", "{:.2f}"),
+    ("timeseries_s", "metrics: timeseries (s)", "{:.2f}"),
+    ("case_table_s", "metrics: case_table (s)", "{:.2f}"),
+    ("metrics_s", "metrics: total (s)", "{:.2f}"),
+    None,
+    ("rss_sim_mib", "peak RSS after sim (MiB)", "{:,.0f}"),
+    ("rss_peak_mib", "peak RSS overall (MiB)", "{:,.0f}"),
+    ("log_mib", "event log (MiB)", "{:,.1f}"),
+    ("bytes_per_event", "bytes/event", "{:.1f}"),
+    None,
+    ("bare_processes", "bare SimPy: processes", "{:,.0f}"),
+    ("bare_mean_gap_days", "bare SimPy: mean gap (days)", "{:.2f}"),
+    ("bare_timeouts", "bare SimPy: timeouts", "{:,.0f}"),
+    ("bare_s", "bare SimPy: wall (s)", "{:.2f}"),
+    ("bare_timeouts_per_s", "bare SimPy: timeouts/s", "{:,.0f}"),
+    ("overhead_per_event", "overhead (per logged event)", "{:.1f}x"),
+    ("overhead_per_simpy_event", "overhead (per SimPy event)", "{:.1f}x"),
+]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def processed_events(env: simpy.Environment) -> int | None:
+    """Events ``env`` has processed (taken off its queue) so far.
+
+    SimPy numbers every scheduled event from one counter (``Environment._eid``), so this costs
+    nothing during the run: ids handed out minus events still queued. (When ``run(until=...)``
+    stops, SimPy re-queues the ``until`` event under a fresh id; the queued copy is subtracted and
+    the processed one counted, so the identity holds across runs.) Returns None if a SimPy
+    version has no such counter.
+    """
+    counter = getattr(env, "_eid", None)
+    queue = getattr(env, "_queue", None)
+    if counter is None or queue is None:
+        return None
+    return next(counter) - len(queue)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and the wall seconds it took."""
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def case_years_whole_run(times: Any, kinds: Any, horizon: float) -> float:
+    """Cases active integrated over ``[0, horizon)``, in years, from the log's arrivals and exits."""
+    import numpy as np
+
+    arrive = times[np.asarray(kinds == "arrival")]
+    leave = times[np.asarray(kinds == "exit")]
+    days = np.clip(horizon - arrive, 0, None).sum() - np.clip(horizon - leave, 0, None).sum()
+    return float(days) / 365.25
+
+
+def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dict[str, Any]:
+    """Run casesim once; the figures of one run (without the bare SimPy part)."""
+    import pandas as pd
+
+    from casesim.metrics import case_table, summarize, timeseries
+    from casesim.results import metrics_context
+    from casesim.simulation import Simulation
+
+    gc.collect()
+    start = time.perf_counter()
+    sim = Simulation(scenario, seed)
+    built = time.perf_counter()
+    while sim.running:
+        sim.step()
+    done = time.perf_counter()
+    out: dict[str, Any] = {
+        "horizon_days": sim.horizon,
+        "cases_created": sim.cases_created,
+        "cases_active_end": len(sim.cases()),
+        "build_s": built - start,
+        "sim_s": done - start,
+        "events": len(sim.log),
+        "simpy_events": processed_events(sim.env),
+        "log_bytes": sim.log.nbytes(),
+        "rss_sim_mib": peak_rss_mib(),
+    }
+    out["log_mib"] = out["log_bytes"] / MIB
+    out["bytes_per_event"] = out["log_bytes"] / out["events"]
+    out["events_per_s"] = out["events"] / out["sim_s"]
+    if out["simpy_events"] is not None:
+        out["simpy_events_per_s"] = out["simpy_events"] / out["sim_s"]
+
+    events, out["to_frame_s"] = timed(sim.log.to_frame)
+    if not sim_only:
+        register, register_s = timed(lambda: pd.DataFrame(sim.register))
+        out["to_frame_s"] += register_s
+        ctx = metrics_context(sim)
+        _, out["summarize_s"] = timed(lambda: summarize(events, register, ctx))
+        _, out["timeseries_s"] = timed(lambda: timeseries(events, register, ctx))
+        _, out["case_table_s"] = timed(lambda: case_table(events, register, ctx))
+        out["metrics_s"] = sum(out[k] for k in ("to_frame_s", "summarize_s", "timeseries_s", "case_table_s"))
+    out["rss_peak_mib"] = peak_rss_mib()
+    out["case_years"] = case_years_whole_run(events["time"].to_numpy(), events["kind"], sim.horizon)
+    out["case_years_per_s"] = out["case_years"] / out["sim_s"]
+    return out
+
+
+def _ticker(env: simpy.Environment, rate: float,
+            expovariate: Callable[[float], float]) -> Generator[Any, Any, None]:
+    """A bare SimPy process: sleep an exponential gap, forever."""
+    timeout = env.timeout
+    while True:
+        yield timeout(expovariate(rate))
+
+
+def measure_bare_simpy(processes: int, horizon: float, target_events: int, seed: int) -> dict[str, Any]:
+    """Bare SimPy on a workload comparable to a casesim run; its figures."""
+    import simpy
+
+    processes = max(1, processes)
+    mean_gap = processes * horizon / max(1, target_events)
+    expovariate = random.Random(seed).expovariate
+    rate = 1.0 / mean_gap
+    env = simpy.Environment()
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(processes):
+        env.process(_ticker(env, rate, expovariate))
+    env.run(until=horizon)
+    wall = time.perf_counter() - start
+    done = processed_events(env)
+    # processed = one start per process + the timeouts + the run's `until` event
+    timeouts = done - processes - 1 if done is not None else round(processes * horizon / mean_gap)
+    return {"bare_processes": processes, "bare_mean_gap_days": mean_gap, "bare_timeouts": timeouts,
+            "bare_s": wall, "bare_timeouts_per_s": timeouts / wall}
+
+
+def measure(scenario: Scenario, seed: int | None, sim_only: bool) -> dict[str, Any]:
+    """One complete run of a preset: casesim, then bare SimPy in the same process."""
+    out = measure_casesim(scenario, seed, sim_only)
+    gc.collect()  # the run's garbage must not be collected on the bare run's time
+    if not sim_only:
+        out.update(measure_bare_simpy(out["cases_active_end"], out["horizon_days"], out["events"],
+                                      seed=scenario.seed if seed is None else seed))
+        out["overhead_per_event"] = out["bare_timeouts_per_s"] / out["events_per_s"]
+        if out.get("simpy_events_per_s"):
+            out["overhead_per_simpy_event"] = out["bare_timeouts_per_s"] / out["simpy_events_per_s"]
+    return out
+
+
+def median_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every numeric figure over ``runs`` (figures missing from a run are skipped)."""
+    keys = [k for k in runs[0] if all(isinstance(r.get(k), (int, float)) for r in runs)]
+    return {k: statistics.median(r[k] for r in runs) for k in keys}
+
+
+def load_preset(name: str, horizon: float | None) -> Scenario:
+    """The validated scenario of preset ``name``, with the horizon shortened if asked."""
+    from casesim.scenario import load_scenario
+
+    path = preset_path(name)
+    if horizon is None:
+        return load_scenario(path)[0]
+    full, _ = load_scenario(path)
+    overrides = [f"time.horizon_days={horizon}"]
+    if full.time.warmup_days >= horizon:  # metrics need warmup < horizon
+        overrides.append(f"time.warmup_days={horizon / 4}")
+    return load_scenario(path, overrides)[0]
+
+
+def run_preset(name: str, repeat: int, seed: int | None, horizon: float | None,
+               sim_only: bool) -> dict[str, Any]:
+    """Every run of one preset in this process, and their medians."""
+    scenario = load_preset(name, horizon)
+    runs = []
+    for i in range(repeat):
+        print(f"[{name}] run {i + 1}/{repeat} ...", file=sys.stderr, flush=True)
+        runs.append(measure(scenario, seed, sim_only))
+        print(f"[{name}] run {i + 1}/{repeat}: {runs[-1]['sim_s']:.1f} s simulated, "
+              f"{runs[-1]['events']:,} events", file=sys.stderr, flush=True)
+    return {"preset": name, "scenario": scenario.name, "seed": scenario.seed if seed is None else seed,
+            "repeat": repeat, "median": median_of(runs), "runs": runs}
+
+
+def run_preset_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one preset in a fresh Python process (so its peak RSS is its own) and read its result."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--preset", name, "--repeat", str(args.repeat),
+           "--child"]
+    if args.seed is not None:
+        cmd += ["--seed", str(args.seed)]
+    if args.horizon is not None:
+        cmd += ["--horizon", str(args.horizon)]
+    if args.sim_only:
+        cmd.append("--sim-only")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions and machine facts to keep next to the figures."""
+    import os
+
+    import mesa
+    import numpy as np
+    import simpy
+
+    return {"python": platform.python_version(), "simpy": simpy.__version__, "mesa": mesa.__version__,
+            "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    """The medians of every preset side by side, one figure per line."""
+    names = [f"{r['preset']} (x{r['repeat']})" if r["repeat"] > 1 else r["preset"] for r in results]
+    label_w = max(len(row[1]) for row in ROWS if row is not None)
+    cells: list[list[str]] = []
+    for row in ROWS:
+        if row is None:
+            cells.append([])
+            continue
+        key, label, fmt = row
+        values = [r["median"].get(key) for r in results]
+        if all(v is None for v in values):
+            continue
+        cells.append([label, *("-" if v is None else fmt.format(v) for v in values)])
+    widths = [max([len(n) for n in names[i:i + 1]] + [len(c[i + 1]) for c in cells if c])
+              for i in range(len(results))]
+    rule = "-" * (label_w + sum(w + 2 for w in widths))
+    lines = ["".ljust(label_w) + "".join(n.rjust(w + 2) for n, w in zip(names, widths, strict=True)), rule]
+    for c in cells:
+        if not c:
+            lines.append(rule)
+            continue
+        row = "".join(v.rjust(w + 2) for v, w in zip(c[1:], widths, strict=True))
+        lines.append(c[0].ljust(label_w) + row)
+    while lines[-1] == rule:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    return PRESET_DIR / f"{name}.yaml"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    names = preset_names()
+    parser = argparse.ArgumentParser(
+        description="Benchmark the casesim engine on presets in benchmarks/presets/ (see the docstring).")
+    parser.add_argument("--preset", default="baseline", choices=[*names, "all"],
+                        help="preset to run, or 'all' (default: baseline)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per preset; medians are reported")
+    parser.add_argument("--json", metavar="FILE", help="also write every run and the medians as JSON")
+    parser.add_argument("--seed", type=int, help="seed instead of the preset's")
+    parser.add_argument("--horizon", type=float, metavar="DAYS",
+                        help="shorter horizon (e.g. for profiling); warm-up is cut if needed")
+    parser.add_argument("--sim-only", action="store_true",
+                        help="skip metrics and bare SimPy (e.g. under a profiler)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run presets in this process (needed under cProfile; peak RSS then "
+                             "accumulates over presets)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = preset_names() if args.preset == "all" else [args.preset]
+    if args.child:
+        print(json.dumps(run_preset(args.preset, args.repeat, args.seed, args.horizon, args.sim_only)))
+        return 0
+    results = []
+    for name in names:
+        if args.in_process:
+            results.append(run_preset(name, args.repeat, args.seed, args.horizon, args.sim_only))
+        else:
+            results.append(run_preset_in_child(name, args))
+    info = environment_info()
+    print(f"casesim engine benchmark: python {info['python']}, simpy {info['simpy']}, mesa {info['mesa']}, "
+          f"{info['cpus']} CPUs; medians of --repeat {args.repeat}")
+    print(format_table(results))
+    if args.json:
+        document = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "environment": info,
+                    "presets": {r["preset"]: r for r in results}}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Shared helpers for the tests: small scenarios and cached runs."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from casesim.results import Result, run
+from casesim.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "tests" / "data" / "small.yaml"
+SCENARIOS = ROOT / "scenarios"
+
+
+def small(*overrides: str) -> Scenario:
+    """The small test scenario with ``--set`` style overrides."""
+    return load_scenario(SMALL, overrides)[0]
+
+
+@cache
+def run_small(*overrides: str, seed: int | None = None) -> Result:
+    """Run the small scenario once per distinct set of overrides and seed (cached)."""
+    return run(small(*overrides), seed=seed)
+
+
+def scaled(path: Path, *extra: str) -> Scenario:
+    """A scenario file shrunk to test size: a third of the people and staff, two years."""
+    full = load_scenario(path)[0]
+    sets = [f"arrivals.rate_per_day={full.arrivals.rate_per_day / 3:g}",
+            "time.horizon_days=730", "time.warmup_days=180"]
+    for stage, n in full.initial_population.by_stage.items():
+        sets.append(f"initial_population.by_stage.{stage}={n // 3}")
+    for i, g in enumerate(full.staff):
+        sets.append(f"staff.{i}.count={max(1, round(g.count / 3))}")
+    for i, p in enumerate(full.providers):
+        sets.append(f"providers.{i}.places={max(1, round(p.places / 3))}")
+    return load_scenario(path, [*sets, *extra])[0]

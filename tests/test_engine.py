@@ -1,0 +1,159 @@
+"""The engine: determinism, the clock, conservation, Little's law, common random numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from casesim.metrics import stage_occupancy, summarize
+from casesim.results import metrics_context, run
+from casesim.simulation import Simulation
+from tests.helpers import run_small, small
+
+
+def test_same_seed_gives_identical_results() -> None:
+    a = run(small(), seed=7)
+    b = run(small(), seed=7)
+    assert a.summary == b.summary
+    pd.testing.assert_frame_equal(a.events, b.events)
+    pd.testing.assert_frame_equal(a.cases, b.cases)
+
+
+def test_another_seed_gives_different_results() -> None:
+    a = run_small(seed=7)
+    b = run_small(seed=8)
+    assert a.summary["cases_entered"] != b.summary["cases_entered"]
+    assert a.summary["compliance_rate"] != b.summary["compliance_rate"]
+
+
+def test_mesa_clock_follows_simpy_and_live_counts_conserve_cases() -> None:
+    """After every step: Mesa's clock equals SimPy's, and arrivals - exits logged so far equals
+    the number of live Case agents (conservation, checked against the model's own state)."""
+    sim = Simulation(small("time.horizon_days=200"), seed=3)
+    steps = 0
+    while sim.running:
+        sim.step()
+        steps += 1
+        assert sim.time == sim.env.now == min(steps * sim.tick, sim.horizon)
+        assert sim.steps == steps
+        ev = sim.log.to_frame()
+        entered = int((ev["kind"] == "arrival").sum())
+        exited = int((ev["kind"] == "exit").sum())
+        assert entered - exited == len(sim.cases())
+        assert len(sim.cases()) == sum(1 for c in sim.cases() if c.stage is not None)
+    assert steps == math.ceil(200 / sim.tick)
+    # the DataCollector kept one row per step, keyed by the moving clock
+    frame = sim.datacollector.get_model_vars_dataframe()
+    assert len(frame) == steps and frame["time"].is_monotonic_increasing
+
+
+def test_conservation_in_every_timeseries_row() -> None:
+    ts = run_small().timeseries
+    assert (ts["entered_total"] == ts["exited_total"] + ts["active"]).all()
+    stage_cols = [c for c in ts.columns if c.startswith("stage:")]
+    assert (ts[stage_cols].sum(axis=1) == ts["active"]).all()
+
+
+def test_every_live_staff_load_matches_the_log() -> None:
+    """The weighted caseload the engine holds live equals the sum of logged load changes."""
+    sim = Simulation(small("time.horizon_days=300"), seed=5)
+    sim.run_to_end()
+    ev = sim.log.to_frame()
+    loads = ev[ev["kind"] == "load"].groupby("manager")["value"].sum()
+    for m in sim.all_staff():
+        assert loads.get(m.unique_id, 0.0) == pytest.approx(m.load, abs=1e-9)
+        held = sum(1 for c in sim.cases() if c.load_staff is m)
+        assert m.count == held
+
+
+def test_littles_law_holds_per_stage_in_a_long_run() -> None:
+    """Mean number in each stage = entry rate x mean stay, over a long stationary window.
+
+    L and the entry rate are measured over the window; the mean stay over stays that entered
+    in the window at least four years before the horizon, so that hardly any is cut short by it.
+    """
+    horizon, warmup, margin = 4380.0, 730.0, 1460.0
+    res = run_small(f"time.horizon_days={horizon}", f"time.warmup_days={warmup}", seed=11)
+    ev = res.events
+    occ = stage_occupancy(ev, metrics_context(Simulation(res.scenario, seed=11))).set_index("stage")
+    enter = ev[ev["kind"] == "stage_enter"][["case", "time", "stage"]].reset_index(drop=True)
+    leave = ev[ev["kind"] == "stage_exit"][["case", "time"]].reset_index(drop=True)
+    enter["n"] = enter.groupby("case").cumcount()
+    leave["n"] = leave.groupby("case").cumcount()
+    stays = enter.merge(leave, on=["case", "n"], how="left", suffixes=("", "_out"))
+    stays["time_out"] = stays["time_out"].fillna(horizon)
+    early = stays[(stays["time"] >= warmup) & (stays["time"] < horizon - margin)]
+    mean_stay = (early["time_out"] - early["time"]).groupby(early["stage"].astype(str)).mean()
+    for stage, row in occ.iterrows():
+        predicted = row["lam"] * mean_stay[stage]
+        assert row["L"] == pytest.approx(predicted, rel=0.04), stage
+
+
+def test_arrivals_are_poisson_at_the_scenario_rate() -> None:
+    res = run_small("initial_population.by_stage={}", "time.horizon_days=2000", seed=2)
+    arrivals = res.events[(res.events["kind"] == "arrival")]["time"].to_numpy()
+    rate = res.scenario.arrivals.rate_per_day
+    expected = rate * 2000
+    assert abs(len(arrivals) - expected) < 4 * math.sqrt(expected)
+    gaps = np.diff(arrivals)
+    assert gaps.mean() == pytest.approx(1 / rate, rel=0.05)
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, abs=0.05)   # exponential: cv = 1
+
+
+def test_arrival_rate_changes_by_period() -> None:
+    res = run_small("initial_population.by_stage={}", "time.horizon_days=1200",
+                    "arrivals.periods=[{start_day: 600, rate_per_day: 9.0}]", seed=4)
+    t = res.events[res.events["kind"] == "arrival"]["time"]
+    first, second = (t < 600).sum(), (t >= 600).sum()
+    assert first == pytest.approx(3.0 * 600, rel=0.08)
+    assert second == pytest.approx(9.0 * 600, rel=0.05)
+
+
+def test_fewer_case_managers_mean_higher_pressure_and_lower_compliance() -> None:
+    full = run_small(seed=9)
+    short = run_small("staff.0.count=18", seed=9)
+    assert short.summary["mean_caseload_pressure"] > full.summary["mean_caseload_pressure"] * 1.2
+    assert short.summary["mean_caseload"] > full.summary["mean_caseload"]
+    assert short.summary["share_manager_time_over_capacity"] > full.summary["share_manager_time_over_capacity"]
+    assert short.summary["compliance_rate"] < full.summary["compliance_rate"]
+    assert short.summary["breaches_per_case_year"] > full.summary["breaches_per_case_year"]
+
+
+def test_common_random_numbers_give_the_same_people_when_only_staffing_differs() -> None:
+    a = run_small(seed=9)
+    b = run_small("staff.0.count=18", seed=9)
+    pd.testing.assert_frame_equal(a.register, b.register)
+
+
+def test_summary_is_a_pure_function_of_the_log() -> None:
+    res = run_small(seed=13)
+    ctx = metrics_context(Simulation(res.scenario, seed=13))
+    again = {"scenario": res.scenario.name, "seed": 13, **summarize(res.events, res.register, ctx)}
+    assert again == res.summary
+
+
+def test_events_are_in_time_order_and_within_the_horizon() -> None:
+    ev = run_small().events
+    assert ev["time"].is_monotonic_increasing
+    assert ev["time"].max() < run_small().scenario.time.horizon_days
+
+
+def test_each_case_alternates_stage_enter_and_exit() -> None:
+    ev = run_small().events
+    st = ev[ev["kind"].isin(["stage_enter", "stage_exit"])]
+    for _, g in st.groupby("case"):
+        kinds = g["kind"].astype(str).tolist()
+        assert kinds[0::2] == ["stage_enter"] * len(kinds[0::2])
+        assert kinds[1::2] == ["stage_exit"] * len(kinds[1::2])
+
+
+def test_warm_up_is_excluded_from_metrics() -> None:
+    res = run_small()
+    ev = res.events
+    w = res.scenario.time.warmup_days
+    in_window = ev[(ev["time"] >= w) & (ev["kind"] == "arrival")]
+    assert res.summary["cases_entered"] == len(in_window)
+    assert res.summary["window_days"] == res.scenario.time.horizon_days - w
