@@ -1,0 +1,73 @@
+"""Outputs: the Python API, the files a run writes, and atomic writing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import casesim
+from casesim.results import OUTPUT_FILES, Result
+from casesim.scenario import load_scenario
+from tests.helpers import SMALL, run_small
+
+TINY = ("time.horizon_days=90", "time.warmup_days=0")
+
+
+def test_python_api_runs_a_path_and_returns_dataframes() -> None:
+    res = casesim.run(SMALL, seed=3, overrides=TINY)
+    for frame in (res.timeseries, res.cases, res.events):
+        assert isinstance(frame, pd.DataFrame) and len(frame) > 0
+    assert res.summary["seed"] == 3
+    assert set(res.events.columns) == {"time", "case", "kind", "stage", "manager", "cause", "value"}
+    assert len(res.cases) == res.summary["cases_entered"]   # warm-up 0: every case entered in the window
+
+
+def test_summary_has_the_documented_keys() -> None:
+    keys = {"cases_entered", "cases_exited", "cases_active_end", "case_years", "continuity_breaks_per_case_year",
+            "continuity_breaks_by_cause", "mean_caseload", "mean_caseload_pressure",
+            "share_manager_time_over_capacity", "compliance_rate", "warnings_per_case_year",
+            "breaches_per_case_year", "returns_to_court_per_case_year", "recalls_per_case_year", "referrals",
+            "mean_wait_days", "share_needs_met", "completion_rate", "cost_total"}
+    assert keys <= set(run_small().summary)
+
+
+def test_write_puts_every_output_in_place_and_round_trips(tmp_path: Path) -> None:
+    res = run_small()
+    out = res.write(tmp_path / "run")
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(res.summary))
+    events = pd.read_parquet(out / "events.parquet")
+    assert len(events) == len(res.events)
+    assert events["time"].equals(res.events["time"])
+    again, _ = load_scenario(out / "scenario.resolved.yaml")
+    assert again == res.scenario and again.digest() == res.scenario.digest()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario_sha256"] == res.scenario.digest() and manifest["seed"] == res.seed
+    assert list(tmp_path.iterdir()) == [out]   # no temporary directories left behind
+
+
+def test_a_failed_write_leaves_the_previous_result_untouched(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    res = run_small()
+    out = res.write(tmp_path / "run")
+    before = (out / "summary.json").read_text()
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise OSError("disk full")
+
+    broken = Result(**{**res.__dict__, "summary": {**res.summary, "scenario": "changed"}})
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        broken.write(out)
+    assert (out / "summary.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_resolved_scenario_reruns_to_the_same_summary(tmp_path: Path) -> None:
+    res = casesim.run(SMALL, seed=5, overrides=TINY)
+    out = res.write(tmp_path / "r")
+    again = casesim.run(out / "scenario.resolved.yaml", seed=5)
+    assert again.summary == res.summary
