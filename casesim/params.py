@@ -29,7 +29,7 @@ def P(default: Any, unit: str, source: str, description: str = "", **constraints
 class Strict(BaseModel):
     """Frozen model that rejects unknown keys, naming the valid ones."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -47,9 +47,14 @@ class Strict(BaseModel):
 class ByRisk(Strict):
     """A number per risk level. A single number in YAML applies to every level."""
 
-    LOW: float
-    MEDIUM: float
-    HIGH: float
+    LOW: float = P(..., "unit of the parameter", "source of the parameter")
+    MEDIUM: float = P(..., "unit of the parameter", "source of the parameter")
+    HIGH: float = P(..., "unit of the parameter", "source of the parameter")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        by_level = handler(core_schema)
+        return {"anyOf": [{"type": "number", "description": "the same value for every risk level"}, by_level]}
 
     @model_validator(mode="before")
     @classmethod

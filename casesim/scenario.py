@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -76,7 +76,7 @@ class Arrivals(Strict):
 class InitialPopulation(Strict):
     """Cases already in the system at day 0, by stage (each with a residual stay)."""
 
-    by_stage: dict[str, int] = P(dict, "cases", "scenario input; warm-up absorbs the approximation")
+    by_stage: dict[str, Annotated[int, Field(ge=0, strict=True)]] = P(dict, "cases", "scenario input; warm-up absorbs the approximation")
 
 
 class StaffGroup(Strict):
@@ -84,7 +84,7 @@ class StaffGroup(Strict):
 
     name: str = P("staff", "label", "scenario input")
     setting: Literal["community", "custody"] = P(..., "setting", "scenario input")
-    count: int = P(..., "staff", "scenario input", ge=0)
+    count: int = P(..., "staff", "scenario input", ge=0, strict=True)
     patches: list[str] = P(list, "patch names", "spread round-robin over these; empty = covers every patch")
     capacity: float = P(40.0, "weighted cases", "assumption: with the default mode weights a manager at 100% "
                         "holds about 35-40 mixed cases, the E&W average caseload (parliamentary answer 11 "
@@ -208,7 +208,7 @@ class ProviderSpec(Strict):
     relationship: Literal["statutory_duty", "protocol", "none"] = P("protocol", "relationship",
                                                                    "DOMICE: statutory duty to co-operate, "
                                                                    "inter-agency protocol, or none")
-    places: int = P(..., "places", "scenario input", ge=0)
+    places: int = P(..., "places", "scenario input", ge=0, strict=True)
     duration: ProviderDuration = P(..., "section", "scenario input")
     completion_probability: float = P(0.6, "probability", ASSUMPTION, ge=0, le=1)
     acceptance_probability: float = P(0.85, "probability", ASSUMPTION, ge=0, le=1)
@@ -235,7 +235,7 @@ class Scenario(Strict):
 
     name: str = P("scenario", "label", "scenario input")
     description: str = P("", "text", "scenario input")
-    seed: int = P(20261122, "integer", "any fixed number; --seed overrides", ge=0)
+    seed: int = P(20261122, "integer", "any fixed number; --seed overrides", ge=0, strict=True)
     time: TimeSpec = P(TimeSpec, "section", "see fields")
     patches: dict[str, float] = P(lambda: {"North": 1.0, "South": 1.0, "East": 1.0, "West": 1.0,
                                            "Central": 1.0, "Rural": 1.0},
@@ -311,8 +311,13 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Scenario, LineMap]:
     """Read, merge, override and validate a scenario file; raise ScenarioError on any problem."""
-    data, lines = resolve(path, overrides)
+    data, lines = resolve(path, overrides, defaults=_defaults() if overrides else None)
     return validate_data(data, lines)
+
+
+def _defaults() -> dict[str, Any]:
+    """Every default of the schema, as plain data (what an empty scenario file means)."""
+    return Scenario.model_validate({}).model_dump(mode="json")
 
 
 def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineMap]:

@@ -12,6 +12,8 @@ so that the CLI can print ``ScenarioError.problems`` one per line.
 
 from __future__ import annotations
 
+import copy
+
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -340,14 +342,15 @@ def _deep_merge(base: dict, base_lines: LineMap, over: dict, over_lines: LineMap
     """Merge ``over`` into ``base`` (dicts recursively, everything else replaced).
 
     A mapping that names a different policy (its ``name`` differs from the base's) replaces
-    the base mapping whole: the old policy's parameters do not leak into the new one.
+    the base mapping whole: the old policy's parameters do not leak into the new one. An
+    explicitly empty mapping (``{}``) replaces too: it is how a file empties an inherited one.
     """
     replaced: list[PathKey] = []
 
     def walk(dst: dict, src: dict, prefix: PathKey) -> None:
         for key, value in src.items():
             old = dst.get(key)
-            if (isinstance(value, dict) and isinstance(old, dict)
+            if (isinstance(value, dict) and isinstance(old, dict) and value
                     and ("name" not in value or value.get("name") == old.get("name"))):
                 walk(dst[key], value, (*prefix, key))
             else:
@@ -411,8 +414,13 @@ def _mark(lines: LineMap, path: PathKey, value: Any, origin: Origin) -> None:
             _mark(lines, (*path, index), item, origin)
 
 
-def _apply_override(data: dict, lines: LineMap, text: str) -> None:
-    """Apply one ``dotted.key=value`` override in place, recording ``--set TEXT`` as the origin."""
+def _apply_override(data: dict, lines: LineMap, text: str, defaults: dict | None = None) -> None:
+    """Apply one ``dotted.key=value`` override in place, recording ``--set TEXT`` as the origin.
+
+    Where the path leaves what the files wrote, the missing part is copied from ``defaults``
+    (the schema's defaults) first, so ``--set`` changes one default value instead of replacing
+    a whole defaulted section with a single key.
+    """
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep:
@@ -432,6 +440,7 @@ def _apply_override(data: dict, lines: LineMap, text: str) -> None:
         raise fail(f"cannot parse value {raw.strip()!r}: {exc.problems[0].message}") from None
     origin: Origin = (f"{SET_FILE} {text}", None)
     node: Any = data
+    dnode: Any = defaults
     path: PathKey = ()
     for position, segment in enumerate(segments):
         step: str | int = segment
@@ -445,20 +454,33 @@ def _apply_override(data: dict, lines: LineMap, text: str) -> None:
             kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(node), "value")
             raise fail(f"'{_dotted(path)}' is a {kind}, not a mapping or list")
         path = (*path, step)
+        dnode = _child(dnode, step)
         if position == len(segments) - 1:
             node[step] = value
             lines.drop(path)
             _mark(lines, path, value, origin)
         else:
             child = node[step] if isinstance(node, list) else node.get(step)
-            if child is None:  # missing or null: create the intermediate mapping
+            if child is None and isinstance(dnode, (dict, list)):  # not written: start from the default
+                child = node[step] = copy.deepcopy(dnode)
+                lines.drop(path)
+                lines.set(path, *origin)
+            elif child is None:  # missing or null: create the intermediate mapping
                 child = node[step] = {}
                 lines.drop(path)
                 lines.set(path, *origin)
             node = child
 
 
-def resolve(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, LineMap]:
+def _child(node: Any, step: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(step)
+    if isinstance(node, list) and isinstance(step, int) and step < len(node):
+        return node[step]
+    return None
+
+
+def resolve(path: str | Path, overrides: Sequence[str] = (), defaults: dict | None = None) -> tuple[dict, LineMap]:
     """Load a scenario, apply its ``extends`` chain, then the ``--set`` overrides.
 
     Returns:
@@ -474,7 +496,7 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict, Line
     problems: list[Problem] = []
     for text in overrides:
         try:
-            _apply_override(data, lines, text)
+            _apply_override(data, lines, text, defaults)
         except ScenarioError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -548,6 +570,9 @@ def problems_from_validation(
             discriminator = str(ctx.get("discriminator", "")).strip("'\"")
             if discriminator in error["input"]:
                 path = (*path, discriminator)  # point at the line of the unknown name itself
+        elif kind == "union_tag_not_found":
+            discriminator = str(ctx.get("discriminator", "")).strip("'\"")
+            message = f"missing '{discriminator}': say which policy this section uses (casesim schema lists them)"
         elif kind == "extra_forbidden" and path:
             message = f"unknown field '{path[-1]}'"
             valid = valid_fields(path[:-1]) if valid_fields else None

@@ -29,7 +29,7 @@ TINY = ["--set", "time.horizon_days=60", "--set", "time.warmup_days=0", "--set",
 
 
 def scenario(tmp_path: Path, body: str, name: str = "scenario.yaml", extends: bool = True) -> Path:
-    """Write a scenario file; with ``extends`` its line 1 extends the baseline, so ``body`` starts on line 2."""
+    """Write a scenario file; with ``extends`` line 1 extends the baseline and ``body`` starts on line 2."""
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     head = f"extends: {BASELINE}\n" if extends else ""
@@ -58,7 +58,7 @@ def input_errors(capsys: pytest.CaptureFixture[str], *argv: Any) -> list[str]:
 def only_error(capsys: pytest.CaptureFixture[str], *argv: Any) -> str:
     """Like :func:`input_errors`, expecting exactly one problem."""
     lines = input_errors(capsys, *argv)
-    assert len(lines) == 1, f"expected one problem, got:\n" + "\n".join(lines)
+    assert len(lines) == 1, "expected one problem, got:\n" + "\n".join(lines)
     return lines[0]
 
 
@@ -79,8 +79,8 @@ def test_validate_baseline_reports_its_contents(capsys: pytest.CaptureFixture[st
 
 
 def test_valid_set_changes_values(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(capsys, "validate", BASELINE, "--set", "time.horizon_days=700", "--set", "name=other",
-                         "--set", "staff.0.count=10")
+    code, out, err = cli(capsys, "validate", BASELINE, "--set", "time.horizon_days=700",
+                         "--set", "name=other", "--set", "staff.0.count=10")
     assert (code, err) == (0, "")
     assert out == f"{BASELINE}: valid scenario 'other': 6 stages, 35 staff, 10 providers, horizon 700 days\n"
 
@@ -130,8 +130,8 @@ def test_unknown_key_in_policy_parameters(tmp_path: Path, capsys: pytest.Capture
           warnings_before_brech: 2
         """)
     line = only_error(capsys, "validate", file)
-    prefix = f"{file}:4: enforcement.warnings_before_brech: unknown field 'warnings_before_brech'; valid fields: "
-    assert line.startswith(prefix)
+    assert line.startswith(f"{file}:4: enforcement.warnings_before_brech: "
+                           "unknown field 'warnings_before_brech'; valid fields: ")
     assert "warnings_before_breach" in valid_fields(line)
 
 
@@ -182,7 +182,8 @@ def test_unknown_policy_name(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_duplicate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = scenario(tmp_path, "seed: 1\nname: x\nseed: 2\n")
-    assert only_error(capsys, "validate", file) == f"{file}:4: seed: duplicate key 'seed' (first defined on line 2)"
+    expected = f"{file}:4: seed: duplicate key 'seed' (first defined on line 2)"
+    assert only_error(capsys, "validate", file) == expected
 
 
 def test_python_tag_is_refused_and_never_executed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,7 +227,8 @@ def test_extends_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_missing_extends_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = scenario(tmp_path, f"extends:\n  - {BASELINE}\n  - nothere.yaml\nname: x\n", extends=False)
-    assert only_error(capsys, "validate", file) == f"{file}:3: extends: cannot read 'nothere.yaml': file not found"
+    expected = f"{file}:3: extends: cannot read 'nothere.yaml': file not found"
+    assert only_error(capsys, "validate", file) == expected
 
 
 # --------------------------------------------------------------------------- --set
@@ -251,18 +253,22 @@ def test_bad_set_syntax(capsys: pytest.CaptureFixture[str], override: str, expec
         ("time.horizon_days=[1", "--set: time.horizon_days: cannot parse value '[1': invalid YAML: "),
         ("time.horizon_days=abc",
          "--set time.horizon_days=abc: time.horizon_days: Input should be a valid number"),
-        ("time.horizon_days=-5", "--set time.horizon_days=-5: time.horizon_days: Input should be greater than 0"),
-        ("staff.0.capcity=3", "--set staff.0.capcity=3: staff.0.capcity: unknown field 'capcity'; valid fields: "),
+        ("time.horizon_days=-5",
+         "--set time.horizon_days=-5: time.horizon_days: Input should be greater than 0"),
+        ("staff.0.capcity=3",
+         "--set staff.0.capcity=3: staff.0.capcity: unknown field 'capcity'; valid fields: "),
         ("time.warmup_days=2000",
          "--set time.warmup_days=2000: time.warmup_days: must be less than time.horizon_days"),
-        ("time.horizon_days.x=1", "--set: time.horizon_days.x: 'time.horizon_days' is a number, not a mapping"),
+        ("time.horizon_days.x=1",
+         "--set: time.horizon_days.x: 'time.horizon_days' is a number, not a mapping"),
         ("staff.5.count=7", "--set: staff.5.count: list index 5 out of range ('staff' has 2 items)"),
         ("seed=!!python/object/apply:os.getcwd []", "--set: seed: cannot parse value "),
     ],
     ids=["unparsable", "wrong-type", "out-of-range", "unknown-key", "cross-check", "into-a-number",
          "list-index", "python-tag"],
 )
-def test_bad_set_value_names_the_set(capsys: pytest.CaptureFixture[str], override: str, expected: str) -> None:
+def test_bad_set_value_names_the_set(capsys: pytest.CaptureFixture[str], override: str,
+                                     expected: str) -> None:
     assert only_error(capsys, "validate", BASELINE, "--set", override).startswith(expected)
 
 
@@ -271,7 +277,8 @@ def test_bad_set_value_names_the_set(capsys: pytest.CaptureFixture[str], overrid
 
 def test_warmup_not_before_horizon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = scenario(tmp_path, "time:\n  horizon_days: 100\n  warmup_days: 100\n")
-    assert only_error(capsys, "validate", file) == f"{file}:4: time.warmup_days: must be less than time.horizon_days"
+    expected = f"{file}:4: time.warmup_days: must be less than time.horizon_days"
+    assert only_error(capsys, "validate", file) == expected
 
 
 def test_unknown_patch_in_staff_patches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -282,7 +289,8 @@ def test_unknown_patch_in_staff_patches(tmp_path: Path, capsys: pytest.CaptureFi
             patches: [North, Nowhere]
         """)
     assert only_error(capsys, "validate", file) == (
-        f"{file}:5: staff.0.patches.1: unknown patch 'Nowhere'; valid: North, South, East, West, Central, Rural")
+        f"{file}:5: staff.0.patches.1: unknown patch 'Nowhere'; "
+        "valid: North, South, East, West, Central, Rural")
 
 
 # A complete two-stage journey (the baseline uses the default one, with six stages).
@@ -516,5 +524,6 @@ def test_schema_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, out, err) == (0, "", "")
     assert json.loads(target.read_text()) == _schema(capsys)
     bad = tmp_path / "missing" / "schema.json"
-    assert only_error(capsys, "schema", "--out", bad) == f"{bad}: --out: cannot write: No such file or directory"
+    expected = f"{bad}: --out: cannot write: No such file or directory"
+    assert only_error(capsys, "schema", "--out", bad) == expected
     assert not bad.parent.exists()

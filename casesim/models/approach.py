@@ -83,7 +83,7 @@ class TeamParams(Strict):
 
     name: Literal["team"] = "team"
     staff_members: int = P(1, "staff", "DOMICE: custody teams draw staff and provider representatives; "
-                           "assumption: one key worker besides the chair", ge=0)
+                           "assumption: one key worker besides the chair", ge=0, strict=True)
     provider_representatives: bool = P(True, "flag", "DOMICE: team members are, or represent, providers of "
                                        "services")
     assessment_days: float = P(28, "days", "assumption: separate assessments by members, then a meeting to "

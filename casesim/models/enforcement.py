@@ -26,7 +26,8 @@ class GraduatedParams(Strict):
     name: Literal["graduated"] = "graduated"
     acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1)
     warnings_before_breach: int = P(1, "warnings", "England & Wales national standards: one formal warning "
-                                    "within 12 months, breach on the next unacceptable failure", ge=0)
+                                    "within 12 months, breach on the next unacceptable failure", ge=0,
+                                    strict=True)
     window_days: float = P(365, "days", "England & Wales national standards: warnings count for 12 months",
                            gt=0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator
 
 KINDS = ("approach", "segmentation", "mode_assignment", "enforcement")
 
@@ -44,7 +44,7 @@ def params_type(kind: str) -> Any:
     models = tuple(p for p, _ in _REGISTRY[kind].values())
     if len(models) == 1:
         return models[0]
-    return Annotated[Union[models], Field(discriminator="name")]  # noqa: UP007
+    return Annotated[Union[models], Discriminator("name")]  # noqa: UP007
 
 
 def build(kind: str, params: BaseModel) -> Any:
