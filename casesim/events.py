@@ -29,12 +29,16 @@ import pandas as pd
 KINDS: dict[str, str] = {
     "arrival": "a case enters the system; value = 1",
     "stage_enter": "case enters `stage`; cause = how (arrival, completion, breach event name)",
-    "stage_exit": "case leaves `stage`; cause = completed | breach | further_offence | end_of_run; value = days in stage",
+    "stage_exit": ("case leaves `stage`; cause = completed | breach | further_offence | end_of_run; value = "
+              "days in stage"),
     "allocation": "case first gets a responsible holder; manager = case manager or team id; cause = reason",
-    "manager_change": "responsible holder changes (a continuity break); manager = new holder; cause = why; value = old holder id",
+    "manager_change": ("responsible holder changes (a continuity break); manager = new holder; cause = why; value "
+              "= old holder id"),
     "release": "holder gives up the case without a successor in this step; manager = old holder",
-    "load": "weighted caseload of a staff member changes; manager = staff id; cause = assign | unassign | reweigh; value = change in weight",
-    "capacity": "capacity of a staff member changes; manager = staff id; cause = join | leave | absence | return; value = change in capacity (weighted points)",
+    "load": ("weighted caseload of a staff member changes; manager = staff id; cause = assign | unassign "
+              "| reweigh; value = change in weight"),
+    "capacity": ("capacity of a staff member changes; manager = staff id; cause = join | leave | absence | "
+              "return; value = change in capacity (weighted points)"),
     "assessment": "an assessment completes; manager = assessor (holder); value = number of needs identified",
     "plan": "a plan is made; value = number of interventions planned; cause = holder kind",
     "contact_kept": "a required contact is kept; manager = holder; cause = mode; value = compliance probability",
@@ -43,13 +47,16 @@ KINDS: dict[str, str] = {
     "breach": "breach proceedings; manager = holder; cause = non_compliance | further_offence",
     "return_to_court": "a community case is returned to court after breach; cause = breach cause",
     "recall": "a supervised-release case is recalled to custody; cause = breach cause",
-    "referral": "a referral to a provider; manager = provider id; cause = accepted | declined | no_provider; value = need index",
+    "referral": ("a referral to a provider; manager = provider id; cause = accepted | declined | "
+              "no_provider; value = need index"),
     "intervention_start": "an intervention starts; manager = provider id; value = days waited",
-    "intervention_end": "an intervention ends; manager = provider id; cause = completed | dropped_out | withdrawn; value = need index",
+    "intervention_end": ("an intervention ends; manager = provider id; cause = completed | dropped_out | withdrawn; "
+              "value = need index"),
     "referral_withdrawn": "a waiting referral is withdrawn; manager = provider id; value = days waited",
     "review": "a formal review; manager = holder; value = share of contacts kept since last review",
     "risk_change": "review changes risk; cause = new risk level; value = +1 up, -1 down",
-    "mode_change": "the case's supervision mode is set or changes; manager = holder; cause = new mode; value = new workload weight",
+    "mode_change": ("the case's supervision mode is set or changes; manager = holder; cause = new mode; value = "
+              "new workload weight"),
     "team_formed": "a case team is convened; manager = team id; value = number of members",
     "team_meeting": "a case team meets to review the plan; manager = team id; value = members present",
     "task_assigned": "a plan task is given to a team member; manager = member id; cause = task; value = team id",

@@ -16,8 +16,20 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from casesim.params import EXIT, RISKS
-from casesim.rng import (ACCEPTABLE, CONTACT, DETECT, DURATION, MANDATORY, NEXT_STAGE, REOFFEND,
-                         RESIDUAL, RISK_REVIEW, UPTAKE, Luck, sample)
+from casesim.rng import (
+    ACCEPTABLE,
+    CONTACT,
+    DETECT,
+    DURATION,
+    MANDATORY,
+    NEXT_STAGE,
+    REOFFEND,
+    RESIDUAL,
+    RISK_REVIEW,
+    UPTAKE,
+    Luck,
+    sample,
+)
 
 if TYPE_CHECKING:
     from casesim.agents.case import Case

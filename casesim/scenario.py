@@ -76,7 +76,8 @@ class Arrivals(Strict):
 class InitialPopulation(Strict):
     """Cases already in the system at day 0, by stage (each with a residual stay)."""
 
-    by_stage: dict[str, Annotated[int, Field(ge=0, strict=True)]] = P(dict, "cases", "scenario input; warm-up absorbs the approximation")
+    by_stage: dict[str, Annotated[int, Field(ge=0, strict=True)]] = P(
+        dict, "cases", "scenario input; warm-up absorbs the approximation")
 
 
 class StaffGroup(Strict):

@@ -13,7 +13,6 @@ so that the CLI can print ``ScenarioError.problems`` one per line.
 from __future__ import annotations
 
 import copy
-
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
