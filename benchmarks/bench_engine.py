@@ -6,8 +6,9 @@ Run from the repository root (no install needed; the script puts the checkout on
     python benchmarks/bench_engine.py --preset all --repeat 3 --json bench.json
 
 A preset is a scenario file in ``benchmarks/presets/`` (``baseline.yaml``, ``large.yaml``, ...).
-Each preset runs in a fresh child process (so its peak memory is its own) and, with
-``--repeat N``, N times; every figure printed is the median over the N runs.
+Each run of a preset is made in a fresh child process (so that its peak memory is its own);
+with ``--repeat N`` a preset is run N times and every figure printed is the median over the N
+runs (ratios too: the median of the per-run ratios).
 
 What the figures mean (per preset):
 
@@ -271,24 +272,9 @@ def load_preset(name: str, horizon: float | None) -> Scenario:
     return load_scenario(path, overrides)[0]
 
 
-def run_preset(name: str, repeat: int, seed: int | None, horizon: float | None,
-               sim_only: bool) -> dict[str, Any]:
-    """Every run of one preset in this process, and their medians."""
-    scenario = load_preset(name, horizon)
-    runs = []
-    for i in range(repeat):
-        print(f"[{name}] run {i + 1}/{repeat} ...", file=sys.stderr, flush=True)
-        runs.append(measure(scenario, seed, sim_only))
-        print(f"[{name}] run {i + 1}/{repeat}: {runs[-1]['sim_s']:.1f} s simulated, "
-              f"{runs[-1]['events']:,} events", file=sys.stderr, flush=True)
-    return {"preset": name, "scenario": scenario.name, "seed": scenario.seed if seed is None else seed,
-            "repeat": repeat, "median": median_of(runs), "runs": runs}
-
-
-def run_preset_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one preset in a fresh Python process (so its peak RSS is its own) and read its result."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--preset", name, "--repeat", str(args.repeat),
-           "--child"]
+def run_once_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One run of one preset in a fresh Python process, so that its peak RSS is its own."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--preset", name, "--child"]
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
     if args.horizon is not None:
@@ -297,6 +283,23 @@ def run_preset_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
         cmd.append("--sim-only")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_preset(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Every run of one preset (each in a child process unless ``--in-process``) and their medians."""
+    scenario = load_preset(name, args.horizon)
+    runs = []
+    for i in range(args.repeat):
+        print(f"[{name}] run {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+        if args.in_process:
+            runs.append(measure(scenario, args.seed, args.sim_only))
+        else:
+            runs.append(run_once_in_child(name, args))
+        print(f"[{name}] run {i + 1}/{args.repeat}: simulation {runs[-1]['sim_s']:.1f} s, "
+              f"{runs[-1]['events']:,} events", file=sys.stderr, flush=True)
+    return {"preset": name, "scenario": scenario.name,
+            "seed": scenario.seed if args.seed is None else args.seed, "repeat": args.repeat,
+            "median": median_of(runs), "runs": runs}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -366,8 +369,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sim-only", action="store_true",
                         help="skip metrics and bare SimPy (e.g. under a profiler)")
     parser.add_argument("--in-process", action="store_true",
-                        help="run presets in this process (needed under cProfile; peak RSS then "
-                             "accumulates over presets)")
+                        help="run everything in this process (needed under cProfile; peak RSS is "
+                             "then the peak so far, over every earlier run too)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -378,15 +381,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     names = preset_names() if args.preset == "all" else [args.preset]
-    if args.child:
-        print(json.dumps(run_preset(args.preset, args.repeat, args.seed, args.horizon, args.sim_only)))
+    if args.child:  # one run, its figures as one JSON line on stdout
+        scenario = load_preset(args.preset, args.horizon)
+        print(json.dumps(measure(scenario, args.seed, args.sim_only)))
         return 0
-    results = []
-    for name in names:
-        if args.in_process:
-            results.append(run_preset(name, args.repeat, args.seed, args.horizon, args.sim_only))
-        else:
-            results.append(run_preset_in_child(name, args))
+    results = [run_preset(name, args) for name in names]
     info = environment_info()
     print(f"casesim engine benchmark: python {info['python']}, simpy {info['simpy']}, mesa {info['mesa']}, "
           f"{info['cpus']} CPUs; medians of --repeat {args.repeat}")

@@ -106,6 +106,7 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
         t.provider.withdraw(t)
     if case.mode is None:
         sim.set_mode(case, sim.mode_rule.mode_for(case))
+    case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
     approach = sim.approach[setting]
     approach.take_on(sim, case, stage)
 
@@ -135,6 +136,8 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
         elif t == t_plan:
             _plan(sim, case, stage, setting, approach)
             t_plan = INF
+            case.phase = "implement"
+            approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
         elif t == t_contact:
             if _contact(sim, case, stage, spec.on_breach is not None):
                 outcome = "breach"

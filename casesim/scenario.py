@@ -295,6 +295,15 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     for setting in s.management:
         if setting not in SETTINGS:
             out.append((("management", setting), f"unknown setting; valid: {', '.join(SETTINGS)}"))
+    for setting, m in s.management.items():   # each policy checks what it needs of the rest
+        for part in ("approach", "segmentation"):
+            check = getattr(models.policy_class(part, getattr(m, part)), "check", None)
+            if check is not None:
+                out.extend(check(s, setting, ("management", setting, part)))
+    for part in ("mode_assignment", "enforcement"):
+        check = getattr(models.policy_class(part, getattr(s, part)), "check", None)
+        if check is not None:
+            out.extend(check(s, (part,)))
     for i, g in enumerate(s.staff):
         for j, p in enumerate(g.patches):
             if p not in s.patches:

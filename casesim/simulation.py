@@ -146,6 +146,8 @@ class Simulation(mesa.Model):
         case.holder_since = now
         case.ever_held = True
         case.last_setting = holder.setting
+        if isinstance(holder, CaseManager):
+            case.last_manager = holder
 
     def release(self, case: Case) -> None:
         """The holder gives the case up (the case may get a new holder later)."""

@@ -40,6 +40,8 @@ class Case(mesa.Agent):
         self.last_holder: Any = None      # holder before the current one was released
         self.last_setting: str | None = None  # setting of the most recent holder
         self.ever_held = False
+        self.last_manager: Any = None     # the most recent individual case manager (for preference)
+        self.phase = "assess"             # "assess" until the plan is made, then "implement"
         self.load_staff: Any = None       # staff member carrying this case's workload weight
         self.load_weight = 0.0
         self.mode: str | None = None

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Literal
 
 from casesim.agents.case_manager import CaseManager
 from casesim.agents.team import Team
-from casesim.models.segmentation import least_loaded
 from casesim.params import P, Strict
 
 from casesim.models.registry import policy  # isort: skip
@@ -57,12 +56,13 @@ class Individual:
         if holder is not None and seg.keeps(sim, case, stage, holder):
             sim.set_load(case, holder, sim.case_weight(case, stage))
             return
-        chosen = least_loaded(seg.candidates(sim, case, stage))
+        chosen = seg.choose(sim, case, stage)
         if chosen is None:
             sim.release(case)
             return
         setting = sim.journey.setting[stage]
-        sim.assign_holder(case, chosen, break_cause(case, setting, seg.handoff_cause))
+        cause = seg.handoff_cause(sim, case, stage, holder) if holder is not None else "reallocation"
+        sim.assign_holder(case, chosen, break_cause(case, setting, cause))
         sim.set_load(case, chosen, sim.case_weight(case, stage))
 
     def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
@@ -118,7 +118,8 @@ class TeamBased:
         team = Team(sim, case.no, chair, staff)
         sim.log.add(sim.env.now, case.no, "team_formed", case.stage or "", team.unique_id, "",
                     float(len(team.members)))
-        sim.assign_holder(case, team, break_cause(case, chair.setting, seg.handoff_cause))
+        cause = seg.handoff_cause(sim, case, stage, old) if old is not None else "reallocation"
+        sim.assign_holder(case, team, break_cause(case, chair.setting, cause))
         sim.set_load(case, chair, weight)
         if isinstance(old, Team):
             old.remove()

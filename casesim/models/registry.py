@@ -47,6 +47,11 @@ def params_type(kind: str) -> Any:
     return Annotated[Union[models], Discriminator("name")]  # noqa: UP007
 
 
+def policy_class(kind: str, params: BaseModel) -> type:
+    """The class implementing the policy that ``params`` names."""
+    return _REGISTRY[kind][params.name][1]  # type: ignore[attr-defined]
+
+
 def build(kind: str, params: BaseModel) -> Any:
     """Instantiate the policy that ``params`` names."""
     _, cls = _REGISTRY[kind][params.name]  # type: ignore[attr-defined]
