@@ -43,6 +43,10 @@ KINDS: dict[str, str] = {
     "plan": "a plan is made; value = number of interventions planned; cause = holder kind",
     "contact_kept": "a required contact is kept; manager = holder; cause = mode; value = compliance probability",
     "contact_missed": "a required contact is missed; manager = holder; cause = mode; value = compliance probability",
+    "contact_cancelled": ("a required contact is not offered: nobody at work to see the case; manager = holder; "
+                          "cause = holder_absent | unallocated"),
+    "cover_start": "a pod colleague starts covering an absent holder; manager = colleague; value = holder id",
+    "cover_end": "pod cover ends; manager = colleague; value = holder id",
     "warning": "a formal warning; manager = holder; value = warnings in the current window",
     "breach": "breach proceedings; manager = holder; cause = non_compliance | further_offence",
     "return_to_court": "a community case is returned to court after breach; cause = breach cause",

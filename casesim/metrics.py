@@ -174,12 +174,15 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> di
     """Contact compliance in W, overall and by stage, mode and risk at the contact."""
     kept_rows = lg.in_window(lg.rows("contact_kept"), a, h)
     rows = np.concatenate([kept_rows, lg.in_window(lg.rows("contact_missed"), a, h)])
+    cancelled = lg.in_window(lg.rows("contact_cancelled"), a, h)
     kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(rows) - len(kept_rows), bool)]
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)
     return {
         "contacts_required": len(rows),
         "contacts_kept": len(kept_rows),
+        "contacts_not_offered": len(cancelled),
+        "share_contacts_not_offered": _ratio(len(cancelled), len(rows) + len(cancelled)),
         "compliance_rate": _ratio(len(kept_rows), len(rows)),
         "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names),
         "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names),

@@ -199,12 +199,15 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
 def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool:
     """One required contact; returns True when it leads to breach."""
     holder = case.holder
-    if holder is None:
-        return False   # nobody to see the case: no contact is offered (the gap shows in caseload metrics)
     now = sim.env.now
-    prob = sim.compliance.probability(case, now, holder.pressure)
     k = case.contacts
-    case.contacts += 1
+    case.contacts += 1          # the k-th scheduled contact keeps its luck whether or not it happens
+    staff = sim.deliverer(case)
+    if staff is None:           # nobody at work to see the case: the contact is not offered
+        sim.log.add(now, case.no, "contact_cancelled", stage, holder.unique_id if holder is not None else -1,
+                    "holder_absent" if holder is not None else "unallocated", 0.0)
+        return False
+    prob = sim.compliance.probability(case, now, staff.pressure)
     if _u(case.luck, CONTACT, k) < prob:
         case.kept_since_review += 1
         sim.log.add(now, case.no, "contact_kept", stage, holder.unique_id, case.mode, prob)

@@ -25,7 +25,7 @@ from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
 
-OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", "events.parquet",
+OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", "events.parquet", "staff.parquet",
                 "scenario.resolved.yaml", "manifest.json")
 
 
@@ -54,6 +54,8 @@ class Result:
     cases: pd.DataFrame
     events: pd.DataFrame
     register: pd.DataFrame
+    staff: pd.DataFrame
+    context: MetricsContext
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def write(self, out_dir: str | Path) -> Path:
@@ -69,6 +71,7 @@ class Result:
             self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
             self.cases.to_parquet(tmp / "cases.parquet", index=False)
             self.events.to_parquet(tmp / "events.parquet", index=False)
+            self.staff.to_parquet(tmp / "staff.parquet", index=False)
             (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
             if out.exists():
@@ -120,4 +123,4 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     return Result(scenario=scenario, seed=sim.seed, summary=summary,
                   timeseries=timeseries(events, register, ctx),
                   cases=case_table(events, register, ctx), events=events, register=register,
-                  manifest=manifest)
+                  staff=sim.staff_table(), context=ctx, manifest=manifest)

@@ -80,6 +80,10 @@ class Luck:
         """A 64-bit key for one case, computed once at arrival."""
         return _mix((self.key ^ ((case_no + 1) * _GOLDEN)) & _M64)
 
+    def post_key(self, post: int) -> int:
+        """A 64-bit key for one staff post (a different domain from cases)."""
+        return _mix((self.key ^ (((post + 1) << 40) * _GOLDEN + 0x5555)) & _M64)
+
     @staticmethod
     def u(case_key: int, purpose: int, k: int = 0) -> float:
         """Uniform on (0, 1) for ``purpose`` and counter ``k`` of the case with ``case_key``."""

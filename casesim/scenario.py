@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from casesim import models
 from casesim.journey import Journey, check_journey
+from casesim.models.staffing import Staffing
 from casesim.params import MODES, RISKS, SETTINGS, ByRisk, P, Strict
 from casesim.yamlio import LineMap, Problem, ScenarioError, problems_from_validation, resolve
 
@@ -133,6 +134,9 @@ def _default_modes() -> dict[str, ModeSpec]:
 class Management(Strict):
     """The case-management model of one setting."""
 
+    cover: models.params_type("cover") = P(lambda: {"name": "temporary"}, "policy",
+                                            "assumption: absent managers' cases go to a colleague for the "
+                                            "absence and come back")
     approach: models.params_type("approach") = P(lambda: {"name": "individual"}, "policy",
                                                   "DOMICE: individual-based in the community")
     segmentation: models.params_type("segmentation") = P(lambda: {"name": "patch"}, "policy",
@@ -219,6 +223,19 @@ class ProviderSpec(Strict):
                                "before LOW")
 
 
+class RelationshipEffect(Strict):
+    """How a provider's relationship with the agency changes referrals to it."""
+
+    acceptance_factor: float = P(1.0, "factor on the acceptance probability (capped at 1)", ASSUMPTION, ge=0)
+    delay_factor: float = P(1.0, "factor on the acceptance delay", ASSUMPTION, ge=0)
+
+
+def _default_relationships() -> dict[str, RelationshipEffect]:
+    return {"statutory_duty": RelationshipEffect(acceptance_factor=1.15, delay_factor=0.5),
+            "protocol": RelationshipEffect(acceptance_factor=1.0, delay_factor=1.0),
+            "none": RelationshipEffect(acceptance_factor=0.8, delay_factor=1.5)}
+
+
 class Costs(Strict):
     """Money per unit (see the cost-model issue for staff costs)."""
 
@@ -258,6 +275,11 @@ class Scenario(Strict):
     process: Process = P(Process, "section", "see fields")
     compliance: Compliance = P(Compliance, "section", "see fields")
     providers: list[ProviderSpec] = P(list, "list", "scenario input")
+    relationships: dict[Literal["statutory_duty", "protocol", "none"], RelationshipEffect] = P(
+        _default_relationships, "relationship -> effect", "DOMICE: a statutory duty to co-operate or an "
+        "inter-agency protocol eases brokering; assumption: a duty accepts more and faster, no relationship "
+        "less and slower")
+    staffing: Staffing = P(Staffing, "section", "see fields")
     costs: Costs = P(Costs, "section", "see fields")
 
     @field_validator("modes")
@@ -270,6 +292,11 @@ class Scenario(Strict):
                              + (f"; missing {', '.join(missing)}" if missing else "")
                              + (f"; unknown {', '.join(extra)}" if extra else ""))
         return modes
+
+    @field_validator("relationships")
+    @classmethod
+    def _every_relationship(cls, given: dict[str, RelationshipEffect]) -> dict[str, RelationshipEffect]:
+        return {**_default_relationships(), **given}
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the scenario (identifies a configuration)."""

@@ -11,12 +11,14 @@ from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 import simpy
 
 from casesim import models
 from casesim.agents import Case, CaseManager, Provider
 from casesim.events import EventLog
 from casesim.journey import JourneyRuntime
+from casesim.models.staffing import VACANCY, reallocate, staff_life
 from casesim.params import RISKS, SETTINGS
 from casesim.process import ComplianceModel, case_process
 from casesim.rng import Luck, Streams
@@ -47,14 +49,12 @@ class Simulation(mesa.Model):
                              for s, m in scenario.management.items()}
         self.mode_rule = models.build("mode_assignment", scenario.mode_assignment)
         self.enforcement = models.build("enforcement", scenario.enforcement)
-        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}
-        for group in scenario.staff:
-            for i in range(group.count):
-                patch = group.patches[i % len(group.patches)] if group.patches else None
-                m = CaseManager(self, group.setting, patch, group.capacity, frozenset(group.modes),
-                                frozenset(group.specialisms), group.name)
-                self.staff[group.setting].append(m)
-                self.log.add(0.0, -1, "capacity", "", m.unique_id, "join", group.capacity)
+        self.cover = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
+        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
+        self.staff_ever: list[CaseManager] = []
+        self.pods: dict[int, list[CaseManager]] = {}
+        self._build_staff()
+        self.relationship = scenario.relationships
         self.providers = [Provider(self, spec) for spec in scenario.providers]
         self._provider_for: dict[tuple[str, str], Provider] = {}
         for pr in self.providers:
@@ -72,6 +72,135 @@ class Simulation(mesa.Model):
                 self._new_case(stage, "initial", residual=True)
         self.env.process(self._arrivals())
         self.running = True
+
+    # --- staff ----------------------------------------------------------------------------------------
+    def _build_staff(self) -> None:
+        """Create every post; vacant ones are filled after a recruitment lag; pods where covered by pods."""
+        st = self.scenario.staffing
+        post = 0
+        self._post_group: list[Any] = []
+        for group in self.scenario.staff:
+            for i in range(group.count):
+                patch = group.patches[i % len(group.patches)] if group.patches else None
+                self._post_group.append((group, patch))
+                key = self.luck.post_key(post)
+                if st.vacancy_rate > 0 and Luck.u(key, VACANCY, 0) < st.vacancy_rate:
+                    delay = st.recruitment_lag_days * Luck.u(key, VACANCY, 1)
+                    self.env.process(self._fill_later(post, delay))
+                else:
+                    self.fill_post(post, 0, starter=False)
+                post += 1
+        for setting, policy in self.cover.items():
+            size = getattr(policy.params, "size", None)
+            if size is None:
+                continue
+            by_team: dict[tuple[str, str | None], list[CaseManager]] = {}
+            for m in self.staff[setting]:
+                by_team.setdefault((m.group, m.patch), []).append(m)
+            for members in by_team.values():
+                for j in range(0, len(members), size):
+                    pod_id = len(self.pods)
+                    self.pods[pod_id] = members[j:j + size]
+                    for m in members[j:j + size]:
+                        m.pod = pod_id
+
+    def _fill_later(self, post: int, delay: float):  # noqa: ANN202 - a SimPy generator
+        yield self.env.timeout(delay)
+        self.fill_post(post, 1, starter=True)
+
+    def fill_post(self, post: int, generation: int, starter: bool = True, template: Any = None) -> CaseManager:
+        """A person starts in ``post`` (a new starter has reduced capacity for a while)."""
+        st = self.scenario.staffing
+        group, patch = self._post_group[post]
+        now = self.env.now
+        full = group.capacity
+        m = CaseManager(self, group.setting, patch, full, frozenset(group.modes), frozenset(group.specialisms),
+                        group.name, post=post, generation=generation)
+        if starter and st.new_starter_days > 0:
+            m.capacity = full * st.new_starter_capacity_factor
+            m.starter_until = now + st.new_starter_days
+        if template is not None and template.pod is not None:
+            m.pod = template.pod
+            self.pods[m.pod] = [m if x is template else x for x in self.pods[m.pod]]
+        self.staff[group.setting].append(m)
+        self.staff_ever.append(m)
+        self.log.add(now, -1, "capacity", "", m.unique_id, "join", m.capacity)
+        if not st.static():
+            self.env.process(staff_life(self, m))
+        return m
+
+    def finish_induction(self, m: CaseManager) -> None:
+        if not m.in_post:
+            return
+        if m.absent:
+            m.saved_capacity = m.base_capacity
+            return
+        delta = m.base_capacity - m.capacity
+        if delta:
+            m.capacity = m.base_capacity
+            self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "trained", delta)
+
+    def absence_start(self, m: CaseManager, cause: str, days: float) -> None:
+        m.absent = True
+        m.saved_capacity = m.capacity
+        self.log.add(self.env.now, -1, "capacity", "", m.unique_id, cause, -m.capacity)
+        m.capacity = 0.0
+        self.cover[m.setting].on_absence(self, m, days)
+
+    def absence_end(self, m: CaseManager) -> None:
+        m.absent = False
+        m.capacity = m.saved_capacity
+        self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "return", m.capacity)
+        self.cover[m.setting].on_return(self, m)
+
+    def staff_leaves(self, m: CaseManager) -> None:
+        """``m`` leaves the service: capacity goes, every case and team seat is reallocated for good."""
+        now = self.env.now
+        if m.absent:
+            self.absence_end(m)
+        m.in_post = False
+        self.log.add(now, -1, "capacity", "", m.unique_id, "leave", -m.capacity)
+        m.capacity = 0.0
+        self.staff[m.setting].remove(m)
+        for case in sorted(m.held, key=lambda c: c.no):
+            if reallocate(self, case, "staff_turnover", exclude=m) is None:
+                self.release(case)
+        for case in sorted(m.covers, key=lambda c: c.no):
+            self.clear_cover(case)
+            if case.holder is not None:
+                self.set_load(case, case.holder.load_bearer, case.load_weight)
+        for team in sorted(m.teams, key=lambda t: t.unique_id):
+            case = team.case
+            stage = case.stage
+            pool = [x for x in self.staff[m.setting] if x.available and x not in team.members]
+            new = min(pool, key=lambda x: (x.pressure, x.load, x.unique_id)) if pool else None
+            if new is None or case is None or stage is None:
+                continue
+            team.replace_member(m, new)
+            self.set_load(case, team.load_bearer, case.load_weight)
+        for case in list(m.covering_for):
+            case.return_to = None
+        m.covering_for.clear()
+        m.remove()
+
+    def set_cover(self, case: Case, mate: CaseManager) -> None:
+        """``mate`` does the work of ``case`` while its holder is away (load moves, holder stays)."""
+        self.clear_cover(case)
+        case.cover = mate
+        mate.covers.add(case)
+        self.set_load(case, mate, case.load_weight)
+
+    def clear_cover(self, case: Case) -> None:
+        if case.cover is not None:
+            case.cover.covers.discard(case)
+            case.cover = None
+
+    def deliverer(self, case: Case) -> CaseManager | None:
+        """The staff member who would see the case today, or None if nobody is at work."""
+        if case.cover is not None:
+            return case.cover if case.cover.available else None
+        holder = case.holder
+        return holder.on_duty() if holder is not None else None
 
     # --- population -------------------------------------------------------------------------------
     def _new_case(self, stage: str, cause: str, residual: bool = False) -> Case:
@@ -120,6 +249,10 @@ class Simulation(mesa.Model):
     def provider_for(self, setting: str, need: str) -> Provider | None:
         return self._provider_for.get((setting, need))
 
+    def load_target(self, case: Case, holder: Any) -> CaseManager:
+        """Who carries the case's workload under ``holder``: a pod colleague covering, or the holder's bearer."""
+        return case.cover if case.cover is not None else holder.load_bearer
+
     def case_weight(self, case: Case, stage: str) -> float:
         """Workload weight of ``case`` in ``stage``: its mode's weight times the stage factor."""
         return self.scenario.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
@@ -136,12 +269,19 @@ class Simulation(mesa.Model):
         now = self.env.now
         if holder is previous:
             case.holder = holder
+            if isinstance(holder, CaseManager):
+                holder.held.add(case)
             return
         if case.ever_held and previous is not None:
             self.log.add(now, case.no, "manager_change", case.stage or "", holder.unique_id, cause,
                          float(previous.unique_id))
         else:
             self.log.add(now, case.no, "allocation", case.stage or "", holder.unique_id, cause)
+        if isinstance(case.holder, CaseManager):
+            case.holder.held.discard(case)
+        if isinstance(holder, CaseManager):
+            holder.held.add(case)
+        self.clear_cover(case)
         case.holder = holder
         case.holder_since = now
         case.ever_held = True
@@ -152,7 +292,10 @@ class Simulation(mesa.Model):
     def release(self, case: Case) -> None:
         """The holder gives the case up (the case may get a new holder later)."""
         self.set_load(case, None, 0.0)
+        self.clear_cover(case)
         if case.holder is not None:
+            if isinstance(case.holder, CaseManager):
+                case.holder.held.discard(case)
             case.last_holder = case.holder
             case.holder = None
 
@@ -182,7 +325,23 @@ class Simulation(mesa.Model):
         return self.agents_by_type.get(Case, mesa.agent.AgentSet([], random=self.random))
 
     def all_staff(self) -> list[CaseManager]:
-        return [m for s in SETTINGS for m in self.staff[s]]
+        """Everyone who has held a post in this run, leavers included."""
+        return list(self.staff_ever)
+
+    def staff_table(self) -> pd.DataFrame:
+        """Everyone who held a post: id, post, generation, setting, patch, group, skills, specialisms."""
+        return pd.DataFrame({
+            "manager": [m.unique_id for m in self.staff_ever],
+            "post": [m.post for m in self.staff_ever],
+            "generation": [m.generation for m in self.staff_ever],
+            "setting": [m.setting for m in self.staff_ever],
+            "patch": [m.patch or "" for m in self.staff_ever],
+            "group": [m.group for m in self.staff_ever],
+            "modes": ["+".join(sorted(m.modes)) for m in self.staff_ever],
+            "specialisms": ["+".join(sorted(m.specialisms)) for m in self.staff_ever],
+            "full_capacity": [m.base_capacity for m in self.staff_ever],
+            "in_post_at_end": [m.in_post for m in self.staff_ever],
+        })
 
     def mean_pressure(self) -> float:
         staff = [m for m in self.all_staff() if m.capacity > 0]

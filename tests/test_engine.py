@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from casesim.metrics import stage_occupancy, summarize
-from casesim.results import metrics_context, run
+from casesim.results import run
 from casesim.simulation import Simulation
 from tests.helpers import run_small, small
 
@@ -78,7 +78,7 @@ def test_littles_law_holds_per_stage_in_a_long_run() -> None:
     horizon, warmup, margin = 4380.0, 730.0, 1460.0
     res = run_small(f"time.horizon_days={horizon}", f"time.warmup_days={warmup}", seed=11)
     ev = res.events
-    occ = stage_occupancy(ev, metrics_context(Simulation(res.scenario, seed=11))).set_index("stage")
+    occ = stage_occupancy(ev, res.context).set_index("stage")
     enter = ev[ev["kind"] == "stage_enter"][["case", "time", "stage"]].reset_index(drop=True)
     leave = ev[ev["kind"] == "stage_exit"][["case", "time"]].reset_index(drop=True)
     enter["n"] = enter.groupby("case").cumcount()
@@ -130,8 +130,7 @@ def test_common_random_numbers_give_the_same_people_when_only_staffing_differs()
 
 def test_summary_is_a_pure_function_of_the_log() -> None:
     res = run_small(seed=13)
-    ctx = metrics_context(Simulation(res.scenario, seed=13))
-    again = {"scenario": res.scenario.name, "seed": 13, **summarize(res.events, res.register, ctx)}
+    again = {"scenario": res.scenario.name, "seed": 13, **summarize(res.events, res.register, res.context)}
     assert again == res.summary
 
 

@@ -41,6 +41,8 @@ class Case(mesa.Agent):
         self.last_setting: str | None = None  # setting of the most recent holder
         self.ever_held = False
         self.last_manager: Any = None     # the most recent individual case manager (for preference)
+        self.cover: Any = None            # pod colleague doing the work while the holder is away
+        self.return_to: Any = None        # manager to hand back to after temporary cover
         self.phase = "assess"             # "assess" until the plan is made, then "implement"
         self.load_staff: Any = None       # staff member carrying this case's workload weight
         self.load_weight = 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mesa
 
@@ -18,8 +18,20 @@ class CaseManager(mesa.Agent):
     """
 
     def __init__(self, model: Simulation, setting: str, patch: str | None, capacity: float,
-                 modes: frozenset[str], specialisms: frozenset[str], group: str) -> None:
+                 modes: frozenset[str], specialisms: frozenset[str], group: str, post: int = 0,
+                 generation: int = 0) -> None:
         super().__init__(model)
+        self.post = post                  # the staff post (stable across scenarios sharing a seed)
+        self.generation = generation      # 0 for the first holder of the post, +1 per replacement
+        self.in_post = True               # False once the person has left the service
+        self.absent = False               # on leave or sick
+        self.starter_until = 0.0          # reduced capacity until this day
+        self.pod: int | None = None
+        self.held: set[Any] = set()       # cases this manager is responsible for
+        self.covering_for: set[Any] = set()  # cases lent to others during this manager's absence
+        self.teams: set[Any] = set()      # case teams this manager chairs or sits on
+        self.covers: set[Any] = set()     # cases this manager covers for an absent pod colleague
+        self.saved_capacity = 0.0
         self.setting = setting
         self.patch = patch                # None: covers every patch
         self.capacity = capacity          # weighted points at 100%
@@ -27,7 +39,6 @@ class CaseManager(mesa.Agent):
         self.modes = modes
         self.specialisms = specialisms
         self.group = group
-        self.available = True
         self.load = 0.0
         self.count = 0
 
@@ -39,10 +50,23 @@ class CaseManager(mesa.Agent):
         return float("inf") if self.load > 0 else 0.0
 
     @property
+    def available(self) -> bool:
+        """In post and at work."""
+        return self.in_post and not self.absent
+
+    @property
     def load_bearer(self) -> CaseManager:
         """The staff member whose caseload carries a case held by this holder: itself."""
         return self
 
+    def on_duty(self) -> CaseManager | None:
+        """Who delivers this holder's contacts right now."""
+        return self if self.available else None
+
     def can_hold(self, mode: str | None) -> bool:
-        """Available and skilled in ``mode``."""
+        """At work and skilled in ``mode`` (may take a new case)."""
         return self.available and (mode is None or mode in self.modes)
+
+    def can_keep(self, mode: str | None) -> bool:
+        """In post and skilled in ``mode`` (may go on holding a case, absences covered apart)."""
+        return self.in_post and (mode is None or mode in self.modes)

@@ -59,12 +59,13 @@ class Provider(mesa.Agent):
         now = sim.env.now
         k = case.referrals
         case.referrals += 1
-        if Luck.u(case.luck, ACCEPTANCE, k) >= self.spec.acceptance_probability:
+        effect = sim.relationship[self.spec.relationship]
+        if Luck.u(case.luck, ACCEPTANCE, k) >= min(1.0, self.spec.acceptance_probability * effect.acceptance_factor):
             sim.log.add(now, case.no, "referral", case.stage or "", self.unique_id, "declined", need_index)
             return None
         sim.log.add(now, case.no, "referral", case.stage or "", self.unique_id, "accepted", need_index)
         ticket = Ticket(case, self, self.need, need_index, k, now)
-        delay = self.spec.acceptance_delay_days
+        delay = self.spec.acceptance_delay_days * effect.delay_factor
         if delay > 0:
             sim.env.timeout(delay).callbacks.append(lambda _ev: self._join(ticket))
         else:

@@ -18,12 +18,16 @@ class Team(mesa.Agent):
     The chair carries the case in its weighted caseload; members carry the tasks of the plan.
     """
 
-    def __init__(self, model: Simulation, case_no: int, chair: CaseManager,
-                 staff: list[CaseManager]) -> None:
+    def __init__(self, model: Simulation, case: Any, chair: CaseManager,
+                 staff: list[CaseManager], driver: CaseManager | None = None) -> None:
         super().__init__(model)
-        self.case_no = case_no
+        self.case = case
+        self.case_no = case.no
         self.chair = chair
         self.staff = staff
+        self.driver = driver              # hybrid: the member who drives the plan day to day
+        for m in (chair, *staff):
+            m.teams.add(self)
         self.providers: list[Any] = []
         self.formed = model.env.now
         self.meetings = 0
@@ -39,11 +43,33 @@ class Team(mesa.Agent):
 
     @property
     def load_bearer(self) -> CaseManager:
-        return self.chair
+        return self.driver if self.driver is not None else self.chair
 
     @property
     def pressure(self) -> float:
-        return self.chair.pressure
+        return self.load_bearer.pressure
+
+    def on_duty(self) -> CaseManager | None:
+        """The driver if at work, else the first staff member at work, else the chair."""
+        for m in (self.driver, *self.staff, self.chair):
+            if m is not None and m.available:
+                return m
+        return None
 
     def can_hold(self, mode: str | None) -> bool:
-        return self.chair.available
+        return self.chair.in_post
+
+    def replace_member(self, old: CaseManager, new: CaseManager) -> None:
+        """``old`` has left: ``new`` takes its seat."""
+        if self.chair is old:
+            self.chair = new
+        if self.driver is old:
+            self.driver = new
+        self.staff = [new if m is old else m for m in self.staff]
+        old.teams.discard(self)
+        new.teams.add(self)
+
+    def dissolve(self) -> None:
+        for m in (self.chair, *self.staff):
+            m.teams.discard(self)
+        self.remove()

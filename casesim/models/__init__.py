@@ -3,7 +3,7 @@
 Importing this package registers every built-in policy.
 """
 
-from casesim.models import approach, enforcement, modes, segmentation  # noqa: F401
+from casesim.models import approach, enforcement, modes, segmentation, staffing  # noqa: F401
 from casesim.models.registry import build, names, params_type, policy, policy_class
 
 __all__ = ["build", "names", "params_type", "policy", "policy_class"]

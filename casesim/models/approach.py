@@ -11,7 +11,7 @@ The engine calls, for the setting a case is in:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from casesim.agents.case_manager import CaseManager
 from casesim.agents.team import Team
@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 BOUNDARY = "custody_community_boundary"
+
+
+def keeps(seg: Any, sim: Simulation, case: Case, stage: str, holder: Any) -> bool:
+    """Whether the segmentation lets ``holder`` keep the case; a temporary absence does not count
+    against a manager (the cover policy deals with absences)."""
+    if isinstance(holder, CaseManager) and holder.absent and holder.in_post:
+        holder.absent = False
+        try:
+            return seg.keeps(sim, case, stage, holder)
+        finally:
+            holder.absent = True
+    return seg.keeps(sim, case, stage, holder)
 
 
 def break_cause(case: Case, setting: str, default: str) -> str:
@@ -53,8 +65,8 @@ class Individual:
     def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
         seg = sim.segmentation_for(stage)
         holder = case.holder
-        if holder is not None and seg.keeps(sim, case, stage, holder):
-            sim.set_load(case, holder, sim.case_weight(case, stage))
+        if holder is not None and keeps(seg, sim, case, stage, holder):
+            sim.set_load(case, sim.load_target(case, holder), sim.case_weight(case, stage))
             return
         chosen = seg.choose(sim, case, stage)
         if chosen is None:
@@ -102,11 +114,15 @@ class TeamBased:
     def __init__(self, params: TeamParams) -> None:
         self.params = params
 
+    def workload_share(self) -> float:
+        """Share of the case's weight carried by the team's load bearer."""
+        return self.params.chair_workload_share
+
     def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
-        weight = sim.case_weight(case, stage) * self.params.chair_workload_share
+        weight = sim.case_weight(case, stage) * self.workload_share()
         team = case.holder
         if isinstance(team, Team) and team.can_hold(case.mode):
-            sim.set_load(case, team.chair, weight)
+            sim.set_load(case, team.load_bearer, weight)
             return
         seg = sim.segmentation_for(stage)
         pool = sorted(seg.candidates(sim, case, stage), key=lambda m: (m.pressure, m.load, m.unique_id))
@@ -115,14 +131,14 @@ class TeamBased:
             return
         chair, staff = pool[0], pool[1:1 + self.params.staff_members]
         old = case.holder
-        team = Team(sim, case.no, chair, staff)
+        team = Team(sim, case, chair, staff, driver=self.driver(chair, staff))
         sim.log.add(sim.env.now, case.no, "team_formed", case.stage or "", team.unique_id, "",
                     float(len(team.members)))
         cause = seg.handoff_cause(sim, case, stage, old) if old is not None else "reallocation"
         sim.assign_holder(case, team, break_cause(case, chair.setting, cause))
-        sim.set_load(case, chair, weight)
+        sim.set_load(case, team.load_bearer, weight)
         if isinstance(old, Team):
-            old.remove()
+            old.dissolve()
 
     def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
         return self.params.assessment_days, self.params.detection_probability
@@ -139,7 +155,7 @@ class TeamBased:
                 team.providers.append(rep)
             member = rep if rep is not None else (team.staff[0] if team.staff else team.chair)
             sim.log.add(now, case.no, "task_assigned", stage, member.unique_id, need, float(team.unique_id))
-        monitor: CaseManager = team.staff[0] if team.staff else team.chair
+        monitor: CaseManager = team.driver or (team.staff[0] if team.staff else team.chair)
         sim.log.add(now, case.no, "task_assigned", stage, monitor.unique_id, "monitoring",
                     float(team.unique_id))
 
@@ -154,4 +170,28 @@ class TeamBased:
         team = case.holder
         sim.release(case)
         if isinstance(team, Team):
-            team.remove()
+            team.dissolve()
+
+    def driver(self, chair: CaseManager, staff: list[CaseManager]) -> CaseManager | None:
+        """Nobody drives the plan alone in a pure team."""
+        return None
+
+
+class HybridParams(TeamParams):
+    """A case team plus one member who drives the plan day to day."""
+
+    name: Literal["hybrid"] = "hybrid"  # type: ignore[assignment]
+    driver_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the driver "
+                                     "carries the case like an individual case manager would", ge=0)
+
+
+@policy("approach", HybridParams)
+class Hybrid(TeamBased):
+    """Hybrid: the team assesses, plans and reviews; its first staff member (or the chair) drives
+    the plan, sees the case and carries it in the caseload."""
+
+    def workload_share(self) -> float:
+        return self.params.driver_workload_share
+
+    def driver(self, chair: CaseManager, staff: list[CaseManager]) -> CaseManager | None:
+        return staff[0] if staff else chair

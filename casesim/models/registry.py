@@ -13,7 +13,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator
 
-KINDS = ("approach", "segmentation", "mode_assignment", "enforcement")
+KINDS = ("approach", "segmentation", "mode_assignment", "enforcement", "cover")
 
 _REGISTRY: dict[str, dict[str, tuple[type[BaseModel], type]]] = {k: {} for k in KINDS}
 
