@@ -104,8 +104,7 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
         sim.approach[case.holder.setting].let_go(sim, case)
     for t in [t for t in case.pending if t.provider.setting != setting]:
         t.provider.withdraw(t)
-    if case.mode is None:
-        sim.set_mode(case, sim.mode_rule.mode_for(case))
+    _reassess_mode(sim, case)
     case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
     approach = sim.approach[setting]
     approach.take_on(sim, case, stage)
@@ -137,7 +136,10 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
             _plan(sim, case, stage, setting, approach)
             t_plan = INF
             case.phase = "implement"
+            _reassess_mode(sim, case)            # needs are known now
             approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
+            if t_contact < INF:
+                t_contact = min(t_contact, env.now + sim.scenario.modes[case.mode].contact_interval_days)
         elif t == t_contact:
             if _contact(sim, case, stage, spec.on_breach is not None):
                 outcome = "breach"
@@ -146,6 +148,8 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
         else:
             _review(sim, case, stage, approach)
             t_review = env.now + p.review_interval_days
+            if t_contact < INF:   # a more intensive mode brings the next contact forward
+                t_contact = min(t_contact, env.now + sim.scenario.modes[case.mode].contact_interval_days)
 
     now = env.now
     log.add(now, case.no, "stage_exit", stage, -1, outcome, now - start)
@@ -245,7 +249,12 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
             sim.log.add(now, case.no, "risk_change", stage, holder, case.risk, float(step))
     case.kept_since_review = case.missed_since_review = 0
     approach.on_review(sim, case)
+    _reassess_mode(sim, case)
+    approach.take_on(sim, case, stage)
+
+
+def _reassess_mode(sim: Simulation, case: Case) -> None:
+    """Ask the mode rule for the case's mode; log a change."""
     mode = sim.mode_rule.mode_for(case)
     if mode != case.mode:
         sim.set_mode(case, mode)
-    approach.take_on(sim, case, stage)

@@ -526,6 +526,13 @@ def _clean_loc(error: Any, lines: LineMap) -> PathKey:
     loc, kind, given = error["loc"], error["type"], error.get("input")
     kept: list[str | int] = []
     for index, element in enumerate(loc):
+        last = index + 1 == len(loc)
+        if (*kept, element) in lines and (  # a union tag that is also a key of the section (e.g. 'rules')
+                (not last and (*kept, element, loc[index + 1]) not in lines and (*kept, loc[index + 1]) in lines)
+                or (kind == "unknown_field" and last and isinstance(given, dict) and given.get("name") == element)
+                or (kind == "missing" and index + 2 == len(loc) and isinstance(given, dict)
+                    and given.get("name") == element)):
+            continue
         if (*kept, element) not in lines:
             if index + 1 < len(loc):
                 after = (*kept, loc[index + 1]) in lines

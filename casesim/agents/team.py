@@ -57,7 +57,8 @@ class Team(mesa.Agent):
         return None
 
     def can_hold(self, mode: str | None) -> bool:
-        return self.chair.in_post
+        """The chair is in post and skilled in ``mode``."""
+        return self.chair.in_post and (mode is None or mode in self.chair.modes)
 
     def replace_member(self, old: CaseManager, new: CaseManager) -> None:
         """``old`` has left: ``new`` takes its seat."""
