@@ -149,14 +149,16 @@ def _staff_summary(lg: LogArrays, ctx: MetricsContext) -> dict[str, Any]:
     avail = cap > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         press = np.where(avail, seg["load"] / np.where(avail, cap, 1.0), 0.0)
-    parts = {"count": seg["count"] * dur, "avail": avail * dur, "press": press * dur,
+    parts = {"count": seg["count"] * dur, "avail": avail * dur, "post": (seg["in_post"] > 0) * dur,
+             "press": press * dur,
              "over": (avail & (press > 1 + TOL)) * dur,
              "over110": (avail & (press > 1.1 + TOL)) * dur}
 
     def block(mask: np.ndarray | slice) -> dict[str, float | None]:
         den = parts["avail"][mask].sum()
-        return {k: _ratio(parts[k][mask].sum(), den) for k in ("count", "press", "over",
-                                                                  "over110")}
+        out = {k: _ratio(parts[k][mask].sum(), den) for k in ("press", "over", "over110")}
+        out["count"] = _ratio(parts["count"][mask].sum(), parts["post"][mask].sum())  # per member in post
+        return out
 
     overall = block(slice(None))
     settings = sorted(set(ctx.staff_setting.values()) | {str(s) for s in seg["setting"]})
@@ -324,7 +326,8 @@ def _label_state(plus: tuple[np.ndarray, np.ndarray], minus: tuple[np.ndarray, n
 
 
 def _staff_ticks(lg: LogArrays, ctx: MetricsContext, bounds: np.ndarray) -> dict[str, np.ndarray]:
-    """Staff state just before each tick boundary (across available staff)."""
+    """Staff state just before each tick boundary: caseload per member in post; pressure and shares
+    over capacity across available (at work) staff."""
     seg = staff_arrays(lg, ctx.horizon, ctx.staff_setting)
     n = len(bounds)
     lo = np.searchsorted(bounds, seg["start"], side="right")  # first t_k > start
@@ -337,13 +340,13 @@ def _staff_ticks(lg: LogArrays, ctx: MetricsContext, bounds: np.ndarray) -> dict
         w = w.astype(np.float64)
         return np.cumsum(np.bincount(lo, w, n + 1) - np.bincount(hi, w, n + 1))[:n]
 
-    held, n_avail = state(seg["count"]), state(avail)
+    held, n_avail, n_post = state(seg["count"]), state(avail), state(seg["in_post"] > 0)
     ok = n_avail > 0.5
 
     def per_available(total: np.ndarray) -> np.ndarray:
         return np.where(ok, total / np.where(ok, n_avail, 1.0), np.nan)
 
-    return {"mean_caseload": per_available(held),
+    return {"mean_caseload": np.where(n_post > 0.5, held / np.where(n_post > 0.5, n_post, 1.0), np.nan),
             "mean_pressure": per_available(state(press)),
             "share_over_capacity": per_available(state(avail & (press > 1 + TOL))),
             "share_over_110": per_available(state(avail & (press > 1.1 + TOL)))}

@@ -226,6 +226,8 @@ def staff_arrays(lg: LogArrays, horizon: float,
     load = np.round(group_cumsum(np.where(is_load, v, 0.0), first), DECIMALS)
     cap = np.round(group_cumsum(np.where(is_load, 0.0, v), first), DECIMALS)
     count = group_cumsum(d_count, first)
+    d_post = np.where(is_load, 0, (c == lg.cause_code("join")).astype(np.int64) - (c == lg.cause_code("leave")))
+    in_post = group_cumsum(d_post, first)
     t_next = np.where(change, horizon, np.r_[t[1:], horizon] if len(t) else t)
     keep = (np.minimum(t_next, horizon) > t) & (t < horizon)  # last row of each instant
     # Before its first event a staff member holds nothing and has no capacity.
@@ -238,6 +240,7 @@ def staff_arrays(lg: LogArrays, horizon: float,
         "load": np.r_[load[keep], zeros_f],
         "count": np.r_[count[keep], zeros_f.astype(np.int64)],
         "capacity": np.r_[cap[keep], zeros_f],
+        "in_post": np.r_[in_post[keep], zeros_f.astype(np.int64)],
     }
     order = np.lexsort((seg["start"], seg["manager"]))
     seg = {k: a[order] for k, a in seg.items()}

@@ -100,13 +100,14 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
     end = start + length
     log.add(start, case.no, "stage_enter", stage, -1, cause, float(k))
 
-    if case.holder is not None and case.holder.setting != setting:
+    approach = sim.approach[setting]
+    if (case.holder is not None and case.holder.setting != setting
+            and not approach.keeps_across(sim, case, stage)):
         sim.approach[case.holder.setting].let_go(sim, case)
     for t in [t for t in case.pending if t.provider.setting != setting]:
         t.provider.withdraw(t)
     _reassess_mode(sim, case)
     case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
-    approach = sim.approach[setting]
     approach.take_on(sim, case, stage)
 
     t_assess = start + approach.assessment(sim, case)[0] if "assess" in acts else INF

@@ -233,9 +233,10 @@ def test_mean_caseload_pressure_and_over_capacity() -> None:
     # Staff 2: 0 on [20, 30); count 1, load 8.5 on [30, 60) and [80, 90); unavailable
     # (but holding 1) on [60, 80); load 8 on [90, 100).
     held = 2 * 30 + 1 * 50 + 1 * 70          # 180 case-days held
+    in_post = 80 + 80                         # 160 manager-days in post (an absence is still in post)
     available = 80 + 60                       # 140 manager-days available
     pressure = (1.2 * 30 + 0.8 * 50) + (8.5 / 8 * 40 + 1.0 * 10)
-    assert out["mean_caseload"] == pytest.approx(held / available, rel=1e-12)
+    assert out["mean_caseload"] == pytest.approx(held / in_post, rel=1e-12)
     assert out["mean_caseload_pressure"] == pytest.approx(pressure / available, rel=1e-12)
     # over capacity: staff 1 on [20, 50), staff 2 on [30, 60) and [80, 90); load == cap
     # on [90, 100) is not over (strict)
@@ -243,12 +244,28 @@ def test_mean_caseload_pressure_and_over_capacity() -> None:
     # over 110%: only staff 1 (12 > 11); staff 2 has 8.5 < 8.8
     assert out["share_manager_time_over_110"] == pytest.approx(30 / 140, rel=1e-12)
     assert out["mean_caseload_by_setting"] == pytest.approx(
-        {"community": 110 / 80, "custody": 70 / 60}, rel=1e-12)
+        {"community": 110 / 80, "custody": 70 / 80}, rel=1e-12)
     assert out["mean_caseload_pressure_by_setting"]["custody"] == pytest.approx(52.5 / 60)
     assert out["share_manager_time_over_capacity_by_setting"] == pytest.approx(
         {"community": 30 / 80, "custody": 40 / 60})
     assert out["share_manager_time_over_110_by_setting"] == pytest.approx(
         {"community": 30 / 80, "custody": 0.0})
+
+
+def test_a_leaver_stops_counting_in_the_caseload_denominator() -> None:
+    rows = [ev(0.0, -1, "capacity", manager=1, cause="join", value=10.0),
+            ev(0.0, -1, "capacity", manager=2, cause="join", value=10.0),
+            ev(0.0, 1, "load", manager=1, cause="assign", value=1.0),
+            ev(0.0, 2, "load", manager=2, cause="assign", value=1.0),
+            ev(50.0, 1, "load", manager=1, cause="unassign", value=-1.0),
+            ev(50.0, 1, "load", manager=2, cause="assign", value=1.0),
+            ev(50.0, -1, "capacity", manager=1, cause="leave", value=-10.0)]
+    ctx = ctx_for(staff_setting={1: "community", 2: "community"})
+    out = summarize(frame(rows), register({}), ctx)
+    # [0, 50): 2 cases over 2 in post; [50, 100): 2 cases over 1 in post -> (100 + 100) / (100 + 50)
+    assert out["mean_caseload"] == pytest.approx(200 / 150, rel=1e-12)
+    ts = timeseries(frame(rows), register({}), ctx).set_index("time")
+    assert ts.loc[50.0, "mean_caseload"] == 1.0 and ts.loc[60.0, "mean_caseload"] == 2.0
 
 
 def test_staff_load_segments_tile_the_run() -> None:
@@ -285,8 +302,8 @@ def test_timeseries_staff_state_at_boundaries() -> None:
     assert ts.loc[40.0, "mean_pressure"] == pytest.approx((1.2 + 8.5 / 8) / 2)
     assert ts.loc[40.0, "share_over_capacity"] == 1.0
     assert ts.loc[40.0, "share_over_110"] == 0.5
-    # staff 2 absent: only staff 1 available but both holdings count
-    assert ts.loc[70.0, "mean_caseload"] == 2.0
+    # staff 2 absent but in post: caseload per member in post; pressure over staff 1 alone
+    assert ts.loc[70.0, "mean_caseload"] == 1.0
     assert ts.loc[70.0, "mean_pressure"] == pytest.approx(0.8)
     assert ts.loc[70.0, "share_over_capacity"] == 0.0
     assert ts.loc[100.0, "mean_pressure"] == pytest.approx((0.8 + 1.0) / 2)

@@ -53,6 +53,9 @@ class IndividualParams(Strict):
                                "of sentence (assumption: calendar days)", gt=0)
     detection_probability: float = P(0.8, "probability", "assumption: a single practitioner's structured "
                                      "assessment finds most but not all needs", ge=0, le=1)
+    keep_from_other_setting: bool = P(False, "flag", "DOMICE: under patch working one manager may hold the "
+                                      "case through its whole journey, custody included ('through the gate')",
+                                      "a manager from the other setting who holds the case on entry keeps it")
 
 
 @policy("approach", IndividualParams)
@@ -62,10 +65,17 @@ class Individual:
     def __init__(self, params: IndividualParams) -> None:
         self.params = params
 
+    def keeps_across(self, sim: Simulation, case: Case, stage: str) -> bool:
+        """Whether the case's holder from the other setting goes on holding it in this one."""
+        holder = case.holder
+        return (self.params.keep_from_other_setting and isinstance(holder, CaseManager)
+                and holder.can_keep(case.mode))
+
     def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
         seg = sim.segmentation_for(stage)
         holder = case.holder
-        if holder is not None and keeps(seg, sim, case, stage, holder):
+        if holder is not None and (keeps(seg, sim, case, stage, holder) or (
+                holder.setting != sim.journey.setting[stage] and self.keeps_across(sim, case, stage))):
             sim.set_load(case, sim.load_target(case, holder), sim.case_weight(case, stage))
             return
         chosen = seg.choose(sim, case, stage)
@@ -113,6 +123,9 @@ class TeamBased:
 
     def __init__(self, params: TeamParams) -> None:
         self.params = params
+
+    def keeps_across(self, sim: Simulation, case: Case, stage: str) -> bool:
+        return False
 
     def workload_share(self) -> float:
         """Share of the case's weight carried by the team's load bearer."""
