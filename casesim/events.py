@@ -39,7 +39,8 @@ KINDS: dict[str, str] = {
               "| reweigh; value = change in weight"),
     "capacity": ("capacity of a staff member changes; manager = staff id; cause = join | leave | absence | "
               "return; value = change in capacity (weighted points)"),
-    "assessment": "an assessment completes; manager = assessor (holder); value = number of needs identified",
+    "assessment": ("an assessment completes; manager = assessor (holder); cause = review for a re-assessment; "
+                   "value = number of needs newly identified"),
     "plan": "a plan is made; value = number of interventions planned; cause = holder kind",
     "contact_kept": "a required contact is kept; manager = holder; cause = mode; value = compliance probability",
     "contact_missed": "a required contact is missed; manager = holder; cause = mode; value = compliance probability",

@@ -163,7 +163,8 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
     return route.event, route.to
 
 
-def _assess(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
+def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str = "") -> None:
+    """Look for needs not yet identified; each is found with the approach's detection probability."""
     detection = approach.assessment(sim, case)[1]
     k = case.assessments
     case.assessments += 1
@@ -173,7 +174,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
             case.identified.add(need)
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
-    sim.log.add(sim.env.now, case.no, "assessment", stage, holder, "", float(found))
+    sim.log.add(sim.env.now, case.no, "assessment", stage, holder, cause, float(found))
 
 
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
@@ -249,6 +250,7 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
             case.risk = RISKS[level + step]
             sim.log.add(now, case.no, "risk_change", stage, holder, case.risk, float(step))
     case.kept_since_review = case.missed_since_review = 0
+    _assess(sim, case, stage, approach, "review")      # re-assessment: needs missed before may be found
     approach.on_review(sim, case)
     _reassess_mode(sim, case)
     approach.take_on(sim, case, stage)
