@@ -1,4 +1,4 @@
-"""Command line: ``casesim run | validate | schema``.
+"""Command line: ``casesim run | validate | schema | sweep``.
 
 Input problems (a wrong field, an impossible value, a missing file) print one line each,
 ``file:line: field.path: problem``, and exit with code 2, writing nothing.
@@ -148,6 +148,45 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casesim.sweep import run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
+        return EXIT_INPUT
+    if args.workers is not None and args.scheduler:
+        print("--workers: applies to the local cluster; an existing scheduler (--scheduler) has its own workers",
+              file=sys.stderr)
+        return EXIT_INPUT
+    console = Console(stderr=True, quiet=args.quiet)
+    with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}, "
+                             "remaining {task.fields[remaining]:,}"),
+                  TimeElapsedColumn(), console=console, disable=args.quiet) as bar:
+
+        class _Bar:
+            task = None
+
+            def start(self, total: int, done: int) -> None:
+                self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0,
+                                         remaining=total - done)
+
+            def update(self, done: int, failed: int, remaining: int) -> None:
+                bar.update(self.task, completed=done + failed, done=done, failed=failed, remaining=remaining)
+
+        outcome = run_sweep(args.experiment, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                            fresh=args.fresh, progress=_Bar())
+    for run_id, error in sorted(outcome.errors.items()):
+        print(f"run {run_id} failed: {error}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before), {outcome.failed} failed; "
+              f"results in {outcome.out}/ (summary.csv, summary.parquet, sweep.html)")
+    return 0 if outcome.failed == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casesim", description="Simulate correctional case management.")
     from casesim import __version__
@@ -167,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sweep", help="run every variant and replication of an experiment on Dask")
+    p.add_argument("experiment", help="experiment YAML file (see experiments/)")
+    p.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--out", help="output directory (default results/sweeps/<experiment name>/)")
+    p.add_argument("--fresh", action="store_true", help="discard the results of an earlier sweep in --out "
+                   "and start over (needed after the experiment file changed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no closing line")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")

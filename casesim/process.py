@@ -250,10 +250,10 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
             case.risk = RISKS[level + step]
             sim.log.add(now, case.no, "risk_change", stage, holder, case.risk, float(step))
     case.kept_since_review = case.missed_since_review = 0
-    _assess(sim, case, stage, approach, "review")      # re-assessment: needs missed before may be found
     approach.on_review(sim, case)
     _reassess_mode(sim, case)
     approach.take_on(sim, case, stage)
+    _assess(sim, case, stage, approach, "review")      # re-assessment: needs missed before may be found
 
 
 def _reassess_mode(sim: Simulation, case: Case) -> None:

@@ -11,7 +11,7 @@ The engine calls, for the setting a case is in:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from casesim.agents.case_manager import CaseManager
 from casesim.agents.team import Team
@@ -24,18 +24,6 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 BOUNDARY = "custody_community_boundary"
-
-
-def keeps(seg: Any, sim: Simulation, case: Case, stage: str, holder: Any) -> bool:
-    """Whether the segmentation lets ``holder`` keep the case; a temporary absence does not count
-    against a manager (the cover policy deals with absences)."""
-    if isinstance(holder, CaseManager) and holder.absent and holder.in_post:
-        holder.absent = False
-        try:
-            return seg.keeps(sim, case, stage, holder)
-        finally:
-            holder.absent = True
-    return seg.keeps(sim, case, stage, holder)
 
 
 def break_cause(case: Case, setting: str, default: str) -> str:
@@ -74,7 +62,7 @@ class Individual:
     def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
         seg = sim.segmentation_for(stage)
         holder = case.holder
-        if holder is not None and (keeps(seg, sim, case, stage, holder) or (
+        if holder is not None and (seg.keeps(sim, case, stage, holder) or (
                 holder.setting != sim.journey.setting[stage] and self.keeps_across(sim, case, stage))):
             sim.set_load(case, sim.load_target(case, holder), sim.case_weight(case, stage))
             return
@@ -134,10 +122,10 @@ class TeamBased:
     def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
         weight = sim.case_weight(case, stage) * self.workload_share()
         team = case.holder
-        if isinstance(team, Team) and team.can_hold(case.mode):
+        seg = sim.segmentation_for(stage)
+        if isinstance(team, Team) and team.can_hold(case.mode) and seg.keeps(sim, case, stage, team.chair):
             sim.set_load(case, team.load_bearer, weight)
             return
-        seg = sim.segmentation_for(stage)
         pool = sorted(seg.candidates(sim, case, stage), key=lambda m: (m.pressure, m.load, m.unique_id))
         if not pool:
             sim.release(case)

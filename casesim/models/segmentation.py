@@ -34,6 +34,7 @@ with ``match_patch: true``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from casesim.agents.case_manager import CaseManager
@@ -78,6 +79,12 @@ def labels(specialisms: Iterable[str], kind: str) -> frozenset[str]:
     return frozenset(s[len(prefix):] for s in specialisms if s.startswith(prefix))
 
 
+@cache
+def staff_labels(specialisms: frozenset[str], kind: str) -> frozenset[str]:
+    """:func:`labels` of a staff member's (frozen) specialisms, remembered: eligibility asks often."""
+    return labels(specialisms, kind)
+
+
 class SegmentationParams(Strict):
     """Parameters every segmentation shares."""
 
@@ -100,6 +107,7 @@ class Segmentation:
         return True
 
     def candidates(self, sim: Simulation, case: Case, stage: str) -> list[CaseManager]:
+        """Eligible staff at work who can hold the case's mode (with ``fallback_any``: else anyone who can)."""
         pool = [m for m in sim.staff[sim.journey.setting[stage]] if m.can_hold(case.mode)]
         chosen = [m for m in pool if self.eligible(sim, case, stage, m)]
         return chosen or (pool if self.params.fallback_any else [])
@@ -108,14 +116,15 @@ class Segmentation:
         """The holder keeps the case while it is in the segment; a holder found by the fallback keeps
         it while nobody in the segment could take it (no hand-over from one outsider to another)."""
         setting = sim.journey.setting[stage]
-        if not (isinstance(holder, CaseManager) and holder.setting == setting and holder.can_hold(case.mode)):
-            return False
+        if not (isinstance(holder, CaseManager) and holder.setting == setting and holder.can_keep(case.mode)):
+            return False   # (a temporary absence does not count: the cover policy deals with it)
         if self.eligible(sim, case, stage, holder):
             return True
         return self.params.fallback_any and not any(
             m.can_hold(case.mode) and self.eligible(sim, case, stage, m) for m in sim.staff[setting])
 
     def choose(self, sim: Simulation, case: Case, stage: str) -> CaseManager | None:
+        """The least-pressed candidate, or the previous manager if preferred, a candidate and under capacity."""
         candidates = self.candidates(sim, case, stage)
         previous = case.last_manager
         if (self.params.prefer_previous_manager and previous is not None and previous in candidates
@@ -230,9 +239,9 @@ class Task(Specialised):
 
     def fits(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
         if self.params.by == STAGE:
-            stages = labels(m.specialisms, STAGE)
+            stages = staff_labels(m.specialisms, STAGE)
             return not stages or stage in stages
-        return (ASSESSMENT in labels(m.specialisms, TASK)) == (case.phase == "assess")
+        return (ASSESSMENT in staff_labels(m.specialisms, TASK)) == (case.phase == "assess")
 
     @classmethod
     def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:
@@ -281,7 +290,7 @@ class CaseType(Specialised):
 
     def fits(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
         by = self.params.by
-        mine = labels(m.specialisms, by)
+        mine = staff_labels(m.specialisms, by)
         if not mine:
             return True
         if by == "risk":

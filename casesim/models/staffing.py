@@ -220,7 +220,7 @@ class TemporaryCover(NoCover):
             m.covering_for.discard(case)
             if (case.return_to is m and isinstance(holder, CaseManager) and holder is not m
                     and case.stage is not None and sim.journey.setting[case.stage] == m.setting
-                    and m.can_hold(case.mode)):
+                    and m.can_hold(case.mode) and sim.segmentation_for(case.stage).keeps(sim, case, case.stage, m)):
                 sim.assign_holder(case, m, "cover_return")
                 sim.set_load(case, m, sim.case_weight(case, case.stage))
             case.return_to = None
