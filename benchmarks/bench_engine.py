@@ -34,7 +34,7 @@ What the figures mean (per preset):
 ``peak RSS``
     Maximum resident set size of the child process (``getrusage``) after the simulation, and
     after the metrics too (the larger of the two is the process's peak). It includes the Python
-    interpreter and the imported libraries (about 100 MiB).
+    interpreter and the imported libraries (about 150 MiB).
 ``event log``, ``bytes/event``
     Bytes held by the log's column buffers (``EventLog.nbytes()``) and that per logged event.
 ``bare SimPy``
@@ -50,16 +50,25 @@ What the figures mean (per preset):
 ``overhead (per SimPy event)``
     The same, against casesim's SimPy events/s: the cost of one wake-up of a casesim process
     relative to one bare timeout.
+``overhead (per logged event, CPU)``
+    The first factor computed from CPU time (``time.process_time``) instead of wall time. It is
+    not inflated when another process takes the core during one of the two runs, so it is the
+    steadier figure on a shared machine.
+``machine load average``
+    The one-minute load average around the run; above the number of cores, the figures were
+    measured on a busy machine.
 
-Wall times use ``time.perf_counter``; nothing is asserted about them. Figures vary by a few per
-cent from run to run on a quiet machine; use ``--repeat`` for figures to quote.
+Wall times use ``time.perf_counter``; nothing is asserted about them. On a shared machine single
+runs vary by tens of per cent; use ``--repeat`` for figures to quote.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
+import os
 import platform
 import random
 import resource
@@ -92,6 +101,7 @@ ROWS: list[tuple[str, str, str] | None] = [
     None,
     ("build_s", "build (s)", "{:.2f}"),
     ("sim_s", "simulation wall (s)", "{:.2f}"),
+    ("sim_cpu_s", "simulation CPU (s)", "{:.2f}"),
     ("events", "events logged", "{:,.0f}"),
     ("events_per_s", "events/s", "{:,.0f}"),
     ("case_years", "case-years", "{:,.0f}"),
@@ -114,9 +124,13 @@ ROWS: list[tuple[str, str, str] | None] = [
     ("bare_mean_gap_days", "bare SimPy: mean gap (days)", "{:.2f}"),
     ("bare_timeouts", "bare SimPy: timeouts", "{:,.0f}"),
     ("bare_s", "bare SimPy: wall (s)", "{:.2f}"),
+    ("bare_cpu_s", "bare SimPy: CPU (s)", "{:.2f}"),
     ("bare_timeouts_per_s", "bare SimPy: timeouts/s", "{:,.0f}"),
     ("overhead_per_event", "overhead (per logged event)", "{:.1f}x"),
     ("overhead_per_simpy_event", "overhead (per SimPy event)", "{:.1f}x"),
+    ("overhead_per_event_cpu", "overhead (per logged event, CPU)", "{:.1f}x"),
+    None,
+    ("load_average", "machine load average", "{:.1f}"),
 ]
 
 
@@ -145,6 +159,29 @@ def processed_events(env: simpy.Environment) -> int | None:
     return next(counter) - len(queue)
 
 
+def engine_digest() -> str:
+    """A short SHA-256 of the casesim package's Python sources, to tell engine versions apart.
+
+    The engine is edited while benchmarks run; runs whose digests differ measured different code.
+    """
+    import casesim
+
+    root = Path(casesim.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load_average() -> float:
+    """The machine's one-minute load average (NaN where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     """``fn()`` and the wall seconds it took."""
     start = time.perf_counter()
@@ -171,18 +208,21 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
     from casesim.simulation import Simulation
 
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     sim = Simulation(scenario, seed)
     built = time.perf_counter()
     while sim.running:
         sim.step()
     done = time.perf_counter()
+    cpu = time.process_time() - cpu
     out: dict[str, Any] = {
         "horizon_days": sim.horizon,
         "cases_created": sim.cases_created,
         "cases_active_end": len(sim.cases()),
         "build_s": built - start,
         "sim_s": done - start,
+        "sim_cpu_s": cpu,
         "events": len(sim.log),
         "simpy_events": processed_events(sim.env),
         "log_bytes": sim.log.nbytes(),
@@ -227,28 +267,37 @@ def measure_bare_simpy(processes: int, horizon: float, target_events: int, seed:
     rate = 1.0 / mean_gap
     env = simpy.Environment()
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in range(processes):
         env.process(_ticker(env, rate, expovariate))
     env.run(until=horizon)
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     done = processed_events(env)
     # processed = one start per process + the timeouts + the run's `until` event
     timeouts = done - processes - 1 if done is not None else round(processes * horizon / mean_gap)
     return {"bare_processes": processes, "bare_mean_gap_days": mean_gap, "bare_timeouts": timeouts,
-            "bare_s": wall, "bare_timeouts_per_s": timeouts / wall}
+            "bare_s": wall, "bare_cpu_s": cpu, "bare_timeouts_per_s": timeouts / wall}
 
 
 def measure(scenario: Scenario, seed: int | None, sim_only: bool) -> dict[str, Any]:
     """One complete run of a preset: casesim, then bare SimPy in the same process."""
+    digest = engine_digest()
+    load_before = load_average()
     out = measure_casesim(scenario, seed, sim_only)
+    out["engine"] = digest
     gc.collect()  # the run's garbage must not be collected on the bare run's time
     if not sim_only:
         out.update(measure_bare_simpy(out["cases_active_end"], out["horizon_days"], out["events"],
                                       seed=scenario.seed if seed is None else seed))
         out["overhead_per_event"] = out["bare_timeouts_per_s"] / out["events_per_s"]
+        if out["bare_cpu_s"] > 0 and out["sim_cpu_s"] > 0:
+            out["overhead_per_event_cpu"] = ((out["bare_timeouts"] / out["bare_cpu_s"])
+                                             / (out["events"] / out["sim_cpu_s"]))
         if out.get("simpy_events_per_s"):
             out["overhead_per_simpy_event"] = out["bare_timeouts_per_s"] / out["simpy_events_per_s"]
+    out["load_average"] = max(load_before, load_average())
     return out
 
 
@@ -297,9 +346,25 @@ def run_preset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             runs.append(run_once_in_child(name, args))
         print(f"[{name}] run {i + 1}/{args.repeat}: simulation {runs[-1]['sim_s']:.1f} s, "
               f"{runs[-1]['events']:,} events", file=sys.stderr, flush=True)
+    engines = sorted({r["engine"] for r in runs})
     return {"preset": name, "scenario": scenario.name,
             "seed": scenario.seed if args.seed is None else args.seed, "repeat": args.repeat,
-            "median": median_of(runs), "runs": runs}
+            "engine": engines[0] if len(engines) == 1 else "mixed", "median": median_of(runs), "runs": runs}
+
+
+def warnings_for(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Signs that the runs of a preset did not measure the same thing."""
+    out = []
+    for r in results:
+        engines = sorted({run["engine"] for run in r["runs"]})
+        if len(engines) > 1:
+            out.append(f"warning: {r['preset']}: the casesim sources changed between runs "
+                       f"({', '.join(engines)}); the medians mix engine versions")
+        events = sorted({run["events"] for run in r["runs"]})
+        if len(events) > 1:
+            out.append(f"warning: {r['preset']}: runs logged different numbers of events ({events}); "
+                       "a run is deterministic for a seed, so the code changed or something is not seeded")
+    return out
 
 
 # --------------------------------------------------------------------------- reporting
@@ -307,14 +372,17 @@ def run_preset(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def environment_info() -> dict[str, Any]:
     """Versions and machine facts to keep next to the figures."""
-    import os
-
     import mesa
     import numpy as np
     import simpy
 
+    try:
+        git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
     return {"python": platform.python_version(), "simpy": simpy.__version__, "mesa": mesa.__version__,
-            "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
+            "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count(), "git": git,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -338,7 +406,8 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
     lines = ["".ljust(label_w) + "".join(n.rjust(w + 2) for n, w in zip(names, widths, strict=True)), rule]
     for c in cells:
         if not c:
-            lines.append(rule)
+            if lines[-1] != rule:  # no empty sections
+                lines.append(rule)
             continue
         row = "".join(v.rjust(w + 2) for v, w in zip(c[1:], widths, strict=True))
         lines.append(c[0].ljust(label_w) + row)
@@ -390,6 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"casesim engine benchmark: python {info['python']}, simpy {info['simpy']}, mesa {info['mesa']}, "
           f"{info['cpus']} CPUs; medians of --repeat {args.repeat}")
     print(format_table(results))
+    engines = sorted({r["engine"] for r in results})
+    print(f"engine sources: {', '.join(engines)}" + (f" (git {info['git']})" if info.get("git") else ""))
+    for line in warnings_for(results):
+        print(line)
     if args.json:
         document = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "environment": info,
                     "presets": {r["preset"]: r for r in results}}

@@ -118,15 +118,22 @@ class EventLog:
 
     def to_frame(self) -> pd.DataFrame:
         """The log as a DataFrame with categorical kind, stage and cause columns."""
-        strings = np.array(self._strings, dtype=object)
+        strings = list(self._strings)   # unique by construction: the codes index them directly
         kinds = list(KINDS)
         return pd.DataFrame({
             "time": np.frombuffer(self._time, dtype=np.float64).copy(),
             "case": np.frombuffer(self._case, dtype=np.int64).copy(),
             "kind": pd.Categorical.from_codes(np.frombuffer(self._kind, dtype=np.int8).astype(np.int16),
                                               categories=kinds),
-            "stage": pd.Categorical(strings[np.frombuffer(self._stage, dtype=np.int16)]),
+            "stage": _unused_removed(np.frombuffer(self._stage, dtype=np.int16), strings),
             "manager": np.frombuffer(self._manager, dtype=np.int64).copy(),
-            "cause": pd.Categorical(strings[np.frombuffer(self._cause, dtype=np.int16)]),
+            "cause": _unused_removed(np.frombuffer(self._cause, dtype=np.int16), strings),
             "value": np.frombuffer(self._value, dtype=np.float64).copy(),
         })
+
+
+def _unused_removed(codes: np.ndarray, strings: list[str]) -> pd.Categorical:
+    """A categorical over ``strings`` by code, with only the categories that occur, sorted (as
+    ``pd.Categorical(values)`` would give, without building the strings)."""
+    cat = pd.Categorical.from_codes(codes.astype(np.int32), categories=strings).remove_unused_categories()
+    return cat.reorder_categories(sorted(cat.categories))
