@@ -1,4 +1,4 @@
-"""Command line: ``casesim run | validate | schema | sweep``.
+"""Command line: ``casesim run | validate | schema | sweep | costs | staff``.
 
 Input problems (a wrong field, an impossible value, a missing file) print one line each,
 ``file:line: field.path: problem``, and exit with code 2, writing nothing.
@@ -39,6 +39,9 @@ SUMMARY_ROWS: list[tuple[str, str, str]] = [
     ("share_needs_met", "Identified needs met", "{:.1%}"),
     ("cost_total", "Total cost", "{:,.0f}"),
     ("cost_per_case_year", "Cost per case-year", "{:,.0f}"),
+    ("cost_per_completed_order", "Cost per completed order", "{:,.0f}"),
+    ("fte_required", "Staff FTE required (workload hours / productive hours)", "{:.1f}"),
+    ("fte_available", "Staff FTE in post", "{:.1f}"),
 ]
 
 
@@ -162,29 +165,108 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INPUT
     console = Console(stderr=True, quiet=args.quiet)
-    with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}, "
-                             "remaining {task.fields[remaining]:,}"),
-                  TimeElapsedColumn(), console=console, disable=args.quiet) as bar:
+    bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}, "
+                              "remaining {task.fields[remaining]:,}"),
+                   TimeElapsedColumn(), console=console, disable=args.quiet)
 
-        class _Bar:
-            task = None
+    class _Bar:  # shown only once the experiment is valid and the runs are known
+        task: Any = None
+        started = False
 
-            def start(self, total: int, done: int) -> None:
-                self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0,
-                                         remaining=total - done)
+        def start(self, total: int, done: int) -> None:
+            bar.start()
+            self.started = True
+            self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0,
+                                     remaining=total - done)
 
-            def update(self, done: int, failed: int, remaining: int) -> None:
-                bar.update(self.task, completed=done + failed, done=done, failed=failed, remaining=remaining)
+        def update(self, done: int, failed: int, remaining: int) -> None:
+            bar.update(self.task, completed=done + failed, done=done, failed=failed, remaining=remaining)
 
+    shown = _Bar()
+    try:
         outcome = run_sweep(args.experiment, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                            fresh=args.fresh, progress=_Bar())
+                            fresh=args.fresh, progress=shown)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if shown.started:
+            bar.stop()
     for run_id, error in sorted(outcome.errors.items()):
         print(f"run {run_id} failed: {error}", file=sys.stderr)
     if not args.quiet:
         print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before), {outcome.failed} failed; "
               f"results in {outcome.out}/ (summary.csv, summary.parquet, sweep.html)")
     return 0 if outcome.failed == 0 else 1
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    """Cost and FTE workbook from a result directory, or from a scenario run now."""
+    from casesim.costs import write_workbook
+    from casesim.scenario import load_scenario
+
+    src = Path(args.source)
+    if src.is_dir():
+        resolved = src / "scenario.resolved.yaml"
+        missing = [n for n in ("scenario.resolved.yaml", "summary.json", "costs.parquet", "fte.parquet")
+                   if not (src / n).exists()]
+        if missing:
+            print(f"{src}: not a complete result directory (missing {', '.join(missing)}); re-run it with "
+                  "`casesim run`", file=sys.stderr)
+            return EXIT_INPUT
+        import pandas as pd
+
+        scenario, _ = load_scenario(resolved)
+        costs, fte = pd.read_parquet(src / "costs.parquet"), pd.read_parquet(src / "fte.parquet")
+        summary = json.loads((src / "summary.json").read_text())
+    else:
+        from casesim.results import run
+
+        result = run(args.source, seed=args.seed, overrides=args.set)
+        scenario, costs, fte, summary = result.scenario, result.costs, result.fte, result.summary
+    try:
+        written = write_workbook(args.xlsx, costs, fte, summary, scenario)
+    except OSError as exc:
+        print(f"{args.xlsx}: --xlsx: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    cur = summary.get("currency", "")
+    print(f"cost per case-year {_fmt(summary.get('cost_per_case_year'), '{:,.0f}')} {cur}; FTE required "
+          f"{_fmt(summary.get('fte_required'), '{:.1f}')} against {_fmt(summary.get('fte_available'), '{:.1f}')} "
+          f"available; workbook written to {written}")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    """Fewest case managers in a group meeting a KPI target (see casesim/staffing_solver.py)."""
+    from casesim.staffing_solver import Target, solve, write_outputs
+
+    try:
+        target = Target.parse(args.target)
+    except ValueError as exc:
+        print(f"--target: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+    def show(c: Any) -> None:
+        if not args.quiet:
+            print(f"  {c.staff:>5} staff: {target.kpi} = {c.mean:.4g} (95% {c.low:.4g} to {c.high:.4g}), "
+                  f"{'meets' if c.meets else 'misses'} the target", file=sys.stderr)
+
+    try:
+        sol = solve(args.scenario, target, replications=args.replications, setting=args.setting, group=args.group,
+                    overrides=args.set, on_candidate=show)
+    except (ValueError, KeyError) as exc:
+        print(str(exc).strip("'\""), file=sys.stderr)
+        return EXIT_INPUT
+    out = Path(args.out) if args.out else Path("results") / "staffing"
+    csv, html = write_outputs(sol, out)
+    print(sol.table().to_string(index=False))
+    if sol.answer is None:
+        print(f"no staff count up to the search limit meets {args.target}; curve in {csv} and {html}")
+        return 1
+    print(f"{sol.group}: {sol.answer} staff meet {args.target} with 95% confidence over {args.replications} "
+          f"replications ({sol.answer - 1} do not); curve in {csv} and {html}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,13 +291,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run every variant and replication of an experiment on Dask")
     p.add_argument("experiment", help="experiment YAML file (see experiments/)")
-    p.add_argument("--workers", type=int, help="workers of the local Dask cluster (default: the number of cores)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of the local Dask cluster (default: the number of cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--out", help="output directory (default results/sweeps/<experiment name>/)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default results/sweeps/<experiment name>/)")
     p.add_argument("--fresh", action="store_true", help="discard the results of an earlier sweep in --out "
                    "and start over (needed after the experiment file changed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no closing line")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("costs", help="cost and staffing workbook (xlsx) of a result directory or a scenario")
+    p.add_argument("source", help="result directory (of `casesim run`) or scenario YAML file (run first)")
+    p.add_argument("--xlsx", required=True, help="workbook to write")
+    p.add_argument("--seed", type=int, help="random seed when running a scenario (default: the scenario's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario value")
+    p.set_defaults(func=cmd_costs)
+
+    p = sub.add_parser("staff", help="fewest case managers in a staff group that meet a KPI target")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--target", required=True, help='e.g. "share_manager_time_over_capacity<=0.1" or '
+                   '"mean_caseload<=40" (also >=)')
+    p.add_argument("--replications", type=int, default=5, help="runs per candidate, seeds base+0..R-1 (default 5)")
+    p.add_argument("--setting", default="community", help="setting whose first group is solved (default community)")
+    p.add_argument("--group", help="staff group name to solve (overrides --setting)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. --set time.horizon_days=730 to go faster")
+    p.add_argument("--out", help="output directory (default results/staffing/)")
+    p.add_argument("--quiet", action="store_true", help="no line per candidate")
+    p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")

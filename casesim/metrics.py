@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from casesim.costs import cost_summary
 from casesim.metrics_tables import (
     TOL,
     UNKNOWN_RISK,
@@ -71,12 +72,20 @@ class MetricsContext:
         stage_setting: Stage name -> "community" | "custody".
         order_stages: Stages whose completions count in ``completion_rate``.
         staff_setting: Staff id -> setting.
-        contact_cost: Mode name -> cost of one contact (kept or missed).
+        contact_cost: Mode name -> non-staff expenses of one contact (kept or missed).
         custody_cost_per_day: Cost of one case-day in a custody-setting stage.
         provider_cost_per_day: Provider id -> cost per occupied place-day.
         court_cost: Cost per ``return_to_court``.
         recall_cost: Cost per ``recall``.
         currency: Currency label for the costs.
+        staff_role: Staff id -> role (key of ``role_annual_cost`` and ``role_hours``).
+        setting_role: Setting -> role of work not done by a staff member in the log (teams, brokering).
+        role_annual_cost: Role -> cost of one FTE-year (salary and on-costs).
+        role_hours: Role -> productive hours per FTE-year.
+        workload_hours: Activity -> staff hours per event; contacts as ``contact:<mode>``
+            (see :mod:`casesim.costs`).
+        provider_setting: Provider id -> setting.
+        year_days: Days per year for per-year tables and FTE.
     """
 
     warmup: float
@@ -91,6 +100,13 @@ class MetricsContext:
     court_cost: float
     recall_cost: float
     currency: str = "GBP"
+    staff_role: Mapping[int, str] = field(default_factory=dict)
+    setting_role: Mapping[str, str] = field(default_factory=dict)
+    role_annual_cost: Mapping[str, float] = field(default_factory=dict)
+    role_hours: Mapping[str, float] = field(default_factory=dict)
+    workload_hours: Mapping[str, float] = field(default_factory=dict)
+    provider_setting: Mapping[int, str] = field(default_factory=dict)
+    year_days: float = 365.25
 
     def __post_init__(self) -> None:
         """Reject windows and ticks that make no sense."""
@@ -192,38 +208,6 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> di
     }
 
 
-def _costs(lg: LogArrays, ctx: MetricsContext, custody_days: float,
-           n_courts: int, n_recalls: int) -> dict[str, Any]:
-    """Cost by category over W (see :func:`summarize`)."""
-    a, h = ctx.warmup, ctx.horizon
-    contacts = np.concatenate([lg.in_window(lg.rows("contact_kept"), a, h),
-                               lg.in_window(lg.rows("contact_missed"), a, h)])
-    per_mode = np.bincount(lg.cause[contacts], minlength=len(lg.cause_names))
-    used = np.flatnonzero(per_mode)
-    contact_cost = sum(int(per_mode[i]) * float(ctx.contact_cost.get(lg.cause_names[i], 0.0))
-                       for i in used)
-    unpriced = sorted(str(lg.cause_names[i]) for i in used
-                      if lg.cause_names[i] not in ctx.contact_cost)
-    starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
-    prov = lg.manager[np.concatenate([starts, ends])]
-    uniq, inv = np.unique(prov, return_inverse=True)
-    sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
-    place_days = np.bincount(inv.reshape(-1), sign * exposure(lg.time[np.concatenate(
-        [starts, ends])], a, h), len(uniq))
-    intervention_cost = sum(float(d) * float(ctx.provider_cost_per_day.get(int(p), 0.0))
-                            for p, d in zip(uniq, place_days, strict=True))
-    by_cat = {
-        "contacts": float(contact_cost),
-        "custody": float(custody_days) * float(ctx.custody_cost_per_day),
-        "interventions": float(intervention_cost),
-        "courts": n_courts * float(ctx.court_cost),
-        "recalls": n_recalls * float(ctx.recall_cost),
-    }
-    return {"cost_by_category": by_cat, "cost_total": sum(by_cat.values()),
-            "intervention_place_days": float(place_days.sum()),
-            "unpriced_contact_modes": unpriced}
-
-
 def summarize(events: pd.DataFrame, register: pd.DataFrame,
               ctx: MetricsContext) -> dict[str, Any]:
     """Headline metrics over the window ``W = [warmup, horizon)``.
@@ -233,9 +217,11 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     just before ``warmup`` (arrived and not exited before it), so
     ``cases_active_start + cases_entered - cases_exited == cases_active_end``.
     Staff comparisons ``load > cap`` and ``load > 1.1 cap`` are strict, with a 1e-9
-    tolerance for float round-off. Contacts of a mode missing from ``contact_cost`` cost
-    0 and are listed in ``unpriced_contact_modes``; providers missing from
-    ``provider_cost_per_day`` cost 0. Undefined ratios are None.
+    tolerance for float round-off. Costs and FTE come from :func:`casesim.costs.cost_summary`
+    (categories staff, custody, interventions, courts, recalls; ``cost_total`` is their sum);
+    contacts of a mode without workload hours take none and are listed in
+    ``unpriced_contact_modes``; providers missing from ``provider_cost_per_day`` cost 0.
+    Undefined ratios are None.
 
     Args:
         events: Event frame from ``EventLog.to_frame()``.
@@ -281,14 +267,14 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     done = lg.in_window(lg.closing("stage_exit"), a, h)
     orders = done[lg.stage_mask(ctx.order_stages)[lg.stage[done]]]
     out["orders_ended"] = len(orders)
-    out["completion_rate"] = _ratio(lg.cause_is(orders, "completed").sum(), len(orders))
+    completed = int(lg.cause_is(orders, "completed").sum())
+    out["completion_rate"] = _ratio(completed, len(orders))
     custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
     enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
     enter, leave = enter[custody[lg.stage[enter]]], leave[custody[lg.stage[leave]]]
     out["custody_days"] = float(exposure(lg.time[enter], a, h).sum()
                                 - exposure(lg.time[leave], a, h).sum())
-    out.update(_costs(lg, ctx, out["custody_days"], out["returns_to_court"], out["recalls"]))
-    out["cost_per_case_year"] = _ratio(out["cost_total"], cy)
+    out.update(cost_summary(lg, ctx, cy, completed))
     out["currency"] = ctx.currency
     out.update({"window_days": float(span), "warmup_days": float(a), "horizon_days": float(h)})
     return _jsonable(out)

@@ -20,18 +20,20 @@ from typing import Any
 
 import pandas as pd
 
+from casesim.costs import context_prices, cost_table, fte_table, provider_price
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", "events.parquet", "staff.parquet",
-                "scenario.resolved.yaml", "manifest.json")
+                "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json")
 
 
 def metrics_context(sim: Simulation) -> MetricsContext:
     """The static facts metrics need, taken from a built simulation."""
     s = sim.scenario
+    group_of = {g.name: g for g in s.staff}
     return MetricsContext(
         warmup=s.time.warmup_days, horizon=s.time.horizon_days, tick=s.time.tick_days,
         stage_setting=dict(sim.journey.setting),
@@ -39,8 +41,12 @@ def metrics_context(sim: Simulation) -> MetricsContext:
         staff_setting={m.unique_id: m.setting for m in sim.all_staff()},
         contact_cost={m: spec.cost_per_contact for m, spec in s.modes.items()},
         custody_cost_per_day=s.costs.custody_per_day,
-        provider_cost_per_day={p.unique_id: p.spec.cost_per_place_day for p in sim.providers},
-        court_cost=s.costs.court_hearing, recall_cost=s.costs.recall, currency=s.costs.currency)
+        provider_cost_per_day={p.unique_id: provider_price(s, p.spec) for p in sim.providers},
+        court_cost=s.costs.court_hearing, recall_cost=s.costs.recall, currency=s.costs.currency,
+        staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
+                    if m.group in group_of},
+        provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
+        **context_prices(s))
 
 
 @dataclass
@@ -57,6 +63,8 @@ class Result:
     staff: pd.DataFrame
     context: MetricsContext
     manifest: dict[str, Any] = field(default_factory=dict)
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fte: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
@@ -72,6 +80,9 @@ class Result:
             self.cases.to_parquet(tmp / "cases.parquet", index=False)
             self.events.to_parquet(tmp / "events.parquet", index=False)
             self.staff.to_parquet(tmp / "staff.parquet", index=False)
+            for name, table in (("costs", self.costs), ("fte", self.fte)):
+                table.to_parquet(tmp / f"{name}.parquet", index=False)
+                table.to_csv(tmp / f"{name}.csv", index=False)
             (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
             if out.exists():
@@ -123,4 +134,5 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     return Result(scenario=scenario, seed=sim.seed, summary=summary,
                   timeseries=timeseries(events, register, ctx),
                   cases=case_table(events, register, ctx), events=events, register=register,
-                  staff=sim.staff_table(), context=ctx, manifest=manifest)
+                  staff=sim.staff_table(), context=ctx, manifest=manifest,
+                  costs=cost_table(events, ctx), fte=fte_table(events, ctx))

@@ -93,6 +93,8 @@ class StaffGroup(Strict):
                         "Sep 2024: 35.2-37.1)", ge=0)
     modes: list[str] = P(lambda: list(MODES), "modes", "assumption: generic staff are skilled in every mode")
     specialisms: list[str] = P(list, "labels", "stages, tasks, risk levels, offence types or needs")
+    role: str = P("", "key of costs.roles", "empty = costs.default_role of the group's setting; team chairs and "
+                  "members are staff of their groups and are costed with them")
 
     @field_validator("modes")
     @classmethod
@@ -108,25 +110,27 @@ class ModeSpec(Strict):
 
     contact_interval_days: float = P(..., "days", "see modes defaults", gt=0)
     workload_weight: float = P(..., "weighted cases", "see modes defaults", ge=0)
-    cost_per_contact: float = P(..., "currency", "see modes defaults", ge=0)
+    cost_per_contact: float = P(..., "currency per contact", "see modes defaults", ge=0,
+                                description="non-staff expenses of a contact (drug tests, materials, "
+                                "monitoring, travel); staff time is costed through workload hours")
     intensity: float = P(..., "0..1", "see modes defaults", ge=0, le=1)
 
 
 _MODE_SOURCE = ("intervals: assumption (monthly to weekly as intrusiveness rises); weights: APPA workload "
                 "standard of 1/2/4 hours per low/moderate/intensive case a month, relative to brokerage; "
-                "cost: NAO 2008 supervision requirement 652 GBP a year excl. overheads = about 25 GBP per "
-                "fortnightly contact, scaled with intensity (assumption)")
+                "non-staff cost per contact: assumption, none for administrative contacts rising to testing "
+                "and monitoring in comprehensive mode")
 
 
 def _default_modes() -> dict[str, ModeSpec]:
     return {
-        "ADMINISTRATIVE": ModeSpec(contact_interval_days=28, workload_weight=0.5, cost_per_contact=20,
+        "ADMINISTRATIVE": ModeSpec(contact_interval_days=28, workload_weight=0.5, cost_per_contact=0,
                                    intensity=0.0),
-        "BROKERAGE": ModeSpec(contact_interval_days=14, workload_weight=1.0, cost_per_contact=25,
+        "BROKERAGE": ModeSpec(contact_interval_days=14, workload_weight=1.0, cost_per_contact=2,
                               intensity=0.33),
-        "THERAPEUTIC": ModeSpec(contact_interval_days=7, workload_weight=1.5, cost_per_contact=35,
+        "THERAPEUTIC": ModeSpec(contact_interval_days=7, workload_weight=1.5, cost_per_contact=10,
                                 intensity=0.67),
-        "COMPREHENSIVE": ModeSpec(contact_interval_days=7, workload_weight=2.0, cost_per_contact=45,
+        "COMPREHENSIVE": ModeSpec(contact_interval_days=7, workload_weight=2.0, cost_per_contact=20,
                                   intensity=1.0),
     }
 
@@ -236,16 +240,98 @@ def _default_relationships() -> dict[str, RelationshipEffect]:
             "none": RelationshipEffect(acceptance_factor=0.8, delay_factor=1.5)}
 
 
+class RoleCost(Strict):
+    """What one full-time post of a role costs and how many hours of casework it gives."""
+
+    annual_cost: float = P(..., "currency per FTE-year, salary plus employer on-costs", "see costs.roles", ge=0)
+    productive_hours: float = P(..., "hours of casework per FTE-year", "see costs.roles", gt=0)
+
+
+_ROLE_SOURCE = ("assumption built on published pay: HMPPS band 4 (probation officer / prison offender manager) "
+                "pay about 33-40k GBP (2023-24 scales), midpoint 37k plus about 30% employer national insurance "
+                "and pension = about 48k GBP; band 3 (probation services officer, support worker) about 28k plus "
+                "30% = 36k GBP. Productive hours: 37 h a week x 52 = 1,924 less leave and bank holidays "
+                "(35 days), sickness (10 days) and training (5 days) = about 1,550, less 50 h unmeasured "
+                "admin = 1,500 (assumption)")
+
+
+def _default_roles() -> dict[str, RoleCost]:
+    return {"probation_officer": RoleCost(annual_cost=48000, productive_hours=1500),
+            "prison_offender_manager": RoleCost(annual_cost=48000, productive_hours=1500),
+            "support_worker": RoleCost(annual_cost=36000, productive_hours=1500)}
+
+
+class Workload(Strict):
+    """Staff hours each activity takes (preparation and recording included)."""
+
+    assessment: float = P(3.0, "hours per assessment", "assumption: a structured risk/needs assessment "
+                          "(OASys-type) takes 2-4 hours with the interview", ge=0)
+    reassessment: float = P(1.0, "hours per re-assessment at a review", "assumption: updating an existing "
+                            "assessment takes about a third of a new one", ge=0)
+    plan: float = P(1.0, "hours per plan", ASSUMPTION, ge=0)
+    contact: dict[str, float] = P(lambda: {"ADMINISTRATIVE": 0.5, "BROKERAGE": 0.75, "THERAPEUTIC": 1.0,
+                                           "COMPREHENSIVE": 1.25},
+                                  "hours per contact (kept or missed), by mode",
+                                  "APPA workload standard (1/2/4 case-hours a month for low/moderate/intensive "
+                                  "cases) at the modes' monthly/fortnightly/weekly intervals is about 1 hour per "
+                                  "contact including all casework; set lower here because assessment, plan, "
+                                  "review, reports and enforcement are counted separately (assumption)")
+    review: float = P(1.0, "hours per formal review", ASSUMPTION, ge=0)
+    team_meeting: float = P(1.0, "hours per member present", "assumption: a one-hour case conference; provider "
+                            "representatives present are counted as staff time too", ge=0)
+    pre_sentence_report: float = P(4.0, "hours per new case", "assumption: every new case comes to court for "
+                                   "sentence; a written pre-sentence report takes about half a day (oral "
+                                   "reports less)", ge=0)
+    breach_report: float = P(3.0, "hours per return to court", "assumption: breach report and court attendance",
+                             ge=0)
+    warning: float = P(0.5, "hours per formal warning", "assumption: letter and recording", ge=0)
+    breach: float = P(2.0, "hours per breach", "assumption: breach or recall papers and management sign-off",
+                      ge=0)
+    referral: float = P(1.0, "hours per referral", "assumption: brokering a place (forms, calls, follow-up)", ge=0)
+
+
 class Costs(Strict):
-    """Money per unit (see the cost-model issue for staff costs)."""
+    """Money per unit, staff roles and the hours each activity takes (see README: costs and staffing).
+
+    Cost categories: ``staff`` (posts paid: FTE in post x annual cost; contacts and all other casework
+    are staff time inside it), ``custody`` (prison place-days), ``interventions`` (provider place-days),
+    ``courts`` (breach hearings) and ``recalls`` (recall administration and return).
+    """
 
     currency: str = P("GBP", "ISO code", "scenario input")
     custody_per_day: float = P(141.7, "currency per prisoner-day", "MoJ 2022-23: 51,724 GBP per prison place "
-                               "a year / 365", ge=0)
+                               "a year / 365 (includes prison staff but not the offender managers costed as "
+                               "staff here: a small overlap)", ge=0)
     court_hearing: float = P(600, "currency per return to court", "assumption: order of magnitude of a "
                              "breach hearing", ge=0)
     recall: float = P(1000, "currency per recall", "assumption: administration and police return, "
                       "excluding custody days", ge=0)
+    roles: dict[str, RoleCost] = P(_default_roles, "role -> cost", _ROLE_SOURCE)
+    default_role: dict[str, str] = P(lambda: {"community": "probation_officer",
+                                              "custody": "prison_offender_manager"},
+                                     "setting -> key of roles", "the role of a staff group without a role, "
+                                     "and of work done by teams or brokered for the case")
+    workload: Workload = P(Workload, "section", "see fields")
+    price_providers_by: Literal["provider", "route"] = P(
+        "provider", "choice", "provider: each provider's own cost_per_place_day (the override); route: "
+        "costs.place_day_by_route, e.g. to reprice every provider in another currency")
+    place_day_by_route: dict[Literal["in_house", "contracted", "universal"], float] = P(
+        lambda: {"in_house": 10.0, "contracted": 20.0, "universal": 0.0}, "currency per occupied place-day",
+        "assumption: in-house places at marginal cost, contracted places at an accredited-programme day rate "
+        "(order of magnitude of the baseline providers), universal services paid by other budgets (0 to "
+        "the justice budget)")
+
+    @field_validator("default_role")
+    @classmethod
+    def _settings(cls, given: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in given if k not in SETTINGS]
+        if bad:
+            raise ValueError(f"unknown setting(s) {', '.join(bad)}; valid: {', '.join(SETTINGS)}")
+        return given
+
+    def role_of(self, group: StaffGroup) -> str:
+        """The key of ``roles`` that costs ``group``."""
+        return group.role or self.default_role.get(group.setting, "")
 
 
 class Scenario(Strict):
@@ -332,6 +418,9 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if check is not None:
             out.extend(check(s, (part,)))
     for i, g in enumerate(s.staff):
+        if s.costs.role_of(g) not in s.costs.roles:
+            out.append((("staff", i, "role"), f"no cost for role '{s.costs.role_of(g)}'; define it under "
+                        f"costs.roles (known: {', '.join(s.costs.roles)})"))
         for j, p in enumerate(g.patches):
             if p not in s.patches:
                 out.append((("staff", i, "patches", j), f"unknown patch '{p}'; valid: {', '.join(s.patches)}"))

@@ -40,8 +40,9 @@ from casesim.yamlio import Problem, ScenarioError
 ID_COLUMNS = ("run_id", "variant", "replication", "seed")
 #: Summary keys that are settings or labels rather than KPIs.
 NOT_KPIS = frozenset({"scenario", "seed", "currency", "warmup_days", "horizon_days", "window_days"})
-#: Dict KPIs that hold counts: a key missing from a run (e.g. a cause that never happened) means 0.
-COUNT_DICTS = ("continuity_breaks_by_cause",)
+#: Dict KPIs of counts or sums, listing only the keys that occurred: a missing key means 0 (a cause that
+#: never happened). In the other dict KPIs (rates by stage, mode or setting) a missing key is undefined.
+COUNT_DICTS = ("continuity_breaks_by_cause", "workload_hours_by_activity", "cost_by_category", "cost_by_setting")
 PARTS = "parts"
 MANIFEST = "manifest.json"
 OUTPUTS = ("summary.parquet", "summary.csv", "sweep.html")
@@ -340,7 +341,7 @@ class SweepOutcome:
     seconds: float = 0.0
 
 
-class Progress:
+class ProgressHooks:
     """Callbacks the driver reports to (the CLI draws a rich progress bar with them)."""
 
     def start(self, total: int, done: int) -> None: ...
@@ -353,8 +354,10 @@ def _input_error(where: Path | str, message: str) -> ScenarioError:
 
 
 def _tasks(design: Design, out: Path, runs: Iterable[RunSpec]) -> list[dict[str, Any]]:
+    """Each run as the plain data a worker needs (absolute paths, override strings, the seed)."""
     scenario = str(design.loaded.scenario_path)
     base = list(design.loaded.experiment.set)
+    out = out.resolve()   # workers have their own working directories
     out_tasks = []
     for r in runs:
         v = design.variant(r.variant)
@@ -466,7 +469,7 @@ def default_out(design: Design) -> Path:
 
 
 def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: int | None = None,
-              scheduler: str | None = None, fresh: bool = False, progress: Progress | None = None) -> SweepOutcome:
+              scheduler: str | None = None, fresh: bool = False, progress: ProgressHooks | None = None) -> SweepOutcome:
     """Run (or resume) every run of an experiment on Dask and summarize.
 
     Args:
@@ -498,10 +501,14 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
             pending.append(r)
     skipped = len(design.runs) - len(pending)
     manifest.write()
-    progress = progress or Progress()
+    progress = progress or ProgressHooks()
     progress.start(len(design.runs), skipped)
     if pending:
-        _execute(design, out_dir, pending, manifest, workers, scheduler, progress)
+        try:
+            _execute(design, out_dir, pending, manifest, workers, scheduler, progress)
+        except KeyboardInterrupt:
+            manifest.write(state="interrupted")   # finished parts stay; the next run resumes from them
+            raise
     counts = manifest.counts()
     manifest.write(state="complete" if counts[DONE] == len(design.runs) else "incomplete")
     summarize_sweep(out_dir, design, manifest)
@@ -510,7 +517,7 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
 
 
 def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manifest, workers: int | None,
-             scheduler: str | None, progress: Progress) -> None:
+             scheduler: str | None, progress: ProgressHooks) -> None:
     """Submit the pending runs and record each as it finishes; only ids and statuses are kept."""
     from distributed import Client, LocalCluster, as_completed
 
@@ -536,7 +543,10 @@ def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manife
             del submitted
             for future in queue:
                 run_id = run_of.pop(future.key)
-                if future.status == "finished":
+                if future.status == "finished" and not part_path(out, run_id).exists():
+                    manifest.set(run_id, FAILED, f"a worker wrote {part_path(out, run_id)} but the driver cannot see "
+                                 "it: the driver and the workers need a shared file system")
+                elif future.status == "finished":
                     manifest.set(run_id, DONE)
                 else:
                     exc = future.exception() if future.status == "error" else None

@@ -440,9 +440,9 @@ def test_costs_by_category_and_total() -> None:
     ctx = ctx_for(warmup=10.0)
     out = summarize(cost_log(), register({1: "HIGH", 2: "LOW"}), ctx)
     assert out["custody_days"] == 70.0  # [10, 40) + [60, 100)
-    assert out["cost_by_category"] == {
-        "contacts": 50.0 + 10.0 + 10.0, "custody": 7000.0, "interventions": (30 + 10) * 20.0,
-        "courts": 1000.0, "recalls": 2000.0}
+    assert out["cost_by_category"] == {   # contact staff time is in staff (see test_costs.py); expenses here
+        "staff": 0.0, "contact_expenses": 50.0 + 10.0 + 10.0, "custody": 7000.0,
+        "interventions": (30 + 10) * 20.0, "courts": 1000.0, "recalls": 2000.0}
     assert out["cost_total"] == sum(out["cost_by_category"].values())
     assert out["cost_total"] == 10870.0
     assert out["cost_per_case_year"] == pytest.approx(10870.0 / (180.0 / YEAR))
@@ -462,7 +462,7 @@ def test_doubling_custody_price_doubles_only_custody() -> None:
     dear = summarize(cost_log(), register({1: "HIGH", 2: "LOW"}),
                      replace(ctx, custody_cost_per_day=2 * ctx.custody_cost_per_day))
     assert dear["cost_by_category"]["custody"] == 2 * base["cost_by_category"]["custody"]
-    for key in ("contacts", "interventions", "courts", "recalls"):
+    for key in ("staff", "interventions", "courts", "recalls"):
         assert dear["cost_by_category"][key] == base["cost_by_category"][key]
     assert dear["cost_total"] == sum(dear["cost_by_category"].values())
     assert dear["cost_total"] - base["cost_total"] == base["cost_by_category"]["custody"]
@@ -470,8 +470,8 @@ def test_doubling_custody_price_doubles_only_custody() -> None:
 
 def test_unpriced_contact_mode_is_reported() -> None:
     rows = [ev(1.0, 1, "contact_kept", NON, 1, "video", 0.5)]
-    out = summarize(frame(rows), register({}), ctx_for())
-    assert out["cost_by_category"]["contacts"] == 0.0
+    out = summarize(frame(rows), register({}), ctx_for(workload_hours={"contact:phone": 1.0}))
+    assert out["workload_hours"] == 0.0
     assert out["unpriced_contact_modes"] == ["video"]
 
 

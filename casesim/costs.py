@@ -1,0 +1,362 @@
+"""Cost and staffing figures from the event log: pure functions of the log and the static context.
+
+Cost categories (each a sum over the measured window, or a year of it):
+
+* ``staff``: what the service pays for its posts, FTE in post x annual cost of the role. Contacts,
+  assessments, reports, enforcement, brokering and team meetings are staff *time* inside this cost, so
+  they are measured in hours (FTE required), never priced a second time.
+* ``contact_expenses``: non-staff expenses of contacts (testing, materials, monitoring, travel), contacts x
+  the mode's ``cost_per_contact``.
+* ``custody``: prisoner-days in custody-setting stages x ``costs.custody_per_day``.
+* ``interventions``: occupied provider place-days x the provider's (or its route's) price.
+* ``courts``: returns to court after breach x ``costs.court_hearing``.
+* ``recalls``: recalls x ``costs.recall`` (custody days after a recall are in ``custody``).
+
+FTE required = workload hours / (productive hours per FTE-year x years); FTE available = time in post
+(``capacity`` events with cause ``join``/``leave``) / length of the period. Work done by a team, or with no
+staff member in the log row, goes to the default role of the setting of the case's stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from casesim.metrics_tables import LogArrays, exposure
+
+if TYPE_CHECKING:
+    from casesim.metrics import MetricsContext
+
+CATEGORIES: tuple[str, ...] = ("staff", "contact_expenses", "custody", "interventions", "courts", "recalls")
+#: Event kind -> workload activity (hours per event from ``MetricsContext.workload_hours``).
+WORK_KINDS: dict[str, str] = {"assessment": "assessment", "plan": "plan", "review": "review",
+                              "warning": "warning", "breach": "breach", "referral": "referral",
+                              "return_to_court": "breach_report"}
+CONTACT_KINDS = ("contact_kept", "contact_missed")
+UNKNOWN = "unknown"
+#: A measured year's remainder shorter than this (days) is folded into the year before.
+STUB_DAYS = 30.0
+
+
+@dataclass(frozen=True)
+class _Flows:
+    """Timed amounts, each with a setting and a label (role, category or activity)."""
+
+    time: np.ndarray
+    amount: np.ndarray
+    setting: np.ndarray
+    label: np.ndarray
+
+    @staticmethod
+    def join(parts: list[_Flows]) -> _Flows:
+        return _Flows(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0)
+                        for f in ("time", "amount", "setting", "label")))
+
+
+@dataclass(frozen=True)
+class CostInputs:
+    """Everything the cost tables need, extracted from the log once.
+
+    ``events``: instantaneous amounts (hours of work, court and recall costs); ``steps``: jumps of
+    step functions whose integral is the amount (posts in FTE, custody stays, place-days priced per day).
+    """
+
+    work: _Flows                 # label = activity, amount = hours, with role in ``work_role``
+    work_role: np.ndarray
+    posts: _Flows                # label = role, amount = +1 join / -1 leave
+    priced_steps: _Flows         # label = category, amount = +/- price per day
+    priced_events: _Flows        # label = category, amount = price
+    unpriced_modes: list[str]
+
+
+def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext) -> np.ndarray:
+    """Setting of each row: its staff member's, else its stage's, else the first setting with a role."""
+    fallback = next(iter(ctx.setting_role), "community")
+    stage_set = np.array([ctx.stage_setting.get(str(s), fallback) for s in lg.stage_names] + [fallback],
+                         dtype=object)
+    codes = np.where(lg.stage_names[lg.stage[rows]] == "", len(lg.stage_names), lg.stage[rows])
+    out = stage_set[codes]
+    staff = lg.manager[rows]
+    known = np.array([ctx.staff_setting.get(int(m)) if int(m) in ctx.staff_role else None for m in staff],
+                     dtype=object)
+    return np.where(known != None, known, out)  # noqa: E711 - element-wise comparison
+
+
+def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext) -> np.ndarray:
+    """Role of each row: its staff member's, else the default role of its setting."""
+    by_staff = [ctx.staff_role.get(int(m)) for m in lg.manager[rows]]
+    return np.array([r if r is not None else ctx.setting_role.get(str(s), UNKNOWN)
+                     for r, s in zip(by_staff, setting, strict=True)], dtype=object)
+
+
+def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
+    """Extract workload, posts and priced flows from the log (whole run)."""
+    w = ctx.workload_hours
+    rows_l, hours_l, act_l = [], [], []
+    for kind, act in WORK_KINDS.items():
+        r = lg.rows(kind)
+        rows_l.append(r)
+        hours_l.append(np.full(len(r), float(w.get(act, 0.0))))
+        act_l.append(np.full(len(r), act, dtype=object))
+    again = lg.rows("assessment")
+    again = again[lg.cause_is(again, "review")]   # re-assessments: their own (shorter) time
+    hours_l[0][np.isin(rows_l[0], again)] = float(w.get("reassessment", 0.0))
+    act_l[0][np.isin(rows_l[0], again)] = "reassessment"
+    arr = lg.rows("arrival")
+    arr = arr[~lg.cause_is(arr, "initial")]   # a new case comes to court for sentence: a pre-sentence report
+    rows_l.append(arr)
+    hours_l.append(np.full(len(arr), float(w.get("pre_sentence_report", 0.0))))
+    act_l.append(np.full(len(arr), "pre_sentence_report", dtype=object))
+    meet = lg.rows("team_meeting")
+    rows_l.append(meet)
+    hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
+    act_l.append(np.full(len(meet), "team_meeting", dtype=object))
+    contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
+    modes = lg.cause_names[lg.cause[contacts]]
+    per_mode = {str(m): w.get(f"contact:{m}") for m in np.unique(modes)}
+    rows_l.append(contacts)
+    hours_l.append(np.array([float(per_mode[str(m)] or 0.0) for m in modes]))
+    act_l.append(np.full(len(contacts), "contacts", dtype=object))
+    rows = np.concatenate(rows_l).astype(np.int64)
+    setting = _setting_of_rows(lg, rows, ctx)
+    work = _Flows(lg.time[rows], np.concatenate(hours_l), setting, np.concatenate(act_l))
+
+    cap = lg.rows("capacity")
+    cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
+    post_set = _setting_of_rows(lg, cap, ctx)
+    posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), 1.0, -1.0), post_set,
+                   _role_of_rows(lg, cap, post_set, ctx))
+
+    steps = []
+    custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
+    enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
+    enter, leave = enter[custody[lg.stage[enter]]], leave[custody[lg.stage[leave]]]
+    t = np.concatenate([lg.time[enter], lg.time[leave]])
+    steps.append(_Flows(t, np.r_[np.ones(len(enter)), -np.ones(len(leave))] * ctx.custody_cost_per_day,
+                        np.full(len(t), "custody", dtype=object), np.full(len(t), "custody", dtype=object)))
+    starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
+    both = np.concatenate([starts, ends])
+    prov = lg.manager[both]
+    price = np.array([float(ctx.provider_cost_per_day.get(int(p), 0.0)) for p in prov])
+    sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
+    pset = np.array([ctx.provider_setting.get(int(p), UNKNOWN) for p in prov], dtype=object)
+    steps.append(_Flows(lg.time[both], sign * price, pset, np.full(len(both), "interventions", dtype=object)))
+
+    evs = []
+    for kind, cat, price_each in (("return_to_court", "courts", ctx.court_cost),
+                                  ("recall", "recalls", ctx.recall_cost)):
+        r = lg.rows(kind)
+        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx),
+                          np.full(len(r), cat, dtype=object)))
+    contact_price = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in modes])
+    evs.append(_Flows(lg.time[contacts], contact_price, _setting_of_rows(lg, contacts, ctx),
+                      np.full(len(contacts), "contact_expenses", dtype=object)))
+    unpriced = sorted(m for m, h in per_mode.items() if h is None)
+    return CostInputs(work=work, work_role=_role_of_rows(lg, rows, setting, ctx), posts=posts,
+                      priced_steps=_Flows.join(steps), priced_events=_Flows.join(evs), unpriced_modes=unpriced)
+
+
+def _in(f: _Flows, s: float, e: float) -> np.ndarray:
+    return (f.time >= s) & (f.time < e)
+
+
+def _group(keys: np.ndarray, values: np.ndarray) -> dict[Any, float]:
+    out: dict[Any, float] = {}
+    if len(keys):
+        uniq, inv = np.unique(keys.astype(str), return_inverse=True)
+        sums = np.bincount(inv.reshape(-1), values, len(uniq))
+        out = {str(k): float(v) for k, v in zip(uniq, sums, strict=True)}
+    return out
+
+
+def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.DataFrame:
+    """FTE required against FTE available in ``[s, e)``, by setting and role, with the staff cost."""
+    years = (e - s) / ctx.year_days
+    p = inp.posts
+    key = p.setting.astype(str) + "|" + p.label.astype(str)
+    post_days = _group(key, p.amount * exposure(p.time, s, e))
+    m = _in(inp.work, s, e)
+    wkey = inp.work.setting[m].astype(str) + "|" + inp.work_role[m].astype(str)
+    hours = _group(wkey, inp.work.amount[m])
+    rows = []
+    for k in sorted(set(post_days) | set(hours)):
+        setting, role = k.split("|", 1)
+        avail = post_days.get(k, 0.0) / (e - s)
+        prod = float(ctx.role_hours.get(role, 0.0))
+        annual = float(ctx.role_annual_cost.get(role, 0.0))
+        h = hours.get(k, 0.0)
+        rows.append({"setting": setting, "role": role, "workload_hours": h, "productive_hours_per_fte": prod,
+                     "fte_required": h / (prod * years) if prod > 0 else 0.0, "fte_available": avail,
+                     "annual_cost_per_fte": annual, "staff_cost": avail * years * annual})
+    cols = ["setting", "role", "workload_hours", "productive_hours_per_fte", "fte_required", "fte_available",
+            "annual_cost_per_fte", "staff_cost"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[tuple[str, str], float]:
+    """Cost by (setting, category) in ``[s, e)``."""
+    out: dict[tuple[str, str], float] = {}
+    staff = staff_in(inp, ctx, s, e)
+    for setting, cost in staff.groupby("setting")["staff_cost"].sum().items():
+        out[(str(setting), "staff")] = float(cost)
+    st = inp.priced_steps
+    for k, v in _group(st.setting.astype(str) + "|" + st.label.astype(str), st.amount * exposure(st.time, s, e)
+                       ).items():
+        setting, cat = k.split("|", 1)
+        out[(setting, cat)] = out.get((setting, cat), 0.0) + v
+    ev = inp.priced_events
+    m = _in(ev, s, e)
+    for k, v in _group(ev.setting[m].astype(str) + "|" + ev.label[m].astype(str), ev.amount[m]).items():
+        setting, cat = k.split("|", 1)
+        out[(setting, cat)] = out.get((setting, cat), 0.0) + v
+    return out
+
+
+def year_bounds(ctx: MetricsContext) -> list[tuple[int, float, float]]:
+    """Measured years ``(number, start, end)`` from the warm-up on; the last may be partial, and a remainder
+    shorter than ``STUB_DAYS`` joins the year before (1,096 days are three years, not three and a stub)."""
+    out, k, s = [], 1, ctx.warmup
+    while s < ctx.horizon - 1e-9:
+        e = min(ctx.warmup + k * ctx.year_days, ctx.horizon)
+        if ctx.horizon - e < STUB_DAYS:
+            e = ctx.horizon
+        out.append((k, s, e))
+        k, s = k + 1, e
+    return out
+
+
+def settings_of(ctx: MetricsContext) -> list[str]:
+    """Every setting the service has (stages, staff, roles)."""
+    return sorted(set(ctx.stage_setting.values()) | set(ctx.staff_setting.values()) | set(ctx.setting_role))
+
+
+def cost_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
+    """Cost by measured year x setting x category (every combination, zeros included)."""
+    inp = cost_inputs(LogArrays(events), ctx)
+    rows = []
+    for year, s, e in year_bounds(ctx):
+        got = costs_in(inp, ctx, s, e)
+        settings = sorted(set(settings_of(ctx)) | {k[0] for k in got})
+        for setting in settings:
+            for cat in CATEGORIES:
+                rows.append({"year": year, "start_day": s, "end_day": e, "setting": setting, "category": cat,
+                             "cost": got.get((setting, cat), 0.0), "currency": ctx.currency})
+    return pd.DataFrame(rows, columns=["year", "start_day", "end_day", "setting", "category", "cost", "currency"])
+
+
+def fte_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
+    """FTE required against available over the measured window, by setting and role."""
+    return staff_in(cost_inputs(LogArrays(events), ctx), ctx, ctx.warmup, ctx.horizon)
+
+
+def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_completed: int) -> dict[str, Any]:
+    """The cost and staffing keys of ``summary.json`` over the window (see the module docstring)."""
+    inp = cost_inputs(lg, ctx)
+    a, h = ctx.warmup, ctx.horizon
+    got = costs_in(inp, ctx, a, h)
+    settings = sorted(set(settings_of(ctx)) | {k[0] for k in got})
+    by_setting = {s: {c: got.get((s, c), 0.0) for c in CATEGORIES} for s in settings}
+    by_cat = {c: sum(by_setting[s][c] for s in settings) for c in CATEGORIES}
+    total = sum(by_cat.values())
+    staff = staff_in(inp, ctx, a, h)
+    per = staff.groupby("setting")[["fte_required", "fte_available"]].sum()
+    m = _in(inp.work, a, h)
+    starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
+    place_days = exposure(lg.time[starts], a, h).sum() - exposure(lg.time[ends], a, h).sum()
+    return {
+        "cost_by_category": by_cat, "cost_total": total,
+        "cost_by_setting": {s: sum(v.values()) for s, v in by_setting.items()},
+        "cost_per_case_year": total / case_years if case_years else None,
+        "orders_completed": int(orders_completed),
+        "cost_per_completed_order": total / orders_completed if orders_completed else None,
+        "fte_required": float(staff["fte_required"].sum()), "fte_available": float(staff["fte_available"].sum()),
+        "fte_required_by_setting": {str(s): float(v) for s, v in per["fte_required"].items()},
+        "fte_available_by_setting": {str(s): float(v) for s, v in per["fte_available"].items()},
+        "workload_hours": float(inp.work.amount[m].sum()),
+        "workload_hours_by_activity": _group(inp.work.label[m], inp.work.amount[m]),
+        "intervention_place_days": float(place_days),
+        "unpriced_contact_modes": inp.unpriced_modes,
+    }
+
+
+def context_prices(scenario: Any) -> dict[str, Any]:
+    """The cost fields of :class:`~casesim.metrics.MetricsContext` that come from the scenario alone."""
+    c = scenario.costs
+    w = c.workload
+    hours: dict[str, float] = {k: float(getattr(w, k)) for k in type(w).model_fields if k != "contact"}
+    hours.update({f"contact:{m}": float(v) for m, v in w.contact.items()})
+    return {"setting_role": dict(c.default_role),
+            "role_annual_cost": {r: v.annual_cost for r, v in c.roles.items()},
+            "role_hours": {r: v.productive_hours for r, v in c.roles.items()},
+            "workload_hours": hours}
+
+
+def provider_price(scenario: Any, spec: Any) -> float:
+    """Price per occupied place-day of a provider: its own, or its route's (``costs.price_providers_by``)."""
+    if scenario.costs.price_providers_by == "route":
+        return float(scenario.costs.place_day_by_route.get(spec.route, 0.0))
+    return float(spec.cost_per_place_day)
+
+
+# ---------------------------------------------------------------- workbook for people who do not use Python
+
+#: Summary keys shown on the workbook's summary sheet.
+SUMMARY_KEYS = ("currency", "case_years", "cost_total", "cost_per_case_year", "orders_completed",
+                "cost_per_completed_order", "fte_required", "fte_available", "workload_hours")
+
+
+def parameter_rows(model: Any, prefix: str = "", meta: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every parameter of a scenario (or section): dotted path, value, unit, source, description."""
+    from pydantic import BaseModel
+
+    rows: list[dict[str, Any]] = []
+    for name, info in type(model).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        here = {"unit": extra.get("unit", ""), "source": extra.get("source", ""),
+                "description": info.description or ""}
+        if here["unit"] == "unit of the parameter" and meta:   # ByRisk levels take their parent's unit/source
+            here = meta
+        rows.extend(_value_rows(getattr(model, name), f"{prefix}{name}", here, BaseModel))
+    return rows
+
+
+def _value_rows(value: Any, path: str, meta: dict[str, Any], base: type) -> list[dict[str, Any]]:
+    if isinstance(value, base):
+        return parameter_rows(value, f"{path}.", meta)
+    if isinstance(value, dict) and value:
+        return [r for k, v in value.items() for r in _value_rows(v, f"{path}.{k}", meta, base)]
+    if isinstance(value, list) and any(isinstance(v, base) for v in value):
+        return [r for i, v in enumerate(value) for r in _value_rows(v, f"{path}.{i}", meta, base)]
+    shown = value if isinstance(value, int | float | str | bool) and not isinstance(value, bool) else str(value)
+    return [{"parameter": path, "value": shown, **meta}]
+
+
+def write_workbook(path: str | Path, costs: pd.DataFrame, fte: pd.DataFrame, summary: dict[str, Any],
+                   scenario: Any) -> Path:
+    """An Excel workbook: summary, costs (year x setting x category), cost pivot, FTE and assumptions."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = [{"measure": k, "value": summary.get(k)} for k in SUMMARY_KEYS]
+    head += [{"measure": f"cost_by_category.{k}", "value": v} for k, v in summary.get("cost_by_category", {}).items()]
+    for key in ("fte_required_by_setting", "fte_available_by_setting", "cost_by_setting"):
+        head += [{"measure": f"{key}.{k}", "value": v} for k, v in summary.get(key, {}).items()]
+    pivot = costs.pivot_table(index=["setting", "category"], columns="year", values="cost", aggfunc="sum",
+                              fill_value=0.0).reset_index() if len(costs) else pd.DataFrame()
+    pivot.columns = [c if isinstance(c, str) else f"year {c}" for c in pivot.columns]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+        pd.DataFrame(head).to_excel(xl, sheet_name="summary", index=False)
+        costs.to_excel(xl, sheet_name="costs", index=False)
+        pivot.to_excel(xl, sheet_name="costs_by_year", index=False)
+        fte.to_excel(xl, sheet_name="fte", index=False)
+        pd.DataFrame(parameter_rows(scenario)).to_excel(xl, sheet_name="assumptions", index=False)
+        for sheet in xl.book.worksheets:   # readable column widths
+            for col in sheet.columns:
+                width = max(len(str(c.value or "")) for c in col[:200])
+                sheet.column_dimensions[col[0].column_letter].width = min(max(10, width + 2), 80)
+    tmp.replace(path)
+    return path
