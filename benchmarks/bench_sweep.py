@@ -74,9 +74,15 @@ class Clock:
         if self.first is None:
             self.first = self.last
 
-    def throughput(self) -> float:
-        """Runs per second after the first finished (start-up and worker imports excluded)."""
-        return (self.count - 1) / (self.last - self.first) if self.first is not None and self.count > 1 else 0.0
+    def throughput(self, workers: int) -> float:
+        """Runs per second after the first finished (start-up and worker imports excluded).
+
+        When the first run finishes, each of the other workers is on average half-way through one,
+        so the work done after it is ``count - 1 - (workers - 1) / 2`` runs.
+        """
+        if self.first is None or self.last <= self.first:
+            return 0.0
+        return (self.count - 1 - (workers - 1) / 2) / (self.last - self.first)
 
 
 def timed_sweep(experiment: Path, out: Path, workers: int) -> tuple[float, float, int]:
@@ -86,7 +92,7 @@ def timed_sweep(experiment: Path, out: Path, workers: int) -> tuple[float, float
     clock = Clock()
     started = time.perf_counter()
     outcome = run_sweep(experiment, out=out, workers=workers, fresh=True, progress=clock)
-    return time.perf_counter() - started, clock.throughput(), outcome.done
+    return time.perf_counter() - started, clock.throughput(workers), outcome.done
 
 
 def efficiency(folder: Path) -> None:
