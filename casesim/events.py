@@ -34,7 +34,6 @@ KINDS: dict[str, str] = {
     "allocation": "case first gets a responsible holder; manager = case manager or team id; cause = reason",
     "manager_change": ("responsible holder changes (a continuity break); manager = new holder; cause = why; value "
               "= old holder id"),
-    "release": "holder gives up the case without a successor in this step; manager = old holder",
     "load": ("weighted caseload of a staff member changes; manager = staff id; cause = assign | unassign "
               "| reweigh; value = change in weight"),
     "capacity": ("capacity of a staff member changes; manager = staff id; cause = join | leave | absence | "

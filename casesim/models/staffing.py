@@ -42,7 +42,9 @@ class Staffing(Strict):
 
     annual_leave_days: float = P(30, "days per person per year", "assumption: 25-30 days' leave plus some "
                                  "public holidays for public-sector staff", ge=0, le=200)
-    leave_block_days: float = P(7, "days", "assumption: leave taken in blocks of about a week", gt=0)
+    leave_block_days: float = P(7, "days (mean)", "assumption: leave taken in blocks of about a week", gt=0)
+    leave_block_spread: float = P(0.5, "share of the mean", "assumption: blocks from half to one and a half "
+                                  "times the mean (uniform)", ge=0, le=1)
     sickness_days_per_year: float = P(11, "days per person per year", "assumption close to the average "
                                       "working days lost to sickness reported for HMPPS staff (10-13)", ge=0)
     sickness_episode_days: float = P(6, "days (mean of an exponential)", "assumption: most episodes are short, "
@@ -89,7 +91,9 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
             return
         yield env.timeout(t_next - env.now)
         if gap_leave <= gap_sick:
-            cause, days = "annual_leave", st.leave_block_days * (0.5 + Luck.u(key, LEAVE_LENGTH, k + n))
+            spread = st.leave_block_spread
+            cause, days = "annual_leave", st.leave_block_days * (1 - spread + 2 * spread * Luck.u(key, LEAVE_LENGTH,
+                                                                                               k + n))
         else:
             cause, days = "sickness", -st.sickness_episode_days * math.log(Luck.u(key, SICK_LENGTH, k + n))
         days = min(days, max(0.0, quit_at - env.now))
