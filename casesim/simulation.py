@@ -23,6 +23,7 @@ from casesim.params import RISKS, SETTINGS
 from casesim.process import ComplianceModel, case_process
 from casesim.rng import Luck, Streams
 from casesim.scenario import Scenario
+from casesim.staff_index import StaffIndex
 
 
 class Simulation(mesa.Model):
@@ -51,6 +52,7 @@ class Simulation(mesa.Model):
         self.enforcement = models.build("enforcement", scenario.enforcement)
         self.cover = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
         self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
+        self.staff_index: dict[str, StaffIndex] = {s: StaffIndex() for s in SETTINGS}
         self.staff_ever: list[CaseManager] = []
         self.pods: dict[int, list[CaseManager]] = {}
         self._build_staff()
@@ -123,6 +125,7 @@ class Simulation(mesa.Model):
             m.pod = template.pod
             self.pods[m.pod] = [m if x is template else x for x in self.pods[m.pod]]
         self.staff[group.setting].append(m)
+        self.staff_index[group.setting].add(m)
         self.staff_ever.append(m)
         self.log.add(now, -1, "capacity", "", m.unique_id, "join", m.capacity)
         if not st.static():
@@ -138,6 +141,7 @@ class Simulation(mesa.Model):
         delta = m.base_capacity - m.capacity
         if delta:
             m.capacity = m.base_capacity
+            self.staff_index[m.setting].touch(m)
             self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "trained", delta)
 
     def absence_start(self, m: CaseManager, cause: str, days: float) -> None:
@@ -145,11 +149,13 @@ class Simulation(mesa.Model):
         m.saved_capacity = m.capacity
         self.log.add(self.env.now, -1, "capacity", "", m.unique_id, cause, -m.capacity)
         m.capacity = 0.0
+        self.staff_index[m.setting].touch(m)
         self.cover[m.setting].on_absence(self, m, days)
 
     def absence_end(self, m: CaseManager) -> None:
         m.absent = False
         m.capacity = m.saved_capacity
+        self.staff_index[m.setting].touch(m)
         self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "return", m.capacity)
         self.cover[m.setting].on_return(self, m)
 
@@ -162,6 +168,8 @@ class Simulation(mesa.Model):
         self.log.add(now, -1, "capacity", "", m.unique_id, "leave", -m.capacity)
         m.capacity = 0.0
         self.staff[m.setting].remove(m)
+        index = self.staff_index[m.setting]
+        index.remove(m)
         for case in sorted(m.held, key=lambda c: c.no):
             if reallocate(self, case, "staff_turnover", exclude=m) is None:
                 self.release(case)
@@ -172,8 +180,9 @@ class Simulation(mesa.Model):
         for team in sorted(m.teams, key=lambda t: t.unique_id):
             case = team.case
             stage = case.stage
-            pool = [x for x in self.staff[m.setting] if x.available and x not in team.members]
-            new = min(pool, key=lambda x: (x.pressure, x.load, x.unique_id)) if pool else None
+            # the least-pressed colleague at work who is not on the team already
+            pool = [x for x in index.smallest(index.classes, len(team.members) + 1) if x not in team.members]
+            new = pool[0] if pool else None
             if new is None or case is None or stage is None:
                 continue
             team.replace_member(m, new)
@@ -306,16 +315,19 @@ class Simulation(mesa.Model):
         if staff is old:
             if staff is not None and weight != old_w:
                 staff.load += weight - old_w
+                self.staff_index[staff.setting].touch(staff)
                 log.add(now, case.no, "load", stage, staff.unique_id, "reweigh", weight - old_w)
                 case.load_weight = weight
             return
         if old is not None:
             old.load -= old_w
             old.count -= 1
+            self.staff_index[old.setting].touch(old)
             log.add(now, case.no, "load", stage, old.unique_id, "unassign", -old_w)
         if staff is not None:
             staff.load += weight
             staff.count += 1
+            self.staff_index[staff.setting].touch(staff)
             log.add(now, case.no, "load", stage, staff.unique_id, "assign", weight)
         case.load_staff = staff
         case.load_weight = weight if staff is not None else 0.0
@@ -344,7 +356,7 @@ class Simulation(mesa.Model):
         })
 
     def mean_pressure(self) -> float:
-        staff = [m for m in self.all_staff() if m.capacity > 0]
+        staff = [m for group in self.staff.values() for m in group if m.capacity > 0]
         return float(np.mean([m.pressure for m in staff])) if staff else 0.0
 
     # --- time -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class CaseManager(mesa.Agent):
         self.group = group
         self.load = 0.0
         self.count = 0
+        self.index_version = 0            # bumped on every change the staff index must see
 
     @property
     def pressure(self) -> float:

@@ -126,7 +126,7 @@ class TeamBased:
         if isinstance(team, Team) and team.can_hold(case.mode) and seg.keeps(sim, case, stage, team.chair):
             sim.set_load(case, team.load_bearer, weight)
             return
-        pool = sorted(seg.candidates(sim, case, stage), key=lambda m: (m.pressure, m.load, m.unique_id))
+        pool = seg.ranked(sim, case, stage, 1 + self.params.staff_members)
         if not pool:
             sim.release(case)
             return

@@ -11,7 +11,9 @@ The engine (through the approach) asks a segmentation:
 * ``handoff_cause(sim, case, stage, holder)``: why the holder changes when it is not kept.
 
 A new segmentation subclasses :class:`Segmentation` and overrides ``eligible`` (and, where it
-has its own reasons for a hand-over, ``handoff_cause``).
+has its own reasons for a hand-over, ``handoff_cause``). ``eligible`` may read the case freely but
+only the static attributes of the staff member (setting, patch, specialisms, modes, group): the
+staff index (``casesim/staff_index.py``) asks it once per class of interchangeable staff.
 
 The policies:
 
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from casesim.agents.case_manager import CaseManager
 from casesim.models.registry import policy
 from casesim.params import RISKS, P, Strict
+from casesim.staff_index import StaffClass
 
 if TYPE_CHECKING:
     from casesim.agents.case import Case
@@ -120,17 +123,44 @@ class Segmentation:
             return False   # (a temporary absence does not count: the cover policy deals with it)
         if self.eligible(sim, case, stage, holder):
             return True
-        return self.params.fallback_any and not any(
-            m.can_hold(case.mode) and self.eligible(sim, case, stage, m) for m in sim.staff[setting])
+        if not self.params.fallback_any:
+            return False
+        return not sim.staff_index[setting].any_at_work(self._classes(sim, case, stage)[0])
+
+    def _classes(self, sim: Simulation, case: Case, stage: str) -> tuple[list[StaffClass], list[StaffClass]]:
+        """Staff classes of the stage's setting skilled in the case's mode: (eligible ones, all of them).
+        ``eligible`` is asked of one member per class: it may read only static attributes (setting,
+        patch, specialisms, modes, group), which every member of a class shares."""
+        holds = [c for c in sim.staff_index[sim.journey.setting[stage]].classes if c.holds(case.mode)]
+        return [c for c in holds if self.eligible(sim, case, stage, c.rep)], holds
+
+    def ranked(self, sim: Simulation, case: Case, stage: str, k: int = 1,
+               exclude: CaseManager | None = None) -> list[CaseManager]:
+        """The ``k`` least-pressed candidates in order, ``exclude`` left out: the same as sorting
+        ``candidates`` by ``(pressure, load, id)``, through the staff index instead of a scan."""
+        index = sim.staff_index[sim.journey.setting[stage]]
+        eligible, holds = self._classes(sim, case, stage)
+        n = k + (exclude is not None)
+        top = index.smallest(eligible, n)
+        if not top and self.params.fallback_any:
+            top = index.smallest(holds, n)
+        return [m for m in top if m is not exclude][:k]
 
     def choose(self, sim: Simulation, case: Case, stage: str) -> CaseManager | None:
         """The least-pressed candidate, or the previous manager if preferred, a candidate and under capacity."""
-        candidates = self.candidates(sim, case, stage)
+        index = sim.staff_index[sim.journey.setting[stage]]
+        eligible, holds = self._classes(sim, case, stage)
+        best = index.least(eligible)
+        in_segment = best is not None
+        if best is None and self.params.fallback_any:
+            best = index.least(holds)
         previous = case.last_manager
-        if (self.params.prefer_previous_manager and previous is not None and previous in candidates
-                and previous.pressure < 1.0):
+        if (self.params.prefer_previous_manager and previous is not None and previous.pressure < 1.0
+                and previous.in_post and previous.setting == sim.journey.setting[stage]
+                and previous.can_hold(case.mode)
+                and (self.eligible(sim, case, stage, previous) if in_segment else self.params.fallback_any)):
             return previous
-        return least_loaded(candidates)
+        return best
 
     def handoff_cause(self, sim: Simulation, case: Case, stage: str, holder: Any) -> str:
         """Why ``holder`` does not keep the case (called only when ``keeps`` said no)."""

@@ -156,11 +156,10 @@ def reallocate(sim: Simulation, case: Case, cause: str, exclude: CaseManager) ->
     if stage is None:
         return None
     seg = sim.segmentation_for(stage)
-    candidates = [c for c in seg.candidates(sim, case, stage) if c is not exclude]
-    if not candidates:
+    ranked = seg.ranked(sim, case, stage, 1, exclude=exclude)
+    if not ranked:
         return None
-    from casesim.models.segmentation import least_loaded
-    new = least_loaded(candidates)
+    new = ranked[0]
     sim.assign_holder(case, new, cause)
     sim.set_load(case, new, sim.case_weight(case, stage))
     return new
