@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -340,6 +341,16 @@ class Scenario(Strict):
     name: str = P("scenario", "label", "scenario input")
     description: str = P("", "text", "scenario input")
     seed: int = P(20261122, "integer", "any fixed number; --seed overrides", ge=0, strict=True)
+    population_scale: float = P(
+        1.0, "fraction of the real population simulated", "1 = the service at full size",
+        description="simulate a sample of the service: 0.01 is 1 in 100. At load, arrival rates are multiplied "
+        "by it, initial population counts too (rounded), staff counts and provider places too (rounded, at "
+        "least 1 where the full-size figure is above 0). Intensive figures (caseload per manager, pressure, "
+        "shares, rates per case-year) are unchanged apart from noise and rounding; divide extensive ones "
+        "(people, events, costs) by it to read them at full size", gt=0, le=1)
+    population_scale_applied: bool = P(
+        False, "flag", "set by the loader", description="true once the counts in this scenario have been "
+        "multiplied by population_scale (a resolved scenario), so loading it again does not scale twice")
     time: TimeSpec = P(TimeSpec, "section", "see fields")
     patches: dict[str, float] = P(lambda: {"North": 1.0, "South": 1.0, "East": 1.0, "West": 1.0,
                                            "Central": 1.0, "Rural": 1.0},
@@ -458,7 +469,37 @@ def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineM
         problems.append(Problem(file, line, ".".join(str(p) for p in path), message))
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-    return scenario, lines
+    return apply_scale(scenario), lines
+
+
+def _scaled_count(n: int, scale: float) -> int:
+    """``n * scale`` rounded half up, and at least 1 when ``n`` is above 0."""
+    return max(1, math.floor(n * scale + 0.5)) if n > 0 else 0
+
+
+def apply_scale(s: Scenario) -> Scenario:
+    """The scenario with ``population_scale`` applied (see the field); unchanged at scale 1 or if applied.
+
+    Arrival rates (and every rate period) are multiplied by the scale; initial population counts are
+    rounded half up (0 allowed); staff counts and provider places are rounded half up, at least 1 where
+    the full-size figure is above 0. ``population_scale`` is kept and ``population_scale_applied`` set.
+    """
+    k = s.population_scale
+    if k == 1 or s.population_scale_applied:
+        return s
+    data = s.model_dump(mode="json")
+    arr = data["arrivals"]
+    arr["rate_per_day"] = s.arrivals.rate_per_day * k
+    for period in arr["periods"]:
+        period["rate_per_day"] = period["rate_per_day"] * k
+    data["initial_population"]["by_stage"] = {st: math.floor(n * k + 0.5)
+                                              for st, n in s.initial_population.by_stage.items()}
+    for group in data["staff"]:
+        group["count"] = _scaled_count(group["count"], k)
+    for provider in data["providers"]:
+        provider["places"] = _scaled_count(provider["places"], k)
+    data["population_scale_applied"] = True
+    return Scenario.model_validate(data)
 
 
 def json_schema() -> dict[str, Any]:
@@ -472,4 +513,4 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["RISKS", "Scenario", "load_scenario", "validate_data", "json_schema", "cross_check", "Field"]
+__all__ = ["RISKS", "Scenario", "load_scenario", "validate_data", "apply_scale", "json_schema", "cross_check", "Field"]
