@@ -99,12 +99,19 @@ class EventLog:
     def add(self, time: float, case: int, kind: str, stage: str = "", manager: int = -1,
             cause: str = "", value: float = 0.0) -> None:
         """Append one happening."""
+        codes = self._string_codes
+        st = codes.get(stage)
+        if st is None:
+            st = self.code(stage)
+        ca = codes.get(cause)
+        if ca is None:
+            ca = self.code(cause)
         self._time.append(time)
         self._case.append(case)
         self._kind.append(KIND_CODES[kind])
-        self._stage.append(self.code(stage))
+        self._stage.append(st)
         self._manager.append(manager)
-        self._cause.append(self.code(cause))
+        self._cause.append(ca)
         self._value.append(value)
 
     def __len__(self) -> int:
