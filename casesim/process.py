@@ -171,7 +171,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
     found = 0
     for need in case.needs:
         if need not in case.identified and _u(case.luck, DETECT, k * 64 + sim.need_index[need]) < detection:
-            case.identified.add(need)
+            case.identified = case.identified | {need}
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.add(sim.env.now, case.no, "assessment", stage, holder, cause, float(found))
@@ -224,7 +224,7 @@ def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool
         return False
     action = sim.enforcement.on_missed(case, now, _u(case.luck, ACCEPTABLE, k))
     if action == "warning":
-        case.warning_times.append(now)
+        case.warning_times = (*case.warning_times, now)
         sim.log.add(now, case.no, "warning", stage, holder.unique_id, "", float(len(case.warning_times)))
         return False
     return action == "breach"

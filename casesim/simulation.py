@@ -7,6 +7,7 @@ happening is a SimPy event; ``step()`` advances the SimPy clock by one tick and 
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import mesa
@@ -61,9 +62,7 @@ class Simulation(mesa.Model):
         self._provider_for: dict[tuple[str, str], Provider] = {}
         for pr in self.providers:
             self._provider_for.setdefault((pr.setting, pr.need), pr)
-        self.register: dict[str, list[Any]] = {k: [] for k in (
-            "case", "arrival_time", "risk", "offence", "needs", "n_needs", "propensity", "motivation",
-            "patch")}
+        self._register = _Register()
         self._attr = _AttributeSampler(scenario, self.streams["attributes"])
         self.cases_created = 0
         self.datacollector = mesa.DataCollector(model_reporters={
@@ -218,11 +217,7 @@ class Simulation(mesa.Model):
         risk, offence, needs, propensity, motivation, patch = self._attr.draw()
         case = Case(self, no, risk, offence, needs, propensity, motivation, patch)
         now = self.env.now
-        reg = self.register
-        for key, val in (("case", no), ("arrival_time", now), ("risk", risk), ("offence", offence),
-                         ("needs", "+".join(needs)), ("n_needs", len(needs)), ("propensity", propensity),
-                         ("motivation", motivation), ("patch", patch)):
-            reg[key].append(val)
+        self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
         self.log.add(now, no, "arrival", "", -1, cause, 1.0)
         self.env.process(case_process(self, case, stage, cause, residual))
         return case
@@ -250,6 +245,12 @@ class Simulation(mesa.Model):
                 continue
             yield env.timeout(gap)
             self._new_case(self.journey.entry, "arrival")
+
+    @property
+    def register(self) -> dict[str, Any]:
+        """Every case created so far, one entry per column (``pd.DataFrame(sim.register)`` is the table):
+        case, arrival_time, risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch."""
+        return self._register.columns()
 
     # --- what policies use ----------------------------------------------------------------------
     def segmentation_for(self, stage: str) -> Any:
@@ -374,6 +375,47 @@ class Simulation(mesa.Model):
             self.step()
 
 
+class _Register:
+    """The attributes of every case created, in compact columns: machine numbers in ``array``
+    buffers, strings shared (a national run creates about a million cases)."""
+
+    def __init__(self) -> None:
+        self.case = array("q")
+        self.arrival_time = array("d")
+        self.n_needs = array("q")
+        self.propensity = array("d")
+        self.motivation = array("d")
+        self.risk: list[str] = []
+        self.offence: list[str] = []
+        self.needs: list[str] = []
+        self.patch: list[str] = []
+        self._joined: dict[tuple[str, ...], str] = {}
+
+    def add(self, no: int, now: float, risk: str, offence: str, needs: tuple[str, ...], propensity: float,
+            motivation: float, patch: str) -> None:
+        joined = self._joined.get(needs)
+        if joined is None:
+            joined = self._joined[needs] = "+".join(needs)
+        self.case.append(no)
+        self.arrival_time.append(now)
+        self.risk.append(risk)
+        self.offence.append(offence)
+        self.needs.append(joined)
+        self.n_needs.append(len(needs))
+        self.propensity.append(propensity)
+        self.motivation.append(motivation)
+        self.patch.append(patch)
+
+    def columns(self) -> dict[str, Any]:
+        def num(a: array, dtype: Any) -> np.ndarray:
+            return np.frombuffer(a, dtype=dtype).copy() if len(a) else np.empty(0, dtype=dtype)
+
+        return {"case": num(self.case, np.int64), "arrival_time": num(self.arrival_time, np.float64),
+                "risk": list(self.risk), "offence": list(self.offence), "needs": list(self.needs),
+                "n_needs": num(self.n_needs, np.int64), "propensity": num(self.propensity, np.float64),
+                "motivation": num(self.motivation, np.float64), "patch": list(self.patch)}
+
+
 class _AttributeSampler:
     """Case attributes from the ``attributes`` stream: a fixed number of draws per case, so the
     same arrival sequence gives the same people in every scenario."""
@@ -390,6 +432,7 @@ class _AttributeSampler:
         w = np.array(list(scenario.patches.values()), dtype=float)
         self.patch_cum = np.cumsum(w / w.sum())
         self.sd = a.propensity_sd
+        self._needs_seen: dict[tuple[str, ...], tuple[str, ...]] = {}
         m, c = a.motivation_mean, a.motivation_concentration
         self.beta = (m * c, (1 - m) * c)
 
@@ -404,4 +447,5 @@ class _AttributeSampler:
                                  len(self.patches) - 1)]
         prev = self.prev[risk]
         needs = tuple(n for n, p, x in zip(self.needs, prev, u[3:], strict=True) if x < p)
+        needs = self._needs_seen.setdefault(needs, needs)   # one shared tuple per combination
         return risk, offence, needs, z * self.sd, motivation, patch

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class Case(mesa.Agent):
     """A person on a correctional journey.
 
@@ -19,7 +22,18 @@ class Case(mesa.Agent):
     risk changes at reviews. Everything that happens to the case is in the model's event log;
     :meth:`history` returns that part of it. The remaining attributes are the live state the
     engine needs to decide what happens next.
+
+    A national run holds hundreds of thousands of cases at once, so the attributes live in
+    ``__slots__`` (no per-case dictionary), and the need sets and the warning list start as shared
+    empty immutables that are replaced, not mutated, when they change (``identified``, ``met``:
+    frozensets; ``warning_times``: a tuple).
     """
+
+    __slots__ = ("no", "risk", "offence", "needs", "propensity", "motivation", "patch", "luck", "stage",
+                 "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
+                 "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "identified", "met",
+                 "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
+                 "referrals", "assessments")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  propensity: float, motivation: float, patch: str) -> None:
@@ -47,13 +61,13 @@ class Case(mesa.Agent):
         self.load_staff: Any = None       # staff member carrying this case's workload weight
         self.load_weight = 0.0
         self.mode: str | None = None
-        self.identified: set[str] = set()  # needs identified by assessment
-        self.met: set[str] = set()        # needs addressed by a completed intervention
+        self.identified: frozenset[str] = _NONE  # needs identified by assessment
+        self.met: frozenset[str] = _NONE  # needs addressed by a completed intervention
         self.pending: list[Any] = []      # open referrals / interventions (provider tickets)
         self.contacts = 0                 # contacts so far (indexes per-contact luck)
         self.kept_since_review = 0
         self.missed_since_review = 0
-        self.warning_times: list[float] = []
+        self.warning_times: tuple[float, ...] = ()
         self.reviews = 0
         self.referrals = 0                # referrals so far (indexes per-referral luck)
         self.assessments = 0

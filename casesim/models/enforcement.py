@@ -45,7 +45,7 @@ class Graduated:
         if u < self.acceptable:
             return "none"
         recent = [t for t in case.warning_times if now - t <= self.window]
-        case.warning_times = recent
+        case.warning_times = tuple(recent)
         if len(recent) >= self.limit:
             return "breach"
         return "warning"
