@@ -269,6 +269,47 @@ def cmd_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Several scenarios under common random numbers: means and paired differences (see casesim/compare.py)."""
+    import os
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casesim.compare import compare, console_table, default_out, load_entries, write_outputs
+
+    for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1),
+                             ("--seed", args.seed, 0)):
+        if value is not None and value < low:
+            need = "need at least 2 for a confidence interval" if flag == "--replications" else \
+                f"must be at least {low}"
+            print(f"{flag}: {need} (got {value})", file=sys.stderr)
+            return EXIT_INPUT
+    entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
+    out = Path(args.out) if args.out else default_out([e.label for e in entries])
+    blocker = _non_directory_on_path(out)
+    if blocker is not None:
+        what = "exists" if blocker == out else f"'{blocker}' exists"
+        print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
+        return EXIT_INPUT
+    console = Console(stderr=True, quiet=args.quiet)
+    total = len(entries) * args.replications
+    with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=args.quiet) as progress:
+        task = progress.add_task("runs", total=total)
+        comp = compare(entries, replications=args.replications, seed=args.seed, overrides=args.set,
+                       workers=args.workers or os.cpu_count() or 1, on_done=lambda: progress.update(task, advance=1))
+    try:
+        written = write_outputs(comp, out)
+    except OSError as exc:
+        print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if not args.quiet:
+        Console().print(console_table(comp))
+    print(f"results written to {written}/ (compare.csv, compare.html)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casesim", description="Simulate correctional case management.")
     from casesim import __version__
@@ -320,9 +361,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no line per candidate")
     p.set_defaults(func=cmd_staff)
 
+    p = sub.add_parser("compare", help="run several scenarios with common random numbers and compare their KPIs")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML files; the first is the reference")
+    p.add_argument("--replications", type=int, default=5, help="runs per scenario, the same seeds in every "
+                   "scenario (default 5)")
+    p.add_argument("--seed", type=int, help="master seed of the replication seeds (default: the first scenario's)")
+    p.add_argument("--out", help="output directory (default results/compare-<names>/)")
+    p.add_argument("--workers", type=int, help="processes running the runs in parallel (default: the number of "
+                   "cores; 1 runs everything in this process)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value in every scenario, e.g. --set time.horizon_days=730 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_schema)
+
+    from casesim.check import add_parser as add_check_parser  # `casesim check` (see casesim/check.py)
+    add_check_parser(sub)
+    from casesim.app import add_parser as add_app_parser  # `casesim app` (see casesim/app/)
+    add_app_parser(sub)
     return parser
 
 

@@ -27,7 +27,8 @@ from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
 
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", "events.parquet", "staff.parquet",
-                "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json")
+                "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json",
+                "report.html")
 
 
 def metrics_context(sim: Simulation) -> MetricsContext:
@@ -66,6 +67,12 @@ class Result:
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     fte: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    def report_html(self) -> str:
+        """The run report (``report.html``) as one self-contained HTML page; see :mod:`casesim.report`."""
+        from casesim.report import report_html
+
+        return report_html(self)
+
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
         out = Path(out_dir)
@@ -85,6 +92,7 @@ class Result:
                 table.to_csv(tmp / f"{name}.csv", index=False)
             (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+            (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
             if out.exists():
                 out.rename(old)
             tmp.rename(out)

@@ -22,7 +22,8 @@ from casesim.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 OUTPUT_FILES = {"summary.json", "timeseries.parquet", "cases.parquet", "events.parquet", "staff.parquet",
-                "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json"}
+                "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json",
+                "report.html"}
 #: Overrides that make a run of the baseline take about a second.
 TINY = ["--set", "time.horizon_days=60", "--set", "time.warmup_days=0", "--set", "arrivals.rate_per_day=1",
         "--set", "initial_population.by_stage={}"]
