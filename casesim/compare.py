@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -314,14 +312,9 @@ def page_html(comp: Comparison) -> str:
 def write_outputs(comp: Comparison, out: str | Path) -> Path:
     """Write ``compare.csv``, ``compare.html`` and ``manifest.json`` to ``out`` atomically."""
     from casesim import __version__
+    from casesim.results import write_directory
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    def fill(tmp: Path) -> None:
         comp.table.to_csv(tmp / "compare.csv", index=False)
         (tmp / "compare.html").write_text(page_html(comp), encoding="utf-8")
         manifest = {"casesim_version": __version__, "master_seed": comp.master_seed, "seeds": comp.seeds,
@@ -329,16 +322,8 @@ def write_outputs(comp: Comparison, out: str | Path) -> Path:
                     "scenarios": [{"label": e.label, "file": e.path, "scenario_sha256": e.scenario.digest()}
                                   for e in comp.entries], "outputs": list(OUTPUTS)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return out
+
+    return write_directory(out, fill)
 
 
 def format_diff(value: Any, pattern: str) -> str:

@@ -75,13 +75,7 @@ class Result:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        def fill(tmp: Path) -> None:
             (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
             self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
             self.cases.to_parquet(tmp / "cases.parquet", index=False)
@@ -93,16 +87,31 @@ class Result:
             (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
             (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
-            if out.exists():
-                out.rename(old)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old.exists() and not out.exists():
-                old.rename(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return out
+
+        return write_directory(out_dir, fill)
+
+
+def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Make directory ``out_dir`` atomically: ``fill`` writes into a temporary sibling, which then
+    replaces ``out_dir``; on any failure nothing is left half-written and an old ``out_dir`` survives."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return out
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
