@@ -315,6 +315,17 @@ def costs_by_category(costs: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- figures
 
 
+def _wrapped(label: str, width: int = 16) -> str:
+    """``label`` broken into lines of about ``width`` characters (Plotly's <br>), so axis labels stay whole."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
     return {"title": {"text": title}, "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}},
             "margin": {"t": 70, "b": 50}, "legend": {"orientation": "h", "y": -0.2}, **{"height": 420, **extra}}
@@ -415,13 +426,14 @@ def breaks_figure(summary: Mapping[str, Any], ctx: MetricsContext) -> dict[str, 
     by = dict(summary.get("continuity_breaks_by_cause") or {})
     causes = sorted(by, key=lambda c: (-by[c], c))
     cy = summary.get("case_years") or 0.0
-    data = [{"type": "bar", "x": [_words(BREAK_WORDS, c) for c in causes], "y": [by[c] for c in causes],
+    data = [{"type": "bar", "x": [_wrapped(_words(BREAK_WORDS, c)) for c in causes], "y": [by[c] for c in causes],
              "customdata": [[c, by[c] / cy if cy else None] for c in causes], "name": "continuity breaks",
              "hovertemplate": "%{x}: %{y:,d} breaks (%{customdata[1]:.3f} per case-year)<extra>%{customdata[0]}"
                               "</extra>"}]
     total = summary.get("continuity_breaks", sum(by.values()))
     layout = _layout(f"Continuity breaks by cause, days {ctx.warmup:,.0f}-{ctx.horizon:,.0f}: {total:,} changes "
-                     "of responsible manager", "cause", "continuity breaks (count)")
+                     "of responsible manager", "cause", "continuity breaks (count)", height=460)
+    layout["xaxis"].update(tickangle=0, automargin=True)
     return {"data": data, "layout": layout}
 
 
