@@ -73,6 +73,17 @@ class CostInputs:
     unpriced_modes: list[str]
 
 
+def _lookup(keys: np.ndarray, table: dict[Any, Any], default: Any = None) -> np.ndarray:
+    """``table[k]`` for every element of ``keys`` (``default`` where absent or None), as an object array;
+    a hash lookup per distinct key, not per element."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    values = np.array([table.get(k.item() if hasattr(k, "item") else k) for k in uniq] + [None], dtype=object)
+    out = values[inv.reshape(-1)] if len(keys) else np.zeros(0, dtype=object)
+    if default is not None:
+        out = np.where(out == None, default, out)  # noqa: E711 - element-wise comparison
+    return out
+
+
 def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext) -> np.ndarray:
     """Setting of each row: its staff member's, else its stage's, else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
@@ -80,17 +91,15 @@ def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext) -> np
                          dtype=object)
     codes = np.where(lg.stage_names[lg.stage[rows]] == "", len(lg.stage_names), lg.stage[rows])
     out = stage_set[codes]
-    staff = lg.manager[rows]
-    known = np.array([ctx.staff_setting.get(int(m)) if int(m) in ctx.staff_role else None for m in staff],
-                     dtype=object)
+    known = _lookup(lg.manager[rows], {m: ctx.staff_setting.get(m) for m in ctx.staff_role})
     return np.where(known != None, known, out)  # noqa: E711 - element-wise comparison
 
 
 def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext) -> np.ndarray:
     """Role of each row: its staff member's, else the default role of its setting."""
-    by_staff = [ctx.staff_role.get(int(m)) for m in lg.manager[rows]]
-    return np.array([r if r is not None else ctx.setting_role.get(str(s), UNKNOWN)
-                     for r, s in zip(by_staff, setting, strict=True)], dtype=object)
+    by_staff = _lookup(lg.manager[rows], ctx.staff_role)
+    by_setting = _lookup(setting.astype(str), ctx.setting_role, UNKNOWN) if len(setting) else by_staff
+    return np.where(by_staff != None, by_staff, by_setting)  # noqa: E711 - element-wise comparison
 
 
 def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
@@ -116,10 +125,11 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
     act_l.append(np.full(len(meet), "team_meeting", dtype=object))
     contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
-    modes = lg.cause_names[lg.cause[contacts]]
-    per_mode = {str(m): w.get(f"contact:{m}") for m in np.unique(modes)}
+    mode_codes = lg.cause[contacts]
+    per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
     rows_l.append(contacts)
-    hours_l.append(np.array([float(per_mode[str(m)] or 0.0) for m in modes]))
+    hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
+    hours_l.append(hours_by_code[mode_codes] if len(contacts) else np.zeros(0))
     act_l.append(np.full(len(contacts), "contacts", dtype=object))
     rows = np.concatenate(rows_l).astype(np.int64)
     setting = _setting_of_rows(lg, rows, ctx)
@@ -141,9 +151,9 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
     both = np.concatenate([starts, ends])
     prov = lg.manager[both]
-    price = np.array([float(ctx.provider_cost_per_day.get(int(p), 0.0)) for p in prov])
+    price = _lookup(prov, ctx.provider_cost_per_day, 0.0).astype(float)
     sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
-    pset = np.array([ctx.provider_setting.get(int(p), UNKNOWN) for p in prov], dtype=object)
+    pset = _lookup(prov, ctx.provider_setting, UNKNOWN)
     steps.append(_Flows(lg.time[both], sign * price, pset, np.full(len(both), "interventions", dtype=object)))
 
     evs = []
@@ -152,7 +162,8 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
         r = lg.rows(kind)
         evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx),
                           np.full(len(r), cat, dtype=object)))
-    contact_price = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in modes])
+    price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
+    contact_price = price_by_code[mode_codes] if len(contacts) else np.zeros(0)
     evs.append(_Flows(lg.time[contacts], contact_price, _setting_of_rows(lg, contacts, ctx),
                       np.full(len(contacts), "contact_expenses", dtype=object)))
     unpriced = sorted(m for m, h in per_mode.items() if h is None)
@@ -165,26 +176,37 @@ def _in(f: _Flows, s: float, e: float) -> np.ndarray:
 
 
 def _group(keys: np.ndarray, values: np.ndarray) -> dict[Any, float]:
+    """Sum of ``values`` by key (as strings, in sorted order); each sum runs in array order."""
     out: dict[Any, float] = {}
     if len(keys):
-        uniq, inv = np.unique(keys.astype(str), return_inverse=True)
-        sums = np.bincount(inv.reshape(-1), values, len(uniq))
+        codes, uniq = pd.factorize(keys.astype(str) if keys.dtype != object else keys, sort=True)
+        sums = np.bincount(codes, values, len(uniq))
         out = {str(k): float(v) for k, v in zip(uniq, sums, strict=True)}
     return out
+
+
+def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray) -> dict[tuple[str, str], float]:
+    """Sum of ``values`` by the pair ``(first, second)`` (pairs that occur, sorted); sums run in array order."""
+    if not len(values):
+        return {}
+    c1, u1 = pd.factorize(first, sort=True)
+    c2, u2 = pd.factorize(second, sort=True)
+    pair = c1.astype(np.int64) * len(u2) + c2
+    sums = np.bincount(pair, values, len(u1) * len(u2))
+    seen = np.bincount(pair, minlength=len(u1) * len(u2)) > 0
+    return {(str(u1[i // len(u2)]), str(u2[i % len(u2)])): float(sums[i]) for i in np.flatnonzero(seen)}
 
 
 def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.DataFrame:
     """FTE required against FTE available in ``[s, e)``, by setting and role, with the staff cost."""
     years = (e - s) / ctx.year_days
     p = inp.posts
-    key = p.setting.astype(str) + "|" + p.label.astype(str)
-    post_days = _group(key, p.amount * exposure(p.time, s, e))
+    post_days = _group2(p.setting, p.label, p.amount * exposure(p.time, s, e))
     m = _in(inp.work, s, e)
-    wkey = inp.work.setting[m].astype(str) + "|" + inp.work_role[m].astype(str)
-    hours = _group(wkey, inp.work.amount[m])
+    hours = _group2(inp.work.setting[m], inp.work_role[m], inp.work.amount[m])
     rows = []
     for k in sorted(set(post_days) | set(hours)):
-        setting, role = k.split("|", 1)
+        setting, role = k
         avail = post_days.get(k, 0.0) / (e - s)
         prod = float(ctx.role_hours.get(role, 0.0))
         annual = float(ctx.role_annual_cost.get(role, 0.0))
@@ -204,15 +226,12 @@ def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[t
     for setting, cost in staff.groupby("setting")["staff_cost"].sum().items():
         out[(str(setting), "staff")] = float(cost)
     st = inp.priced_steps
-    for k, v in _group(st.setting.astype(str) + "|" + st.label.astype(str), st.amount * exposure(st.time, s, e)
-                       ).items():
-        setting, cat = k.split("|", 1)
-        out[(setting, cat)] = out.get((setting, cat), 0.0) + v
+    for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e)).items():
+        out[k] = out.get(k, 0.0) + v
     ev = inp.priced_events
     m = _in(ev, s, e)
-    for k, v in _group(ev.setting[m].astype(str) + "|" + ev.label[m].astype(str), ev.amount[m]).items():
-        setting, cat = k.split("|", 1)
-        out[(setting, cat)] = out.get((setting, cat), 0.0) + v
+    for k, v in _group2(ev.setting[m], ev.label[m], ev.amount[m]).items():
+        out[k] = out.get(k, 0.0) + v
     return out
 
 
