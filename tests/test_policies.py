@@ -151,7 +151,7 @@ def _staff_patches(res: Result) -> dict[int, tuple[str, str | None]]:
 
 class _FakeCase:
     def __init__(self) -> None:
-        self.warning_times: list[float] = []
+        self.warning_times: tuple[float, ...] = ()   # as on Case: replaced, never mutated
 
 
 def test_graduated_enforcement_warns_then_breaches_within_the_window() -> None:
@@ -161,9 +161,9 @@ def test_graduated_enforcement_warns_then_breaches_within_the_window() -> None:
     case = _FakeCase()
     assert pol.on_missed(case, 0.0, 0.2) == "none"          # acceptable absence
     assert pol.on_missed(case, 0.0, 0.9) == "warning"
-    case.warning_times.append(0.0)
+    case.warning_times = (*case.warning_times, 0.0)    # what the engine does after a warning
     assert pol.on_missed(case, 10.0, 0.9) == "warning"
-    case.warning_times.append(10.0)
+    case.warning_times = (*case.warning_times, 10.0)
     assert pol.on_missed(case, 20.0, 0.9) == "breach"
     assert pol.on_missed(case, 400.0, 0.9) == "warning"     # both warnings expired
 
