@@ -42,9 +42,27 @@ UNKNOWN = "unknown"
 STUB_DAYS = 30.0
 
 
+class _Names:
+    """A vocabulary of strings with small integer codes (settings, or labels)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        c = self._codes.get(name)
+        if c is None:
+            c = self._codes[name] = len(self.names)
+            self.names.append(name)
+        return c
+
+    def full(self, n: int, name: str) -> np.ndarray:
+        return np.full(n, self.code(name), dtype=np.int32)
+
+
 @dataclass(frozen=True)
 class _Flows:
-    """Timed amounts, each with a setting and a label (role, category or activity)."""
+    """Timed amounts, each with a setting and a label (role, category or activity) as codes."""
 
     time: np.ndarray
     amount: np.ndarray
@@ -53,8 +71,10 @@ class _Flows:
 
     @staticmethod
     def join(parts: list[_Flows]) -> _Flows:
-        return _Flows(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0)
-                        for f in ("time", "amount", "setting", "label")))
+        if not parts:
+            return _Flows(np.zeros(0), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        return _Flows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("time", "amount", "setting",
+                                                                                   "label")))
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class CostInputs:
 
     ``events``: instantaneous amounts (hours of work, court and recall costs); ``steps``: jumps of
     step functions whose integral is the amount (posts in FTE, custody stays, place-days priced per day).
+    Settings and labels are codes into ``settings`` and ``labels``.
     """
 
     work: _Flows                 # label = activity, amount = hours, with role in ``work_role``
@@ -71,75 +92,80 @@ class CostInputs:
     priced_steps: _Flows         # label = category, amount = +/- price per day
     priced_events: _Flows        # label = category, amount = price
     unpriced_modes: list[str]
+    settings: _Names
+    labels: _Names
 
 
-def _lookup(keys: np.ndarray, table: dict[Any, Any], default: Any = None) -> np.ndarray:
-    """``table[k]`` for every element of ``keys`` (``default`` where absent or None), as an object array;
-    a hash lookup per distinct key, not per element."""
+def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -> np.ndarray:
+    """``table[k]`` (``default`` where absent) for every id in ``keys``: one lookup per distinct id."""
+    if not len(keys):
+        return np.zeros(0, dtype=dtype)
     uniq, inv = np.unique(keys, return_inverse=True)
-    values = np.array([table.get(k.item() if hasattr(k, "item") else k) for k in uniq] + [None], dtype=object)
-    out = values[inv.reshape(-1)] if len(keys) else np.zeros(0, dtype=object)
-    if default is not None:
-        out = np.where(out == None, default, out)  # noqa: E711 - element-wise comparison
-    return out
+    values = np.array([table.get(int(k), default) for k in uniq], dtype=dtype)
+    return values[inv.reshape(-1)]
 
 
-def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext) -> np.ndarray:
-    """Setting of each row: its staff member's, else its stage's, else the first setting with a role."""
+def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
+    """Setting code of each row: its staff member's, else its stage's, else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
-    stage_set = np.array([ctx.stage_setting.get(str(s), fallback) for s in lg.stage_names] + [fallback],
-                         dtype=object)
+    stage_set = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) for s in lg.stage_names]
+                         + [names.code(fallback)], dtype=np.int32)
     codes = np.where(lg.stage_names[lg.stage[rows]] == "", len(lg.stage_names), lg.stage[rows])
     out = stage_set[codes]
-    known = _lookup(lg.manager[rows], {m: ctx.staff_setting.get(m) for m in ctx.staff_role})
-    return np.where(known != None, known, out)  # noqa: E711 - element-wise comparison
+    staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
+    known = _lookup(lg.manager[rows], staff, -1, np.int32)
+    return np.where(known >= 0, known, out).astype(np.int32)
 
 
-def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext) -> np.ndarray:
-    """Role of each row: its staff member's, else the default role of its setting."""
-    by_staff = _lookup(lg.manager[rows], ctx.staff_role)
-    by_setting = _lookup(setting.astype(str), ctx.setting_role, UNKNOWN) if len(setting) else by_staff
-    return np.where(by_staff != None, by_staff, by_setting)  # noqa: E711 - element-wise comparison
+def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
+                  settings: _Names, labels: _Names) -> np.ndarray:
+    """Role code of each row: its staff member's, else the default role of its setting."""
+    by_staff = _lookup(lg.manager[rows], {m: labels.code(r) for m, r in ctx.staff_role.items() if r is not None},
+                       -1, np.int32)
+    by_setting = np.array([labels.code(ctx.setting_role.get(s, UNKNOWN)) for s in settings.names] + [-1],
+                          dtype=np.int32)
+    return np.where(by_staff >= 0, by_staff, by_setting[setting]).astype(np.int32)
 
 
 def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     """Extract workload, posts and priced flows from the log (whole run)."""
+    S, L = _Names(), _Names()
     w = ctx.workload_hours
     rows_l, hours_l, act_l = [], [], []
     for kind, act in WORK_KINDS.items():
         r = lg.rows(kind)
         rows_l.append(r)
         hours_l.append(np.full(len(r), float(w.get(act, 0.0))))
-        act_l.append(np.full(len(r), act, dtype=object))
+        act_l.append(L.full(len(r), act))
     again = lg.rows("assessment")
     again = again[lg.cause_is(again, "review")]   # re-assessments: their own (shorter) time
     hours_l[0][np.isin(rows_l[0], again)] = float(w.get("reassessment", 0.0))
-    act_l[0][np.isin(rows_l[0], again)] = "reassessment"
+    act_l[0][np.isin(rows_l[0], again)] = L.code("reassessment")
     arr = lg.rows("arrival")
     arr = arr[~lg.cause_is(arr, "initial")]   # a new case comes to court for sentence: a pre-sentence report
     rows_l.append(arr)
     hours_l.append(np.full(len(arr), float(w.get("pre_sentence_report", 0.0))))
-    act_l.append(np.full(len(arr), "pre_sentence_report", dtype=object))
+    act_l.append(L.full(len(arr), "pre_sentence_report"))
     meet = lg.rows("team_meeting")
     rows_l.append(meet)
     hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
-    act_l.append(np.full(len(meet), "team_meeting", dtype=object))
+    act_l.append(L.full(len(meet), "team_meeting"))
     contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
     mode_codes = lg.cause[contacts]
     per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
     rows_l.append(contacts)
     hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
     hours_l.append(hours_by_code[mode_codes] if len(contacts) else np.zeros(0))
-    act_l.append(np.full(len(contacts), "contacts", dtype=object))
+    act_l.append(L.full(len(contacts), "contacts"))
     rows = np.concatenate(rows_l).astype(np.int64)
-    setting = _setting_of_rows(lg, rows, ctx)
-    work = _Flows(lg.time[rows], np.concatenate(hours_l), setting, np.concatenate(act_l))
+    setting = _setting_of_rows(lg, rows, ctx, S)
+    work = _Flows(lg.time[rows], np.concatenate(hours_l), setting, np.concatenate(act_l).astype(np.int32))
 
     cap = lg.rows("capacity")
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
-    post_set = _setting_of_rows(lg, cap, ctx)
+    post_set = _setting_of_rows(lg, cap, ctx, S)
     posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), 1.0, -1.0), post_set,
-                   _role_of_rows(lg, cap, post_set, ctx))
+                   _role_of_rows(lg, cap, post_set, ctx, S, L))
 
     steps = []
     custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
@@ -147,63 +173,64 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     enter, leave = enter[custody[lg.stage[enter]]], leave[custody[lg.stage[leave]]]
     t = np.concatenate([lg.time[enter], lg.time[leave]])
     steps.append(_Flows(t, np.r_[np.ones(len(enter)), -np.ones(len(leave))] * ctx.custody_cost_per_day,
-                        np.full(len(t), "custody", dtype=object), np.full(len(t), "custody", dtype=object)))
+                        S.full(len(t), "custody"), L.full(len(t), "custody")))
     starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
     both = np.concatenate([starts, ends])
     prov = lg.manager[both]
-    price = _lookup(prov, ctx.provider_cost_per_day, 0.0).astype(float)
+    price = _lookup(prov, {int(k): float(v) for k, v in ctx.provider_cost_per_day.items()}, 0.0, np.float64)
     sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
-    pset = _lookup(prov, ctx.provider_setting, UNKNOWN)
-    steps.append(_Flows(lg.time[both], sign * price, pset, np.full(len(both), "interventions", dtype=object)))
+    pset = _lookup(prov, {int(k): S.code(v) for k, v in ctx.provider_setting.items()}, -1, np.int32)
+    pset = np.where(pset >= 0, pset, S.code(UNKNOWN) if (pset < 0).any() else 0).astype(np.int32)
+    steps.append(_Flows(lg.time[both], sign * price, pset, L.full(len(both), "interventions")))
 
     evs = []
     for kind, cat, price_each in (("return_to_court", "courts", ctx.court_cost),
                                   ("recall", "recalls", ctx.recall_cost)):
         r = lg.rows(kind)
-        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx),
-                          np.full(len(r), cat, dtype=object)))
+        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx, S),
+                          L.full(len(r), cat)))
     price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
     contact_price = price_by_code[mode_codes] if len(contacts) else np.zeros(0)
-    evs.append(_Flows(lg.time[contacts], contact_price, _setting_of_rows(lg, contacts, ctx),
-                      np.full(len(contacts), "contact_expenses", dtype=object)))
+    evs.append(_Flows(lg.time[contacts], contact_price, _setting_of_rows(lg, contacts, ctx, S),
+                      L.full(len(contacts), "contact_expenses")))
     unpriced = sorted(m for m, h in per_mode.items() if h is None)
-    return CostInputs(work=work, work_role=_role_of_rows(lg, rows, setting, ctx), posts=posts,
-                      priced_steps=_Flows.join(steps), priced_events=_Flows.join(evs), unpriced_modes=unpriced)
+    return CostInputs(work=work, work_role=_role_of_rows(lg, rows, setting, ctx, S, L), posts=posts,
+                      priced_steps=_Flows.join(steps), priced_events=_Flows.join(evs), unpriced_modes=unpriced,
+                      settings=S, labels=L)
 
 
 def _in(f: _Flows, s: float, e: float) -> np.ndarray:
     return (f.time >= s) & (f.time < e)
 
 
-def _group(keys: np.ndarray, values: np.ndarray) -> dict[Any, float]:
-    """Sum of ``values`` by key (as strings, in sorted order); each sum runs in array order."""
-    out: dict[Any, float] = {}
-    if len(keys):
-        codes, uniq = pd.factorize(keys.astype(str) if keys.dtype != object else keys, sort=True)
-        sums = np.bincount(codes, values, len(uniq))
-        out = {str(k): float(v) for k, v in zip(uniq, sums, strict=True)}
-    return out
-
-
-def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray) -> dict[tuple[str, str], float]:
-    """Sum of ``values`` by the pair ``(first, second)`` (pairs that occur, sorted); sums run in array order."""
+def _group(codes: np.ndarray, values: np.ndarray, names: _Names) -> dict[str, float]:
+    """Sum of ``values`` by code, keyed by name in name order (codes that occur); sums run in array order."""
     if not len(values):
         return {}
-    c1, u1 = pd.factorize(first, sort=True)
-    c2, u2 = pd.factorize(second, sort=True)
-    pair = c1.astype(np.int64) * len(u2) + c2
-    sums = np.bincount(pair, values, len(u1) * len(u2))
-    seen = np.bincount(pair, minlength=len(u1) * len(u2)) > 0
-    return {(str(u1[i // len(u2)]), str(u2[i % len(u2)])): float(sums[i]) for i in np.flatnonzero(seen)}
+    sums = np.bincount(codes, values, len(names.names))
+    seen = np.bincount(codes, minlength=len(names.names)) > 0
+    return {names.names[i]: float(sums[i]) for i in sorted(np.flatnonzero(seen), key=lambda i: names.names[i])}
+
+
+def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray, inp: CostInputs
+            ) -> dict[tuple[str, str], float]:
+    """Sum of ``values`` by (setting, label) code pair, keyed by names (pairs that occur); sums in array order."""
+    if not len(values):
+        return {}
+    n1, n2 = len(inp.settings.names), max(1, len(inp.labels.names))
+    pair = first.astype(np.int64) * n2 + second
+    sums = np.bincount(pair, values, n1 * n2)
+    seen = np.bincount(pair, minlength=n1 * n2) > 0
+    return {(inp.settings.names[i // n2], inp.labels.names[i % n2]): float(sums[i]) for i in np.flatnonzero(seen)}
 
 
 def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.DataFrame:
     """FTE required against FTE available in ``[s, e)``, by setting and role, with the staff cost."""
     years = (e - s) / ctx.year_days
     p = inp.posts
-    post_days = _group2(p.setting, p.label, p.amount * exposure(p.time, s, e))
+    post_days = _group2(p.setting, p.label, p.amount * exposure(p.time, s, e), inp)
     m = _in(inp.work, s, e)
-    hours = _group2(inp.work.setting[m], inp.work_role[m], inp.work.amount[m])
+    hours = _group2(inp.work.setting[m], inp.work_role[m], inp.work.amount[m], inp)
     rows = []
     for k in sorted(set(post_days) | set(hours)):
         setting, role = k
@@ -226,11 +253,11 @@ def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[t
     for setting, cost in staff.groupby("setting")["staff_cost"].sum().items():
         out[(str(setting), "staff")] = float(cost)
     st = inp.priced_steps
-    for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e)).items():
+    for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e), inp).items():
         out[k] = out.get(k, 0.0) + v
     ev = inp.priced_events
     m = _in(ev, s, e)
-    for k, v in _group2(ev.setting[m], ev.label[m], ev.amount[m]).items():
+    for k, v in _group2(ev.setting[m], ev.label[m], ev.amount[m], inp).items():
         out[k] = out.get(k, 0.0) + v
     return out
 
@@ -296,7 +323,7 @@ def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_c
         "fte_required_by_setting": {str(s): float(v) for s, v in per["fte_required"].items()},
         "fte_available_by_setting": {str(s): float(v) for s, v in per["fte_available"].items()},
         "workload_hours": float(inp.work.amount[m].sum()),
-        "workload_hours_by_activity": _group(inp.work.label[m], inp.work.amount[m]),
+        "workload_hours_by_activity": _group(inp.work.label[m], inp.work.amount[m], inp.labels),
         "intervention_place_days": float(place_days),
         "unpriced_contact_modes": inp.unpriced_modes,
     }
