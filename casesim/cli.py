@@ -70,6 +70,15 @@ def _non_directory_on_path(out: Path) -> Path | None:
     return None
 
 
+def _out_blocked(out: Path) -> bool:
+    """Whether ``out`` (or a folder on its path) is a file, saying so on standard error."""
+    blocker = _non_directory_on_path(out)
+    if blocker is not None:
+        what = "exists" if blocker == out else f"'{blocker}' exists"
+        print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
+    return blocker is not None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -92,10 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{where}: name: {scenario.name!r} cannot be used as the output folder name; "
               "choose another name or give --out", file=sys.stderr)
         return EXIT_INPUT
-    blocker = _non_directory_on_path(out)
-    if blocker is not None:
-        what = "exists" if blocker == out else f"'{blocker}' exists"
-        print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
+    if _out_blocked(out):
         return EXIT_INPUT
     console = Console(stderr=True, quiet=args.quiet)
     ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
@@ -287,10 +293,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_INPUT
     entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
-    blocker = _non_directory_on_path(out)
-    if blocker is not None:
-        what = "exists" if blocker == out else f"'{blocker}' exists"
-        print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
+    if _out_blocked(out):
         return EXIT_INPUT
     console = Console(stderr=True, quiet=args.quiet)
     total = len(entries) * args.replications
