@@ -6,16 +6,18 @@ Columns (one row per happening):
 column    type      meaning
 ========  ========  ==============================================================
 time      float64   simulation time in days since the start of the run
-case      int64     the case's arrival number (stable across scenarios); -1 if none
+case      int64     the case's arrival number (stable across scenarios); -1 if none (int32 while logging)
 kind      category  what happened (see ``KINDS``)
 stage     category  the journey stage the case was in ("" if none)
-manager   int64     the agent concerned: case manager, team or provider id; -1 if none
+manager   int64     the agent concerned: case manager, team or provider id; -1 if none (int32 while logging)
 cause     category  why, or a qualifier (see the table in ``KINDS``)
 value     float64   a number whose meaning depends on ``kind`` (see ``KINDS``)
 ========  ========  ==============================================================
 
 Buffers are ``array.array`` of machine numbers, and strings are interned as small
-integer codes, so a row costs about 40 bytes and appending is cheap.
+integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap. Case
+numbers and agent ids are held as 32-bit integers while the run lasts (a national run creates about a
+million cases and agents, far below 2**31) and widened to int64 in :meth:`EventLog.to_frame`.
 """
 
 from __future__ import annotations
@@ -78,10 +80,10 @@ class EventLog:
 
     def __init__(self) -> None:
         self._time = array("d")
-        self._case = array("q")
+        self._case = array("i")
         self._kind = array("b")
         self._stage = array("h")
-        self._manager = array("q")
+        self._manager = array("i")
         self._cause = array("h")
         self._value = array("d")
         self._strings: list[str] = [""]
@@ -128,11 +130,11 @@ class EventLog:
         kinds = list(KINDS)
         return pd.DataFrame({
             "time": np.frombuffer(self._time, dtype=np.float64).copy(),
-            "case": np.frombuffer(self._case, dtype=np.int64).copy(),
+            "case": np.frombuffer(self._case, dtype=np.int32).astype(np.int64),
             "kind": pd.Categorical.from_codes(np.frombuffer(self._kind, dtype=np.int8).astype(np.int16),
                                               categories=kinds),
             "stage": _unused_removed(np.frombuffer(self._stage, dtype=np.int16), strings),
-            "manager": np.frombuffer(self._manager, dtype=np.int64).copy(),
+            "manager": np.frombuffer(self._manager, dtype=np.int32).astype(np.int64),
             "cause": _unused_removed(np.frombuffer(self._cause, dtype=np.int16), strings),
             "value": np.frombuffer(self._value, dtype=np.float64).copy(),
         })
