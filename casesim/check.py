@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from casesim.sweep import mean_ci, t_quantile
+
 #: Names of the checks, in the order they run.
 CHECKS = ("mmc", "little", "conservation", "crn")
 
@@ -185,12 +187,8 @@ def fcfs_waits(arrivals: Sequence[float], services: Sequence[float], c: int) -> 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of the 95% Student-t interval."""
-    import numpy as np
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    half = float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.inf
-    return float(x.mean()), half
+    ci = mean_ci(values, 0.95)
+    return ci.mean, (ci.ci_high - ci.mean) if ci.n > 1 else math.inf
 
 
 def cv_interval(y: Sequence[float], controls: Sequence[Sequence[float]]) -> tuple[float, float]:
@@ -201,7 +199,6 @@ def cv_interval(y: Sequence[float], controls: Sequence[Sequence[float]]) -> tupl
     on n - q - 1 degrees of freedom.
     """
     import numpy as np
-    from scipy import stats
 
     yv = np.asarray(y, dtype=float)
     x = np.column_stack([np.ones(len(yv)), np.asarray(controls, dtype=float).T])
@@ -212,7 +209,7 @@ def cv_interval(y: Sequence[float], controls: Sequence[Sequence[float]]) -> tupl
     resid = yv - x @ beta
     s2 = float(resid @ resid) / (n - p)
     cov = s2 * np.linalg.inv(x.T @ x)
-    return float(beta[0]), float(stats.t.ppf(0.975, n - p) * math.sqrt(cov[0, 0]))
+    return float(beta[0]), t_quantile(0.975, n - p) * math.sqrt(float(cov[0, 0]))
 
 
 # ----------------------------------------------------------------------------------------- M/M/c check
@@ -295,12 +292,10 @@ def mmc_replication(lam: float, mean_service: float, places: int, counted: int, 
 def referrals_needed(c: int, rho: float, half_width: float, replications: int) -> int:
     """Counted referrals per replication so that the 95% interval's relative half-width is about
     ``half_width``: n = V (t / h)^2 / R with the pilot variance V (see MMC_PILOT_VARIANCE)."""
-    from scipy import stats
-
     v = MMC_PILOT_VARIANCE.get((c, rho))
     if v is None:
         raise ValueError(f"no pilot variance for c={c}, rho={rho}; add it to MMC_PILOT_VARIANCE")
-    t = float(stats.t.ppf(0.975, replications - 3))
+    t = t_quantile(0.975, replications - 3)
     return math.ceil(v * (t / half_width) ** 2 / replications)
 
 

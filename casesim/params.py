@@ -6,6 +6,7 @@ source or reasoning behind its default in the JSON Schema (``casesim schema`` sh
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +25,13 @@ def P(default: Any, unit: str, source: str, description: str = "", **constraints
         return Field(default_factory=default, description=description or None,
                      json_schema_extra=extra, **constraints)
     return Field(default, description=description or None, json_schema_extra=extra, **constraints)
+
+
+def reject_unknown(values: Iterable[str], valid: Sequence[str], what: str) -> None:
+    """Raise ``ValueError`` naming the ``values`` that are not in ``valid`` (for field validators)."""
+    bad = [v for v in values if v not in valid]
+    if bad:
+        raise ValueError(f"unknown {what}(s) {', '.join(bad)}; valid: {', '.join(valid)}")
 
 
 class Strict(BaseModel):

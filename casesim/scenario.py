@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator
 from casesim import models
 from casesim.journey import Journey, check_journey
 from casesim.models.staffing import Staffing
-from casesim.params import MODES, RISKS, SETTINGS, ByRisk, P, Strict
+from casesim.params import MODES, RISKS, SETTINGS, ByRisk, P, Strict, reject_unknown
 from casesim.yamlio import LineMap, Problem, ScenarioError, problems_from_validation, resolve
 
 ASSUMPTION = "assumption"
@@ -100,9 +100,7 @@ class StaffGroup(Strict):
     @field_validator("modes")
     @classmethod
     def _known_modes(cls, modes: list[str]) -> list[str]:
-        bad = [m for m in modes if m not in MODES]
-        if bad:
-            raise ValueError(f"unknown mode(s) {', '.join(bad)}; valid: {', '.join(MODES)}")
+        reject_unknown(modes, MODES, "mode")
         return modes
 
 
@@ -325,9 +323,7 @@ class Costs(Strict):
     @field_validator("default_role")
     @classmethod
     def _settings(cls, given: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in given if k not in SETTINGS]
-        if bad:
-            raise ValueError(f"unknown setting(s) {', '.join(bad)}; valid: {', '.join(SETTINGS)}")
+        reject_unknown(given, SETTINGS, "setting")
         return given
 
     def role_of(self, group: StaffGroup) -> str:

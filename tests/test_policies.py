@@ -38,7 +38,7 @@ def test_every_shipped_scenario_validates_and_runs(path: Path) -> None:
 
 REQUIRED_METHODS = {
     "approach": ("take_on", "assessment", "after_plan", "on_review", "let_go"),
-    "segmentation": ("candidates", "keeps", "choose", "handoff_cause"),
+    "segmentation": ("ranked", "keeps", "choose", "handoff_cause"),
     "mode_assignment": ("mode_for",),
     "enforcement": ("on_missed",),
     "cover": ("on_absence", "on_return"),

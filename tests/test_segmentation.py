@@ -324,3 +324,38 @@ def test_prefer_previous_manager_returns_released_cases_to_their_manager() -> No
     assert min(n_without, n_with) > 100
     assert with_flag > 0.5 > without
     assert with_flag > 2 * without
+
+
+def _scan(seg, sim, case, stage: str) -> list:  # noqa: ANN001 - the reference the staff index must reproduce
+    """Every candidate by a full scan of the setting's staff, least pressed first."""
+    pool = [m for m in sim.staff[sim.journey.setting[stage]] if m.can_hold(case.mode)]
+    chosen = [m for m in pool if seg.eligible(sim, case, stage, m)]
+    found = chosen or (pool if seg.params.fallback_any else [])
+    return sorted(found, key=lambda m: (m.pressure, m.load, m.unique_id))
+
+
+@pytest.mark.parametrize("name", ["individual_patch", "individual_type_risk", "pooled_allocation"])
+def test_staff_index_ranks_exactly_as_a_full_scan(name: str) -> None:
+    """After four months of allocations, absences and leavers, the index's ranking and choice equal a
+    full scan of the staff for every live community case (including the previous-manager preference)."""
+    from casesim.simulation import Simulation
+
+    sim = Simulation(scaled(SCENARIOS / f"{name}.yaml", "time.horizon_days=120", "time.warmup_days=30",
+                            "staffing.turnover_per_year=0.5"), seed=SEED)
+    while sim.running:
+        sim.step()
+    checked = 0
+    for case in sim.cases():
+        if case.stage is None or sim.journey.setting[case.stage] != "community":
+            continue
+        seg = sim.segmentation_for(case.stage)
+        scan = _scan(seg, sim, case, case.stage)
+        assert seg.ranked(sim, case, case.stage, 3) == scan[:3]
+        expected = scan[0] if scan else None
+        prev = case.last_manager
+        if seg.params.prefer_previous_manager and prev in scan and prev.pressure < 1.0:
+            expected = prev
+        assert seg.choose(sim, case, case.stage) is expected
+        checked += 1
+    assert checked > 300
+    assert any(m.absent for m in sim.staff["community"])   # the index was exercised by absences too

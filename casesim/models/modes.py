@@ -23,7 +23,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from casesim.models.registry import policy
-from casesim.params import MODES, RISKS, P, Strict
+from casesim.params import MODES, RISKS, P, Strict, reject_unknown
 
 if TYPE_CHECKING:
     from casesim.agents.case import Case
@@ -85,12 +85,8 @@ class RiskTableParams(Strict):
         missing = [r for r in RISKS if r not in table]
         if missing:
             raise ValueError(f"needs a mode for every risk level; missing: {', '.join(missing)}")
-        extra = [r for r in table if r not in RISKS]
-        if extra:
-            raise ValueError(f"unknown risk level(s) {', '.join(extra)}; valid: {', '.join(RISKS)}")
-        bad = [m for m in table.values() if m not in MODES]
-        if bad:
-            raise ValueError(f"unknown mode(s) {', '.join(bad)}; valid: {', '.join(MODES)}")
+        reject_unknown(table, RISKS, "risk level")
+        reject_unknown(table.values(), MODES, "mode")
         return table
 
 

@@ -3,8 +3,8 @@ may keep it.
 
 The engine (through the approach) asks a segmentation:
 
-* ``candidates(sim, case, stage)``: the eligible staff of the case's current setting who can
-  hold its mode, right now;
+* ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the case's current
+  setting who can hold its mode, right now (with ``fallback_any``: else anyone who can);
 * ``keeps(sim, case, stage, holder)``: may the current holder go on holding it;
 * ``choose(sim, case, stage)``: the staff member to allocate (least weighted load among the
   candidates, optionally preferring the previous manager);
@@ -109,12 +109,6 @@ class Segmentation:
         """Whether ``m`` belongs to the case's segment (skill and availability are checked apart)."""
         return True
 
-    def candidates(self, sim: Simulation, case: Case, stage: str) -> list[CaseManager]:
-        """Eligible staff at work who can hold the case's mode (with ``fallback_any``: else anyone who can)."""
-        pool = [m for m in sim.staff[sim.journey.setting[stage]] if m.can_hold(case.mode)]
-        chosen = [m for m in pool if self.eligible(sim, case, stage, m)]
-        return chosen or (pool if self.params.fallback_any else [])
-
     def keeps(self, sim: Simulation, case: Case, stage: str, holder: Any) -> bool:
         """The holder keeps the case while it is in the segment; a holder found by the fallback keeps
         it while nobody in the segment could take it (no hand-over from one outsider to another)."""
@@ -136,8 +130,9 @@ class Segmentation:
 
     def ranked(self, sim: Simulation, case: Case, stage: str, k: int = 1,
                exclude: CaseManager | None = None) -> list[CaseManager]:
-        """The ``k`` least-pressed candidates in order, ``exclude`` left out: the same as sorting
-        ``candidates`` by ``(pressure, load, id)``, through the staff index instead of a scan."""
+        """The ``k`` least-pressed candidates in order, ``exclude`` left out: the eligible staff at work
+        who can hold the case's mode (or, with ``fallback_any`` and none of those, anyone at work who can)
+        sorted by ``(pressure, load, id)``, found through the staff index instead of a scan."""
         index = sim.staff_index[sim.journey.setting[stage]]
         eligible, holds = self._classes(sim, case, stage)
         n = k + (exclude is not None)
