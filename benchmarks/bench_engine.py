@@ -36,7 +36,8 @@ What the figures mean (per preset):
     after the metrics too (the larger of the two is the process's peak). It includes the Python
     interpreter and the imported libraries (about 150 MiB).
 ``event log``, ``bytes/event``
-    Bytes held by the log's column buffers (``EventLog.nbytes()``) and that per logged event.
+    Bytes of the log's rows (``EventLog.nbytes()`` in memory plus ``EventLog.disk_bytes()`` set aside
+    in its temporary file) and that per logged event.
 ``bare SimPy``
     In the same process, right after the casesim run: N SimPy processes (N = cases active at the
     end of the casesim run), each looping ``yield env.timeout(gap)`` with exponential gaps whose
@@ -225,7 +226,7 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
         "sim_cpu_s": cpu,
         "events": len(sim.log),
         "simpy_events": processed_events(sim.env),
-        "log_bytes": sim.log.nbytes(),
+        "log_bytes": sim.log.nbytes() + sim.log.disk_bytes(),
         "rss_sim_mib": peak_rss_mib(),
     }
     out["log_mib"] = out["log_bytes"] / MIB

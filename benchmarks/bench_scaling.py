@@ -14,8 +14,10 @@ run's distance from the line. Nothing is asserted: it is a measuring script.
 How memory per active case is counted: the process's resident memory (``/proc/self/statm``) right
 after the simulation reaches its horizon, minus its resident memory just before the ``Simulation`` is
 built (interpreter, libraries and the validated scenario already loaded), divided by the cases active at
-the horizon. It includes everything the run keeps: case agents and their SimPy processes, staff, the
-register of every case ever created and the whole event log (its share is also shown alone). Peak RSS
+the horizon. It includes everything the run keeps in memory: case agents and their SimPy processes,
+staff, the register of every case ever created and the event log's rows still in memory (its share is
+also shown alone). Full buffers of a million rows go to a temporary file (``casesim/events.py``); their
+bytes per active case are shown apart ("log on disk") and are not resident memory. Peak RSS
 is the process's high-water mark (``getrusage``), metrics included unless ``--sim-only``.
 
 The profile that shaped the engine (E&W at 1 in 50, five years, cProfile): after the staff index
@@ -96,11 +98,13 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
         "scale": scale, "horizon_days": sim.horizon, "cases_created": sim.cases_created,
         "cases_active_end": active, "staff": sum(len(v) for v in sim.staff.values()),
         "sim_s": wall, "sim_cpu_s": cpu, "events": len(sim.log), "simpy_events": processed_events(sim.env),
-        "log_bytes": sim.log.nbytes(), "rss_before_mib": rss_before, "rss_after_sim_mib": rss_after,
+        "log_bytes": sim.log.nbytes(), "log_disk_bytes": sim.log.disk_bytes(),
+        "rss_before_mib": rss_before, "rss_after_sim_mib": rss_after,
         "rss_sim_peak_mib": peak_rss_mib(), "engine": engine_digest(), "load_average": load_average(),
     }
     out["bytes_per_active_case"] = (rss_after - rss_before) * MIB / max(1, active)
     out["log_bytes_per_active_case"] = out["log_bytes"] / max(1, active)
+    out["log_disk_bytes_per_active_case"] = out["log_disk_bytes"] / max(1, active)
     out["events_per_cpu_s"] = out["events"] / cpu
     events, to_frame_s = timed(sim.log.to_frame)
     out["case_years"] = case_years_whole_run(events["time"].to_numpy(), events["kind"], sim.horizon)
@@ -149,7 +153,8 @@ COLUMNS = [("scale", "scale", "{:g}"), ("horizon_days", "days", "{:,.0f}"),
            ("sim_s", "sim wall s", "{:.1f}"), ("sim_cpu_s", "sim CPU s", "{:.1f}"),
            ("events_per_cpu_s", "events/CPU s", "{:,.0f}"), ("metrics_s", "metrics s", "{:.1f}"),
            ("rss_peak_mib", "peak MiB", "{:,.0f}"), ("bytes_per_active_case", "B/active case", "{:,.0f}"),
-           ("log_bytes_per_active_case", "log B/case", "{:,.0f}"), ("load_average", "load", "{:.1f}")]
+           ("log_bytes_per_active_case", "log B/case", "{:,.0f}"),
+           ("log_disk_bytes_per_active_case", "log on disk B/case", "{:,.0f}"), ("load_average", "load", "{:.1f}")]
 
 
 def table(runs: list[dict[str, Any]]) -> str:

@@ -227,6 +227,9 @@ class _Referral:
         self.pending: list[Any] = []
         self.met: set[str] = set()
 
+    def need_met(self, need: str) -> None:
+        self.met.add(need)
+
 
 def _provider_scenario(places: int, mean_service: float) -> Any:
     from casesim.scenario import Scenario

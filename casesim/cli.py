@@ -90,7 +90,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         print(f"--seed: must be a non-negative integer (got {args.seed})", file=sys.stderr)
         return EXIT_INPUT
+    if args.parts < 1:
+        print(f"--parts: must be at least 1 (got {args.parts})", file=sys.stderr)
+        return EXIT_INPUT
     scenario, lines = load_scenario(args.scenario, args.set)
+    if args.parts > 1:
+        from casesim.split import SplitError, split_scenario
+
+        try:
+            split_scenario(scenario, args.parts)
+        except SplitError as exc:
+            print(f"{args.scenario}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
     if args.out:
         out = Path(args.out)
     elif _safe_folder_name(scenario.name):
@@ -108,8 +119,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("day {task.fields[day]:,.0f}"),
                   TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
                   console=console, transient=True, disable=args.quiet) as progress:
-        task = progress.add_task(scenario.name, total=ticks, day=0, events=0)
-        result = run(scenario, seed=args.seed,
+        if args.parts > 1:
+            progress.add_task(f"{scenario.name} in {args.parts} parts", total=None, day=0, events=0)
+        else:
+            task = progress.add_task(scenario.name, total=ticks, day=0, events=0)
+        result = run(scenario, seed=args.seed, parts=args.parts,
                      on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
     result.manifest["scenario_file"] = args.scenario
     result.manifest["overrides"] = list(args.set)
@@ -121,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         s = result.summary
         table = Table(title=f"{scenario.name}: seed {result.seed}, days {s['warmup_days']:,.0f}-"
-                      f"{s['horizon_days']:,.0f} measured")
+                      f"{s['horizon_days']:,.0f} measured"
+                      + (f", {args.parts} independent parts" if args.parts > 1 else ""))
         table.add_column("Measure")
         table.add_column("Value", justify="right")
         for key, label, pattern in SUMMARY_ROWS:
@@ -325,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value, e.g. --set arrivals.rate_per_day=12 (repeatable)")
+    p.add_argument("--parts", type=int, default=1, metavar="N",
+                   help="run a large service as N independent parts in parallel processes and merge them "
+                        "(a regional split: see 'Performance' in the README; default 1, one undivided service)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     p.set_defaults(func=cmd_run)
 

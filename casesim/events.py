@@ -14,15 +14,19 @@ cause     category  why, or a qualifier (see the table in ``KINDS``)
 value     float64   a number whose meaning depends on ``kind`` (see ``KINDS``)
 ========  ========  ==============================================================
 
-Buffers are ``array.array`` of machine numbers, and strings are interned as small
-integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap. Case
+Rows are packed with ``struct`` into byte buffers of a million rows each, and strings are interned
+as small integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap.
+Full buffers go to a temporary file, so a long run keeps at most one buffer of its log in memory. Case
 numbers and agent ids are held as 32-bit integers while the run lasts (a national run creates about a
 million cases and agents, far below 2**31) and widened to int64 in :meth:`EventLog.to_frame`.
 """
 
 from __future__ import annotations
 
-from array import array
+import struct
+import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,25 +76,43 @@ KINDS: dict[str, str] = {
 KIND_CODES: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 
 
+#: One row of the log as it is held while the run lasts: little-endian, packed, 29 bytes.
+_ROW = struct.Struct("<dibhihd")
+_ROW_DTYPE = np.dtype([("time", "<f8"), ("case", "<i4"), ("kind", "i1"), ("stage", "<i2"),
+                       ("manager", "<i4"), ("cause", "<i2"), ("value", "<f8")])
+assert _ROW_DTYPE.itemsize == _ROW.size == 29
+#: Rows per buffer: a full buffer is set aside (on disk when it can be) and a new one started, so no
+#: buffer is ever copied whole to grow, and a long run does not keep its whole log in memory.
+CHUNK_ROWS = 1 << 20
+
+
 class EventLog:
-    """Append-only columnar log. Strings (stage, cause) are interned to small ints."""
+    """Append-only log. Each row is packed into a byte buffer (one ``struct.pack`` per row, cheaper
+    than one append per column); strings (stage, cause) are interned to small ints.
 
-    __slots__ = ("_time", "_case", "_kind", "_stage", "_manager", "_cause", "_value",
-                 "_strings", "_string_codes")
+    A full buffer of ``chunk_rows`` rows is written to an anonymous temporary file (deleted by the
+    operating system when the log is dropped or the process ends) and freed, so a run holds at most one
+    buffer of rows in memory however long it is; a run shorter than one buffer never touches the disk.
+    If the file cannot be written (no space, no temporary directory), full buffers stay in memory
+    instead and the run goes on. ``spill=False`` keeps every buffer in memory.
+    """
 
-    def __init__(self) -> None:
-        self._time = array("d")
-        self._case = array("i")
-        self._kind = array("b")
-        self._stage = array("h")
-        self._manager = array("i")
-        self._cause = array("h")
-        self._value = array("d")
+    __slots__ = ("_buf", "_chunks", "_file", "_on_disk", "_spill", "_full", "_strings", "_string_codes")
+
+    def __init__(self, chunk_rows: int = CHUNK_ROWS, spill: bool = True) -> None:
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        self._buf = bytearray()
+        self._chunks: list[bytearray] = []   # full buffers kept in memory
+        self._file: Any = None                # temporary file of full buffers written out
+        self._on_disk = 0                     # rows in the file (they come before those in _chunks)
+        self._spill = spill
+        self._full = chunk_rows * _ROW.size
         self._strings: list[str] = [""]
         self._string_codes: dict[str, int] = {"": 0}
 
     def code(self, text: str) -> int:
-        """Intern ``text`` and return its code (use for hot-path appends)."""
+        """Intern ``text`` and return its code."""
         c = self._string_codes.get(text)
         if c is None:
             c = len(self._strings)
@@ -99,7 +121,7 @@ class EventLog:
         return c
 
     def add(self, time: float, case: int, kind: str, stage: str = "", manager: int = -1,
-            cause: str = "", value: float = 0.0) -> None:
+            cause: str = "", value: float = 0.0, _pack=_ROW.pack, _kinds=KIND_CODES) -> None:  # noqa: B008
         """Append one happening."""
         codes = self._string_codes
         st = codes.get(stage)
@@ -108,35 +130,79 @@ class EventLog:
         ca = codes.get(cause)
         if ca is None:
             ca = self.code(cause)
-        self._time.append(time)
-        self._case.append(case)
-        self._kind.append(KIND_CODES[kind])
-        self._stage.append(st)
-        self._manager.append(manager)
-        self._cause.append(ca)
-        self._value.append(value)
+        buf = self._buf
+        buf += _pack(time, case, _kinds[kind], st, manager, ca, value)
+        if len(buf) >= self._full:
+            self._set_aside()
+
+    def _set_aside(self) -> None:
+        """The current buffer is full: write it out (or keep it) and start a new one."""
+        buf, self._buf = self._buf, bytearray()
+        if self._spill and not self._chunks:   # once one buffer had to stay in memory, all later ones do
+            try:
+                if self._file is None:
+                    self._file = tempfile.TemporaryFile(prefix="casesim-events-")  # noqa: SIM115 - lives with the log
+                self._file.seek(self._on_disk * _ROW.size)
+                self._file.write(buf)
+                self._file.flush()
+                self._on_disk += len(buf) // _ROW.size
+                return
+            except OSError:
+                pass
+        self._chunks.append(buf)
 
     def __len__(self) -> int:
-        return len(self._time)
+        return self._on_disk + (sum(len(b) for b in self._chunks) + len(self._buf)) // _ROW.size
 
     def nbytes(self) -> int:
-        """Bytes held by the column buffers."""
-        return sum(a.itemsize * len(a) for a in (self._time, self._case, self._kind, self._stage,
-                                                  self._manager, self._cause, self._value))
+        """Bytes of rows held in memory (rows written to the temporary file are not counted)."""
+        return sum(len(b) for b in self._chunks) + len(self._buf)
+
+    def disk_bytes(self) -> int:
+        """Bytes of rows written to the temporary file."""
+        return self._on_disk * _ROW.size
+
+    def _pieces(self) -> Iterator[np.ndarray]:
+        """Every row in order, as structured arrays of at most one buffer each."""
+        if self._on_disk:
+            self._file.seek(0)
+            left = self._on_disk
+            while left:
+                n = min(left, self._full // _ROW.size)
+                piece = np.frombuffer(self._file.read(n * _ROW.size), dtype=_ROW_DTYPE)
+                if len(piece) != n:
+                    raise OSError("the event log's temporary file was cut short")
+                left -= n
+                yield piece
+        for b in (*self._chunks, self._buf):
+            if len(b):
+                yield np.frombuffer(b, dtype=_ROW_DTYPE)
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        """Every column, each a new contiguous array of its logging type, read in one pass."""
+        n = len(self)
+        out = {name: np.empty(n, dtype=_ROW_DTYPE[name]) for name in _ROW_DTYPE.names}
+        at = 0
+        for piece in self._pieces():
+            k = len(piece)
+            for name, col in out.items():
+                col[at:at + k] = piece[name]
+            at += k
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """The log as a DataFrame with categorical kind, stage and cause columns."""
         strings = list(self._strings)   # unique by construction: the codes index them directly
         kinds = list(KINDS)
+        c = self._columns()
         return pd.DataFrame({
-            "time": np.frombuffer(self._time, dtype=np.float64).copy(),
-            "case": np.frombuffer(self._case, dtype=np.int32).astype(np.int64),
-            "kind": pd.Categorical.from_codes(np.frombuffer(self._kind, dtype=np.int8).astype(np.int16),
-                                              categories=kinds),
-            "stage": _unused_removed(np.frombuffer(self._stage, dtype=np.int16), strings),
-            "manager": np.frombuffer(self._manager, dtype=np.int32).astype(np.int64),
-            "cause": _unused_removed(np.frombuffer(self._cause, dtype=np.int16), strings),
-            "value": np.frombuffer(self._value, dtype=np.float64).copy(),
+            "time": c.pop("time"),
+            "case": c.pop("case").astype(np.int64),
+            "kind": pd.Categorical.from_codes(c.pop("kind").astype(np.int16), categories=kinds),
+            "stage": _unused_removed(c.pop("stage"), strings),
+            "manager": c.pop("manager").astype(np.int64),
+            "cause": _unused_removed(c.pop("cause"), strings),
+            "value": c.pop("value"),
         })
 
 

@@ -15,6 +15,8 @@ import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from simpy.events import Timeout
+
 from casesim.params import EXIT, RISKS
 from casesim.rng import (
     ACCEPTABLE,
@@ -57,11 +59,13 @@ class ComplianceModel:
 
     def probability(self, case: Case, now: float, pressure: float) -> float:
         c = self.c
-        x = (self.base[(case.risk, case.mode)] + c.propensity * case.propensity
-             + c.motivation * (case.motivation - 0.5)
-             + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
+        x = case.logit0
+        if x is None:   # the terms fixed while risk and mode stay (summed in the same order as below)
+            x = case.logit0 = (self.base[(case.risk, case.mode)] + c.propensity * case.propensity
+                               + c.motivation * (case.motivation - 0.5))
+        x = (x + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
              + c.pressure * max(0.0, pressure - c.pressure_threshold)
-             + c.unmet_need * case.unmet_needs)
+             + c.unmet_need * case.unmet)
         return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -117,7 +121,22 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
     rate = spec.reoffending_rate_per_year[case.risk]
     t_offence = start - 365.25 * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
     outcome = "completed"
+    modes = sim.scenario.modes
+    enforceable = spec.on_breach is not None
     while True:
+        # Contacts first, in a tight loop while the next contact comes before every other happening of
+        # the stay (an assessment, plan, offence or the end at the same instant goes first; a review
+        # at the same instant goes after): the same order as the general step below, with less work.
+        other = min(t_assess, t_plan, t_offence, end)
+        while t_contact < other and t_contact <= t_review:
+            if t_contact > env.now:
+                yield Timeout(env, t_contact - env.now)
+            if _contact(sim, case, stage, enforceable):
+                outcome = "breach"
+                break
+            t_contact = env.now + modes[case.mode].contact_interval_days
+        if outcome == "breach":
+            break
         t = min(t_assess, t_plan, t_contact, t_review, t_offence)
         if t >= end:
             if end > env.now:
@@ -140,17 +159,12 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
             _reassess_mode(sim, case)            # needs are known now
             approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
             if t_contact < INF:
-                t_contact = min(t_contact, env.now + sim.scenario.modes[case.mode].contact_interval_days)
-        elif t == t_contact:
-            if _contact(sim, case, stage, spec.on_breach is not None):
-                outcome = "breach"
-                break
-            t_contact = env.now + sim.scenario.modes[case.mode].contact_interval_days
-        else:
+                t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
+        else:   # a review (a contact at this instant has been settled above, before it)
             _review(sim, case, stage, approach)
             t_review = env.now + p.review_interval_days
             if t_contact < INF:   # a more intensive mode brings the next contact forward
-                t_contact = min(t_contact, env.now + sim.scenario.modes[case.mode].contact_interval_days)
+                t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
 
     now = env.now
     log.add(now, case.no, "stage_exit", stage, -1, outcome, now - start)
@@ -171,7 +185,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
     found = 0
     for need in case.needs:
         if need not in case.identified and _u(case.luck, DETECT, k * 64 + sim.need_index[need]) < detection:
-            case.identified = case.identified | {need}
+            case.identify(need)
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.add(sim.env.now, case.no, "assessment", stage, holder, cause, float(found))
@@ -248,6 +262,7 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
             step = 1
         if step:
             case.risk = RISKS[level + step]
+            case.logit0 = None
             sim.log.add(now, case.no, "risk_change", stage, holder, case.risk, float(step))
     case.kept_since_review = case.missed_since_review = 0
     approach.on_review(sim, case)

@@ -115,11 +115,14 @@ def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
-        on_step: Callable[[Simulation], None] | None = None) -> Result:
+        on_step: Callable[[Simulation], None] | None = None, parts: int = 1) -> Result:
     """Run a scenario (a path or a validated :class:`Scenario`) to its horizon.
 
     ``seed`` overrides the scenario's seed; ``overrides`` are ``dotted.key=value`` strings
     applied to a scenario file; ``on_step`` is called after every tick (e.g. a progress bar).
+    ``parts`` above 1 runs the service as that many independent parts in parallel processes and
+    merges them (see :mod:`casesim.split`: a different model, for large services); ``on_step`` is
+    then not called.
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -128,28 +131,41 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     elif overrides:
         raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
     started = time.perf_counter()
-    sim = Simulation(scenario, seed)
-    while sim.running:
-        sim.step()
-        if on_step is not None:
-            on_step(sim)
-    sim_seconds = time.perf_counter() - started
-    events = sim.log.to_frame()
-    register = pd.DataFrame(sim.register)
-    ctx = metrics_context(sim)
-    summary = {"scenario": scenario.name, "seed": sim.seed, **summarize(events, register, ctx)}
+    extra: dict[str, Any] = {}
+    if parts > 1:
+        from casesim.split import run_parts
+
+        seed = scenario.seed if seed is None else int(seed)
+        events, register, staff, ctx, info = run_parts(scenario, seed, parts)
+        sim_seconds = time.perf_counter() - started   # the parts and their merge
+        cases_created = len(register)
+        extra = {"parts": parts, "part_seeds": info["seeds"], "part_runs": info["part"]}
+    else:
+        sim = Simulation(scenario, seed)
+        while sim.running:
+            sim.step()
+            if on_step is not None:
+                on_step(sim)
+        sim_seconds = time.perf_counter() - started
+        seed, cases_created = sim.seed, sim.cases_created
+        events = sim.log.to_frame()
+        register = pd.DataFrame(sim.register)
+        staff = sim.staff_table()
+        ctx = metrics_context(sim)
+        del sim
+    summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
     from casesim import __version__
     manifest = {
         "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
-        "overrides": list(overrides), "seed": sim.seed, "scenario_sha256": scenario.digest(),
-        "events": len(events), "cases": int(sim.cases_created),
+        "overrides": list(overrides), "seed": seed, "scenario_sha256": scenario.digest(),
+        "events": len(events), "cases": int(cases_created), **extra,
         "simulation_seconds": round(sim_seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(), "platform": platform.platform(),
         "outputs": list(OUTPUT_FILES),
     }
-    return Result(scenario=scenario, seed=sim.seed, summary=summary,
+    return Result(scenario=scenario, seed=seed, summary=summary,
                   timeseries=timeseries(events, register, ctx),
                   cases=case_table(events, register, ctx), events=events, register=register,
-                  staff=sim.staff_table(), context=ctx, manifest=manifest,
+                  staff=staff, context=ctx, manifest=manifest,
                   costs=cost_table(events, ctx), fte=fte_table(events, ctx))

@@ -269,6 +269,7 @@ class Simulation(mesa.Model):
 
     def set_mode(self, case: Case, mode: str) -> None:
         case.mode = mode
+        case.logit0 = None
         holder = case.holder.unique_id if case.holder is not None else -1
         self.log.add(self.env.now, case.no, "mode_change", case.stage or "", holder, mode,
                      self.scenario.modes[mode].workload_weight)

@@ -556,6 +556,9 @@ def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manife
                 counts = manifest.counts()
                 progress.update(counts[DONE], counts[FAILED], counts[PENDING])
                 manifest.write(force=False)
+        # every run has ended: a temporary file still here was left by a worker killed while writing it
+        for stale in (out / PARTS).glob(".*.tmp-*"):
+            stale.unlink(missing_ok=True)
     finally:
         if cluster is not None:
             cluster.close()

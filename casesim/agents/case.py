@@ -33,7 +33,7 @@ class Case(mesa.Agent):
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "identified", "met",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
-                 "referrals", "assessments")
+                 "referrals", "assessments", "unmet", "logit0")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  propensity: float, motivation: float, patch: str) -> None:
@@ -71,11 +71,23 @@ class Case(mesa.Agent):
         self.reviews = 0
         self.referrals = 0                # referrals so far (indexes per-referral luck)
         self.assessments = 0
+        self.unmet = 0                    # len(identified - met), kept by identify() and need_met()
+        self.logit0: float | None = None  # compliance logit's fixed part for (risk, mode); None = stale
 
     @property
     def unmet_needs(self) -> int:
         """Identified needs not yet met by a completed intervention."""
-        return len(self.identified - self.met)
+        return self.unmet
+
+    def identify(self, need: str) -> None:
+        """An assessment finds ``need``."""
+        self.identified = self.identified | {need}
+        self.unmet = len(self.identified - self.met)
+
+    def need_met(self, need: str) -> None:
+        """A completed intervention meets ``need``."""
+        self.met = self.met | {need}
+        self.unmet = len(self.identified - self.met)
 
     def history(self) -> pd.DataFrame:
         """Every logged happening of this case, in time order."""

@@ -114,7 +114,7 @@ class Provider(mesa.Agent):
         sim.log.add(sim.env.now, case.no, "intervention_end", case.stage or "", self.unique_id, cause,
                     t.need_index)
         if cause == "completed":
-            case.met = case.met | {t.need}
+            case.need_met(t.need)
         case.pending.remove(t)
         self._fill()
 

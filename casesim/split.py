@@ -1,0 +1,181 @@
+"""Run one scenario as independent parts, one process each, and merge them into one result.
+
+A SimPy environment runs on one core. To use several cores for one large service, the service is cut
+into ``parts`` shares that share nothing, each simulated in its own process at the same time, like
+regions run side by side: arrival rates are divided by ``parts``, and the initial population, every
+staff group and every provider's places are shared out so that the parts add up exactly to the whole
+(largest share first, so 75 staff in two parts are 38 and 37). Each part has its own seed, drawn from
+the run seed, so the same seed and the same number of parts always give the same result.
+
+This is a different model from one undivided service, and deliberately so: a case can be held only by
+staff of its own part and waits only for its own part's provider places. Probation and prison services
+are organised in regions that work this way, so for a national service cut into a few large parts the
+effect is small; it is measured by ``benchmarks/bench_split.py`` and shown in the README. For a small
+service (tens of staff) the parts are small pools and the figures move: split only large services.
+
+Each part writes its event-log columns to ``.npy`` files in a temporary directory and sends back its
+register, staff table and metrics context; the parent merges them, shifting case numbers and agent ids
+(staff, teams, providers, also where ``value`` holds one) so that they stay unique, and the ordinary
+metrics run on the merged log, put in time order like the log of one run. Counts, costs and case-years of
+the merged run are the sums of the parts'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from casesim.events import KINDS
+from casesim.metrics import MetricsContext
+from casesim.scenario import Scenario
+
+#: Kinds whose ``value`` holds an agent id (shifted with the agent ids when parts are merged).
+ID_VALUE_KINDS = ("manager_change", "cover_start", "cover_end", "task_assigned")
+_COLUMNS = ("time", "case", "kind", "stage", "manager", "cause", "value")
+
+
+class SplitError(ValueError):
+    """The scenario cannot be cut into that many parts (a message naming the field)."""
+
+
+def part_seeds(seed: int, parts: int) -> list[int]:
+    """Independent seeds of the parts, drawn from the run seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(parts)]
+
+
+def _shares(n: int, parts: int) -> list[int]:
+    """``n`` shared out over ``parts``: as equal as can be, larger shares first, summing to ``n``."""
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+def split_scenario(scenario: Scenario, parts: int) -> list[Scenario]:
+    """The ``parts`` scenarios a run with ``parts`` parts simulates (their counts add up to the whole)."""
+    if not isinstance(parts, int) or parts < 1:
+        raise SplitError(f"parts: must be a whole number of at least 1 (got {parts!r})")
+    if parts == 1:
+        return [scenario]
+    for i, group in enumerate(scenario.staff):
+        if 0 < group.count < parts:
+            raise SplitError(f"staff.{i}.count: {group.name} has {group.count} staff, too few for {parts} parts "
+                             "(every part needs at least one of each group)")
+    for i, provider in enumerate(scenario.providers):
+        if 0 < provider.places < parts:
+            raise SplitError(f"providers.{i}.places: {provider.name} has {provider.places} places, too few for "
+                             f"{parts} parts (every part needs at least one)")
+    data = scenario.model_dump(mode="json")
+    out = []
+    for k in range(parts):
+        d = dict(data)
+        arrivals = dict(data["arrivals"])
+        arrivals["rate_per_day"] = data["arrivals"]["rate_per_day"] / parts
+        arrivals["periods"] = [{**p, "rate_per_day": p["rate_per_day"] / parts} for p in data["arrivals"]["periods"]]
+        d["arrivals"] = arrivals
+        d["initial_population"] = {**data["initial_population"], "by_stage": {
+            st: _shares(n, parts)[k] for st, n in data["initial_population"]["by_stage"].items()}}
+        d["staff"] = [{**g, "count": _shares(g["count"], parts)[k]} for g in data["staff"]]
+        d["providers"] = [{**p, "places": _shares(p["places"], parts)[k]} for p in data["providers"]]
+        d["population_scale_applied"] = True   # the counts are already the part's own
+        d["name"] = f"{scenario.name}.part{k + 1}of{parts}"
+        out.append(Scenario.model_validate(d))
+    return out
+
+
+def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int) -> dict[str, Any]:
+    """One part, in a child process: run it, write its log columns, return the rest."""
+    from casesim.results import metrics_context
+    from casesim.simulation import Simulation
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    sim = Simulation(scenario, seed)
+    sim.run_to_end()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    for name, column in sim.log._columns().items():
+        np.save(Path(out_dir) / f"{part}_{name}.npy", column)
+    return {"strings": list(sim.log._strings), "register": sim.register, "staff": sim.staff_table(),
+            "ctx": metrics_context(sim), "cases_created": sim.cases_created,
+            "next_id": max((a.unique_id for a in sim.agents), default=0) + 1,
+            "cases_active_end": len(sim.cases()), "events": len(sim.log),
+            "sim_cpu_s": cpu, "sim_wall_s": wall,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_parts(scenario: Scenario, seed: int, parts: int,
+              workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, MetricsContext,
+                                                   dict[str, Any]]:
+    """Run ``scenario`` as ``parts`` parts in parallel processes (at most ``workers`` at once, default
+    ``parts``); returns the merged ``(events, register, staff, ctx, info)``; ``info`` has each part's
+    seed, size, timings and peak memory."""
+    pieces = split_scenario(scenario, parts)
+    seeds = part_seeds(seed, parts)
+    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp:
+        with ProcessPoolExecutor(max_workers=workers or parts, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_part, pieces[i], seeds[i], tmp, i) for i in range(parts)]
+            got = [f.result() for f in futures]
+        events, register, staff, ctx = _merge(tmp, got)
+    info = {"parts": parts, "seeds": seeds,
+            "part": [{k: g[k] for k in ("sim_cpu_s", "sim_wall_s", "peak_rss_mib", "cases_created",
+                                        "cases_active_end", "events")} for g in got]}
+    return events, register, staff, ctx, info
+
+
+def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                                         MetricsContext]:
+    strings = sorted({s for g in got for s in g["strings"]})
+    code = {s: i for i, s in enumerate(strings)}
+    cols: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
+    id_kinds = np.array([list(KINDS).index(k) for k in ID_VALUE_KINDS], dtype=np.int8)
+    registers, staff, ctxs = [], [], []
+    case_off = id_off = 0
+    for i, g in enumerate(got):
+        a = {name: np.load(Path(tmp) / f"{i}_{name}.npy") for name in _COLUMNS}
+        remap = np.array([code[s] for s in g["strings"]], dtype=np.int32)
+        a["stage"], a["cause"] = remap[a["stage"]], remap[a["cause"]]
+        a["case"] = np.where(a["case"] >= 0, a["case"].astype(np.int64) + case_off, -1)
+        a["manager"] = np.where(a["manager"] >= 0, a["manager"].astype(np.int64) + id_off, -1)
+        shift = np.isin(a["kind"], id_kinds) & (a["value"] >= 0)
+        a["value"] = np.where(shift, a["value"] + id_off, a["value"])
+        for name in _COLUMNS:
+            cols[name].append(a.pop(name))
+        reg = pd.DataFrame(g["register"])
+        reg["case"] += case_off
+        registers.append(reg)
+        table = g["staff"].copy()
+        table["manager"] += id_off
+        staff.append(table)
+        ctxs.append((g["ctx"], id_off))
+        case_off += g["cases_created"]
+        id_off += g["next_id"]
+    # time order, as one run logs it: a stable sort keeps each part's own order at equal times
+    order = np.argsort(np.concatenate(cols["time"]), kind="stable")
+    cat = {name: np.concatenate(cols.pop(name))[order] for name in _COLUMNS}
+    del order
+    names = np.asarray(strings, dtype=object)
+
+    def categorical(codes: np.ndarray) -> pd.Categorical:
+        used = np.unique(codes)   # sorted, as EventLog.to_frame gives them
+        return pd.Categorical.from_codes(np.searchsorted(used, codes).astype(np.int32),
+                                         categories=list(names[used]))
+
+    events = pd.DataFrame({
+        "time": cat.pop("time"), "case": cat.pop("case"),
+        "kind": pd.Categorical.from_codes(cat.pop("kind").astype(np.int16), categories=list(KINDS)),
+        "stage": categorical(cat.pop("stage")), "manager": cat.pop("manager"),
+        "cause": categorical(cat.pop("cause")), "value": cat.pop("value")})
+
+    def shifted(field: str) -> dict[int, Any]:
+        return {k + off: v for c, off in ctxs for k, v in getattr(c, field).items()}
+
+    ctx = dataclasses.replace(ctxs[0][0], staff_setting=shifted("staff_setting"), staff_role=shifted("staff_role"),
+                              provider_cost_per_day=shifted("provider_cost_per_day"),
+                              provider_setting=shifted("provider_setting"))
+    return (events, pd.concat(registers, ignore_index=True), pd.concat(staff, ignore_index=True), ctx)
+

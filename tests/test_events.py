@@ -1,0 +1,78 @@
+"""The event log's buffers: rows set aside on disk (or kept when the disk refuses) read back exactly."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pandas as pd
+import pytest
+
+from casesim import simulation
+from casesim.events import EventLog
+from casesim.metrics import summarize
+from casesim.results import metrics_context
+from casesim.simulation import Simulation
+from tests.helpers import small
+
+
+def _rows(n: int) -> list[tuple]:
+    kinds = ["contact_kept", "review", "load", "manager_change"]
+    return [(i * 0.25, i % 17 - 1, kinds[i % 4], f"S{i % 5}", (i * 7) % 40 - 1, f"c{i % 11}", i * 1.5 - 3.0)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 50, 1000])
+def test_rows_read_back_in_order_whatever_the_buffer_size(chunk_rows: int) -> None:
+    rows = _rows(211)
+    chunked, whole = EventLog(chunk_rows=chunk_rows), EventLog(spill=False)
+    for row in rows:
+        chunked.add(*row)
+        whole.add(*row)
+    assert len(chunked) == len(whole) == 211
+    assert chunked.nbytes() + chunked.disk_bytes() == whole.nbytes() == 211 * 29
+    # at most one buffer in memory: full ones went to the temporary file
+    assert chunked.nbytes() < chunk_rows * 29
+    pd.testing.assert_frame_equal(chunked.to_frame(), whole.to_frame())
+    back = chunked.to_frame()
+    assert back["time"].tolist() == [r[0] for r in rows]
+    assert back["kind"].astype(str).tolist() == [r[2] for r in rows]
+    assert back["value"].tolist() == [r[6] for r in rows]
+
+
+def test_full_buffers_stay_in_memory_when_the_disk_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    log, whole = EventLog(chunk_rows=10), EventLog(spill=False)
+    for row in _rows(95):
+        log.add(*row)
+        whole.add(*row)
+    assert log.disk_bytes() == 0 and log.nbytes() == 95 * 29
+    pd.testing.assert_frame_equal(log.to_frame(), whole.to_frame())
+
+
+def test_an_empty_log_gives_an_empty_frame_with_the_columns() -> None:
+    frame = EventLog(chunk_rows=4).to_frame()
+    assert len(frame) == 0
+    assert list(frame.columns) == ["time", "case", "kind", "stage", "manager", "cause", "value"]
+    assert str(frame["case"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
+
+
+def test_a_run_whose_log_goes_to_disk_has_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = small("time.horizon_days=400", "time.warmup_days=100")
+    plain = Simulation(scenario, 5)
+    plain.run_to_end()
+    monkeypatch.setattr(simulation, "EventLog", lambda: EventLog(chunk_rows=997))
+    spilled = Simulation(scenario, 5)
+    spilled.run_to_end()
+    assert spilled.log.disk_bytes() > 10 * spilled.log.nbytes() > 0
+    a, b = plain.log.to_frame(), spilled.log.to_frame()
+    pd.testing.assert_frame_equal(a, b)
+    register = pd.DataFrame(plain.register)
+    assert summarize(a, register, metrics_context(plain)) == summarize(b, register, metrics_context(spilled))
+
+
+def test_a_chunk_needs_a_row() -> None:
+    with pytest.raises(ValueError, match="chunk_rows"):
+        EventLog(chunk_rows=0)

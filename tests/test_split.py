@@ -1,0 +1,80 @@
+"""A service run as independent parts in parallel processes (``casesim.split``): the parts add up to
+the whole scenario, and the merged result is exactly the union of the parts run one by one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from casesim.results import run
+from casesim.split import SplitError, part_seeds, split_scenario
+from tests.helpers import SMALL, small
+
+SHORT = ("time.horizon_days=400", "time.warmup_days=100")
+ADDITIVE = ("cases_entered", "cases_exited", "cases_active_end", "contacts_required", "contacts_kept",
+            "warnings", "breaches", "recalls", "returns_to_court", "referrals", "continuity_breaks")
+
+
+def test_the_parts_add_up_to_the_whole_service() -> None:
+    whole = small("staff.0.count=25", "providers.0.places=7", "initial_population.by_stage.CUSTODY=101")
+    parts = split_scenario(whole, 3)
+    assert [p.staff[0].count for p in parts] == [9, 8, 8]
+    assert [p.providers[0].places for p in parts] == [3, 2, 2]
+    for i, group in enumerate(whole.staff):
+        assert sum(p.staff[i].count for p in parts) == group.count
+    for i, provider in enumerate(whole.providers):
+        assert sum(p.providers[i].places for p in parts) == provider.places
+    for stage, n in whole.initial_population.by_stage.items():
+        assert sum(p.initial_population.by_stage[stage] for p in parts) == n
+    assert sum(p.arrivals.rate_per_day for p in parts) == pytest.approx(whole.arrivals.rate_per_day, rel=1e-12)
+    # everything else is the whole scenario's
+    assert all(p.journey == whole.journey and p.management == whole.management and p.time == whole.time
+               for p in parts)
+    assert split_scenario(whole, 1) == [whole]
+
+
+def test_a_group_too_small_to_share_out_is_refused_by_field() -> None:
+    whole = small("staff.1.count=2")
+    with pytest.raises(SplitError, match=r"staff\.1\.count: .* 2 staff, too few for 3 parts"):
+        split_scenario(whole, 3)
+    with pytest.raises(SplitError, match="parts"):
+        split_scenario(whole, 0)
+
+
+def test_two_parts_merge_into_the_union_of_the_parts_run_alone() -> None:
+    scenario = small(*SHORT)
+    merged = run(scenario, seed=7, parts=2)
+    alone = [run(p, seed=s) for p, s in zip(split_scenario(scenario, 2), part_seeds(7, 2), strict=True)]
+    for key in ADDITIVE:
+        assert merged.summary[key] == sum(a.summary[key] for a in alone), key
+    assert merged.summary["case_years"] == pytest.approx(sum(a.summary["case_years"] for a in alone), rel=1e-12)
+    assert merged.summary["cost_total"] == pytest.approx(sum(a.summary["cost_total"] for a in alone), rel=1e-9)
+    lo, hi = sorted(a.summary["mean_caseload"] for a in alone)
+    assert lo <= merged.summary["mean_caseload"] <= hi
+    assert len(merged.events) == sum(len(a.events) for a in alone)
+    for kind in ("contact_kept", "manager_change", "recall"):
+        assert (merged.events["kind"] == kind).sum() == sum((a.events["kind"] == kind).sum() for a in alone)
+    # one time-ordered log; case numbers and agent ids kept apart
+    assert np.all(np.diff(merged.events["time"].to_numpy()) >= 0)
+    assert merged.register["case"].is_unique and len(merged.register) == sum(len(a.register) for a in alone)
+    assert merged.staff["manager"].is_unique and len(merged.staff) == sum(len(a.staff) for a in alone)
+    assert set(merged.context.staff_setting) == set(merged.staff["manager"])
+    assert set(merged.events["case"][merged.events["case"] >= 0]) <= set(merged.register["case"])
+    changes = merged.events[merged.events["kind"] == "manager_change"]
+    assert set(changes["value"].astype(int)) <= set(merged.events["manager"])
+    assert merged.manifest["parts"] == 2 and merged.manifest["part_seeds"] == part_seeds(7, 2)
+
+
+def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "casesim", "run", str(SMALL), "--parts", "400", "--out", str(out),
+                           "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "small.yaml" in proc.stderr and "count" in proc.stderr and "too few for 400 parts" in proc.stderr
+    assert not out.exists()
+    proc = subprocess.run([sys.executable, "-m", "casesim", "run", str(SMALL), "--parts", "0", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--parts" in proc.stderr and not out.exists()
