@@ -178,10 +178,12 @@ class EventLog:
             if len(b):
                 yield np.frombuffer(b, dtype=_ROW_DTYPE)
 
-    def _columns(self) -> dict[str, np.ndarray]:
-        """Every column, each a new contiguous array of its logging type, read in one pass."""
+    def _columns(self, dtypes: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Every column, each a new contiguous array (of its logging type, or of ``dtypes[name]``), read
+        in one pass over the buffers."""
+        dtypes = dtypes or {}
         n = len(self)
-        out = {name: np.empty(n, dtype=_ROW_DTYPE[name]) for name in _ROW_DTYPE.names}
+        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in _ROW_DTYPE.names}
         at = 0
         for piece in self._pieces():
             k = len(piece)
@@ -191,23 +193,30 @@ class EventLog:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """The log as a DataFrame with categorical kind, stage and cause columns."""
-        strings = list(self._strings)   # unique by construction: the codes index them directly
-        kinds = list(KINDS)
-        c = self._columns()
+        """The log as a DataFrame with categorical kind, stage and cause columns.
+
+        Each column is read straight into its final type and handed to pandas without a copy, so the
+        peak is little more than the frame itself (a national run's log is tens of millions of rows).
+        """
+        c = self._columns({"case": np.int64, "manager": np.int64})
         return pd.DataFrame({
             "time": c.pop("time"),
-            "case": c.pop("case").astype(np.int64),
-            "kind": pd.Categorical.from_codes(c.pop("kind").astype(np.int16), categories=kinds),
-            "stage": _unused_removed(c.pop("stage"), strings),
-            "manager": c.pop("manager").astype(np.int64),
-            "cause": _unused_removed(c.pop("cause"), strings),
+            "case": c.pop("case"),
+            "kind": pd.Categorical.from_codes(c.pop("kind"), categories=list(KINDS), validate=False),
+            "stage": categorical_of_codes(c.pop("stage"), self._strings),
+            "manager": c.pop("manager"),
+            "cause": categorical_of_codes(c.pop("cause"), self._strings),
             "value": c.pop("value"),
-        })
+        }, copy=False)
 
 
-def _unused_removed(codes: np.ndarray, strings: list[str]) -> pd.Categorical:
+def categorical_of_codes(codes: np.ndarray, strings: list[str]) -> pd.Categorical:
     """A categorical over ``strings`` by code, with only the categories that occur, sorted (as
-    ``pd.Categorical(values)`` would give, without building the strings)."""
-    cat = pd.Categorical.from_codes(codes.astype(np.int32), categories=strings).remove_unused_categories()
-    return cat.reorder_categories(sorted(cat.categories))
+    ``pd.Categorical(values)`` would give, without building the strings or copying the codes twice)."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(strings))) if len(codes) else np.empty(0, np.int64)
+    names = sorted(strings[i] for i in used)
+    rank = {name: j for j, name in enumerate(names)}
+    new_code = np.full(len(strings), -1, dtype=np.int8 if len(names) < 127 else np.int32)
+    for i in used:
+        new_code[i] = rank[strings[i]]
+    return pd.Categorical.from_codes(new_code[codes], categories=names, validate=False)

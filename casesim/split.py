@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from casesim.events import KINDS
+from casesim.events import KINDS, categorical_of_codes
 from casesim.metrics import MetricsContext
 from casesim.scenario import Scenario
 
@@ -137,7 +137,7 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
     case_off = id_off = 0
     for i, g in enumerate(got):
         a = {name: np.load(Path(tmp) / f"{i}_{name}.npy") for name in _COLUMNS}
-        remap = np.array([code[s] for s in g["strings"]], dtype=np.int32)
+        remap = np.array([code[s] for s in g["strings"]], dtype=np.int16)
         a["stage"], a["cause"] = remap[a["stage"]], remap[a["cause"]]
         a["case"] = np.where(a["case"] >= 0, a["case"].astype(np.int64) + case_off, -1)
         a["manager"] = np.where(a["manager"] >= 0, a["manager"].astype(np.int64) + id_off, -1)
@@ -158,18 +158,11 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
     order = np.argsort(np.concatenate(cols["time"]), kind="stable")
     cat = {name: np.concatenate(cols.pop(name))[order] for name in _COLUMNS}
     del order
-    names = np.asarray(strings, dtype=object)
-
-    def categorical(codes: np.ndarray) -> pd.Categorical:
-        used = np.unique(codes)   # sorted, as EventLog.to_frame gives them
-        return pd.Categorical.from_codes(np.searchsorted(used, codes).astype(np.int32),
-                                         categories=list(names[used]))
-
     events = pd.DataFrame({
         "time": cat.pop("time"), "case": cat.pop("case"),
-        "kind": pd.Categorical.from_codes(cat.pop("kind").astype(np.int16), categories=list(KINDS)),
-        "stage": categorical(cat.pop("stage")), "manager": cat.pop("manager"),
-        "cause": categorical(cat.pop("cause")), "value": cat.pop("value")})
+        "kind": pd.Categorical.from_codes(cat.pop("kind"), categories=list(KINDS), validate=False),
+        "stage": categorical_of_codes(cat.pop("stage"), strings), "manager": cat.pop("manager"),
+        "cause": categorical_of_codes(cat.pop("cause"), strings), "value": cat.pop("value")}, copy=False)
 
     def shifted(field: str) -> dict[int, Any]:
         return {k + off: v for c, off in ctxs for k, v in getattr(c, field).items()}
