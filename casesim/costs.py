@@ -97,24 +97,36 @@ class CostInputs:
 
 
 def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -> np.ndarray:
-    """``table[k]`` (``default`` where absent) for every id in ``keys``: one lookup per distinct id."""
+    """``table[k]`` (``default`` where absent) for every id in ``keys``.
+
+    Ids are small non-negative integers (agent ids; -1 for none), so the table becomes a dense array
+    indexed by id + 1: one pass, no sort, about four bytes a row (a national log has tens of millions).
+    """
     if not len(keys):
         return np.zeros(0, dtype=dtype)
-    uniq, inv = np.unique(keys, return_inverse=True)
-    values = np.array([table.get(int(k), default) for k in uniq], dtype=dtype)
-    return values[inv.reshape(-1)]
+    top = max(int(keys.max()), max(table, default=-1))
+    dense = np.full(top + 2, default, dtype=dtype)
+    for k, v in table.items():
+        if k >= -1:
+            dense[k + 1] = v
+    low = int(keys.min())
+    if low < -1:   # ids below -1 never occur in a log; look them up one by one rather than misread them
+        out = dense[np.clip(keys, -1, None) + 1]
+        odd = keys < -1
+        out[odd] = [table.get(int(k), default) for k in keys[odd]]
+        return out
+    return dense[keys + 1]
 
 
 def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
     """Setting code of each row: its staff member's, else its stage's, else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
-    stage_set = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) for s in lg.stage_names]
-                         + [names.code(fallback)], dtype=np.int32)
-    codes = np.where(lg.stage_names[lg.stage[rows]] == "", len(lg.stage_names), lg.stage[rows])
-    out = stage_set[codes]
+    by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) if s != "" else names.code(fallback)
+                         for s in lg.stage_names], dtype=np.int32)
+    names.code(fallback)   # in the vocabulary even when no row uses it, as it always was
     staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
     known = _lookup(lg.manager[rows], staff, -1, np.int32)
-    return np.where(known >= 0, known, out).astype(np.int32)
+    return np.where(known >= 0, known, by_stage[lg.stage[rows]]).astype(np.int32, copy=False)
 
 
 def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
@@ -124,7 +136,7 @@ def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: Met
                        -1, np.int32)
     by_setting = np.array([labels.code(ctx.setting_role.get(s, UNKNOWN)) for s in settings.names] + [-1],
                           dtype=np.int32)
-    return np.where(by_staff >= 0, by_staff, by_setting[setting]).astype(np.int32)
+    return np.where(by_staff >= 0, by_staff, by_setting[setting]).astype(np.int32, copy=False)
 
 
 def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:

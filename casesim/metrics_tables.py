@@ -44,16 +44,17 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         column: Categorical (or plain) column; missing values become "".
 
     Returns:
-        ``(codes, names)`` with ``names`` sorted and unique, ``names[codes]`` the values.
+        ``(codes, names)`` with ``names`` sorted and unique, ``names[codes]`` the values (codes are 16-bit
+        for a categorical column: a national log has tens of millions of rows).
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
-        raw = column.cat.codes.to_numpy().astype(np.int64)
         cats = np.asarray([str(c) for c in column.cat.categories] + [""], dtype=object)
-        raw = np.where(raw < 0, len(cats) - 1, raw)
-    else:
-        raw, uniques = pd.factorize(column.fillna("").astype(str))
-        cats = np.asarray([str(u) for u in uniques] + [""], dtype=object)
-        raw = raw.astype(np.int64)
+        names, inverse = np.unique(cats, return_inverse=True)
+        table = inverse.reshape(-1).astype(np.int16 if len(names) < 2 ** 15 else np.int64)
+        return table[column.cat.codes.to_numpy()], names   # a missing value (code -1) takes the last entry, ""
+    raw, uniques = pd.factorize(column.fillna("").astype(str))
+    cats = np.asarray([str(u) for u in uniques] + [""], dtype=object)
+    raw = raw.astype(np.int64)
     names, inverse = np.unique(cats, return_inverse=True)
     return inverse.reshape(-1)[raw], names
 
