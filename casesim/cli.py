@@ -119,11 +119,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("day {task.fields[day]:,.0f}"),
                   TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
                   console=console, transient=True, disable=args.quiet) as progress:
-        if args.parts > 1:
-            progress.add_task(f"{scenario.name} in {args.parts} parts", total=None, day=0, events=0)
-        else:
-            task = progress.add_task(scenario.name, total=ticks, day=0, events=0)
-        result = run(scenario, seed=args.seed, parts=args.parts,
+        label = scenario.name if args.parts == 1 else f"{scenario.name} in {args.parts} parts (slowest)"
+        task = progress.add_task(label, total=ticks, day=0, events=0)
+
+        def parts_moved(days: list[float], events: list[int]) -> None:
+            slowest = min(days)
+            progress.update(task, completed=math.ceil(slowest / scenario.time.tick_days - 1e-9), day=slowest,
+                            events=sum(events))
+
+        result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved,
                      on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
     result.manifest["scenario_file"] = args.scenario
     result.manifest["overrides"] = list(args.set)

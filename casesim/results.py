@@ -115,14 +115,15 @@ def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
-        on_step: Callable[[Simulation], None] | None = None, parts: int = 1) -> Result:
+        on_step: Callable[[Simulation], None] | None = None, parts: int = 1,
+        on_parts: Callable[[list[float], list[int]], None] | None = None) -> Result:
     """Run a scenario (a path or a validated :class:`Scenario`) to its horizon.
 
     ``seed`` overrides the scenario's seed; ``overrides`` are ``dotted.key=value`` strings
     applied to a scenario file; ``on_step`` is called after every tick (e.g. a progress bar).
     ``parts`` above 1 runs the service as that many independent parts in parallel processes and
     merges them (see :mod:`casesim.split`: a different model, for large services); ``on_step`` is
-    then not called.
+    then not called, and ``on_parts(days, events)`` gets every part's progress instead.
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -136,7 +137,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         from casesim.split import run_parts
 
         seed = scenario.seed if seed is None else int(seed)
-        events, register, staff, ctx, info = run_parts(scenario, seed, parts)
+        events, register, staff, ctx, info = run_parts(scenario, seed, parts, on_progress=on_parts)
         sim_seconds = time.perf_counter() - started   # the parts and their merge
         cases_created = len(register)
         extra = {"parts": parts, "part_seeds": info["seeds"], "part_runs": info["part"]}

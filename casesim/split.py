@@ -26,7 +26,8 @@ import dataclasses
 import resource
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,18 @@ def split_scenario(scenario: Scenario, parts: int) -> list[Scenario]:
     return out
 
 
-def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int) -> dict[str, Any]:
-    """One part, in a child process: run it, write its log columns, return the rest."""
+def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: Any = None) -> dict[str, Any]:
+    """One part, in a child process: run it, write its log columns, return the rest. ``progress``, a
+    queue, gets ``(part, day, events)`` after every tick."""
     from casesim.results import metrics_context
     from casesim.simulation import Simulation
 
     cpu, wall = time.process_time(), time.perf_counter()
     sim = Simulation(scenario, seed)
-    sim.run_to_end()
+    while sim.running:
+        sim.step()
+        if progress is not None:
+            progress.put((part, sim.time, len(sim.log)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     for name, column in sim.log._columns().items():
         np.save(Path(out_dir) / f"{part}_{name}.npy", column)
@@ -108,18 +113,34 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int) -> dict[st
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_parts(scenario: Scenario, seed: int, parts: int,
-              workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, MetricsContext,
-                                                   dict[str, Any]]:
+def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = None,
+              on_progress: Callable[[list[float], list[int]], None] | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, MetricsContext, dict[str, Any]]:
     """Run ``scenario`` as ``parts`` parts in parallel processes (at most ``workers`` at once, default
     ``parts``); returns the merged ``(events, register, staff, ctx, info)``; ``info`` has each part's
-    seed, size, timings and peak memory."""
+    seed, size, timings and peak memory. ``on_progress(days, events)`` is called in this process with
+    every part's simulated day and events so far, as the parts advance."""
     pieces = split_scenario(scenario, parts)
     seeds = part_seeds(seed, parts)
-    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp:
-        with ProcessPoolExecutor(max_workers=workers or parts, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_run_part, pieces[i], seeds[i], tmp, i) for i in range(parts)]
-            got = [f.result() for f in futures]
+    days, counts = [0.0] * parts, [0] * parts
+    mp = get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp, mp.Manager() as manager:
+        queue = manager.Queue() if on_progress is not None else None
+        with ProcessPoolExecutor(max_workers=workers or parts, mp_context=mp) as pool:
+            futures = [pool.submit(_run_part, pieces[i], seeds[i], tmp, i, queue) for i in range(parts)]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                if queue is not None and on_progress is not None:
+                    moved = False
+                    while not queue.empty():
+                        part, day, n = queue.get()
+                        days[part], counts[part], moved = day, n, True
+                    if moved:
+                        on_progress(list(days), list(counts))
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break
+            got = [f.result() for f in futures]   # raises the first part's error, if one failed
         events, register, staff, ctx = _merge(tmp, got)
     info = {"parts": parts, "seeds": seeds,
             "part": [{k: g[k] for k in ("sim_cpu_s", "sim_wall_s", "peak_rss_mib", "cases_created",

@@ -46,7 +46,8 @@ def test_a_group_too_small_to_share_out_is_refused_by_field() -> None:
 
 def test_two_parts_merge_into_the_union_of_the_parts_run_alone() -> None:
     scenario = small(*SHORT)
-    merged = run(scenario, seed=7, parts=2)
+    seen: list[tuple[list[float], list[int]]] = []
+    merged = run(scenario, seed=7, parts=2, on_parts=lambda days, events: seen.append((days, events)))
     alone = [run(p, seed=s) for p, s in zip(split_scenario(scenario, 2), part_seeds(7, 2), strict=True)]
     for key in ADDITIVE:
         assert merged.summary[key] == sum(a.summary[key] for a in alone), key
@@ -66,6 +67,11 @@ def test_two_parts_merge_into_the_union_of_the_parts_run_alone() -> None:
     changes = merged.events[merged.events["kind"] == "manager_change"]
     assert set(changes["value"].astype(int)) <= set(merged.events["manager"])
     assert merged.manifest["parts"] == 2 and merged.manifest["part_seeds"] == part_seeds(7, 2)
+    # progress came from both parts, never went back, and ended at the horizon with every event
+    for part in (0, 1):
+        days = [d[part] for d, _ in seen]
+        assert days == sorted(days)
+    assert seen[-1] == ([400.0, 400.0], [len(a.events) for a in alone])
 
 
 def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
