@@ -178,12 +178,13 @@ class EventLog:
             if len(b):
                 yield np.frombuffer(b, dtype=_ROW_DTYPE)
 
-    def _columns(self, dtypes: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-        """Every column, each a new contiguous array (of its logging type, or of ``dtypes[name]``), read
-        in one pass over the buffers."""
+    def _columns(self, dtypes: dict[str, Any] | None = None,
+                 names: tuple[str, ...] = _ROW_DTYPE.names) -> dict[str, np.ndarray]:
+        """Columns ``names`` (default: all), each a new contiguous array (of its logging type, or of
+        ``dtypes[name]``), read in one pass over the buffers."""
         dtypes = dtypes or {}
         n = len(self)
-        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in _ROW_DTYPE.names}
+        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in names}
         at = 0
         for piece in self._pieces():
             k = len(piece)
