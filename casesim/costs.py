@@ -40,6 +40,9 @@ CONTACT_KINDS = ("contact_kept", "contact_missed")
 UNKNOWN = "unknown"
 #: A measured year's remainder shorter than this (days) is folded into the year before.
 STUB_DAYS = 30.0
+#: Integer type of setting, role and activity codes in the per-row flows (a few dozen names at most; a
+#: national log has tens of millions of rows).
+_CODE = np.int16
 
 
 class _Names:
@@ -57,7 +60,7 @@ class _Names:
         return c
 
     def full(self, n: int, name: str) -> np.ndarray:
-        return np.full(n, self.code(name), dtype=np.int32)
+        return np.full(n, self.code(name), dtype=_CODE)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class _Flows:
     @staticmethod
     def join(parts: list[_Flows]) -> _Flows:
         if not parts:
-            return _Flows(np.zeros(0), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32))
+            return _Flows(np.zeros(0), np.zeros(0), np.zeros(0, _CODE), np.zeros(0, _CODE))
         return _Flows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("time", "amount", "setting",
                                                                                    "label")))
 
@@ -100,43 +103,43 @@ def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -
     """``table[k]`` (``default`` where absent) for every id in ``keys``.
 
     Ids are small non-negative integers (agent ids; -1 for none), so the table becomes a dense array
-    indexed by id + 1: one pass, no sort, about four bytes a row (a national log has tens of millions).
+    indexed by id, whose last entry (one past every id) stands for -1: one pass, no sort, no temporary
+    index array (a national log has tens of millions of rows).
     """
     if not len(keys):
         return np.zeros(0, dtype=dtype)
     top = max(int(keys.max()), max(table, default=-1))
-    dense = np.full(top + 2, default, dtype=dtype)
+    dense = np.full(top + 2, default, dtype=dtype)   # the last entry, never an id, answers for -1
     for k, v in table.items():
         if k >= -1:
-            dense[k + 1] = v
-    low = int(keys.min())
-    if low < -1:   # ids below -1 never occur in a log; look them up one by one rather than misread them
-        out = dense[np.clip(keys, -1, None) + 1]
+            dense[k] = v
+    if int(keys.min()) < -1:   # ids below -1 never occur in a log; look them up one by one, never misread
+        out = dense[np.clip(keys, -1, None)]
         odd = keys < -1
         out[odd] = [table.get(int(k), default) for k in keys[odd]]
         return out
-    return dense[keys + 1]
+    return dense[keys]
 
 
 def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
     """Setting code of each row: its staff member's, else its stage's, else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
     by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) if s != "" else names.code(fallback)
-                         for s in lg.stage_names], dtype=np.int32)
+                         for s in lg.stage_names], dtype=_CODE)
     names.code(fallback)   # in the vocabulary even when no row uses it, as it always was
     staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
-    known = _lookup(lg.manager[rows], staff, -1, np.int32)
-    return np.where(known >= 0, known, by_stage[lg.stage[rows]]).astype(np.int32, copy=False)
+    known = _lookup(lg.manager[rows], staff, -1, _CODE)
+    return np.where(known >= 0, known, by_stage[lg.stage[rows]]).astype(_CODE, copy=False)
 
 
 def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
                   settings: _Names, labels: _Names) -> np.ndarray:
     """Role code of each row: its staff member's, else the default role of its setting."""
     by_staff = _lookup(lg.manager[rows], {m: labels.code(r) for m, r in ctx.staff_role.items() if r is not None},
-                       -1, np.int32)
+                       -1, _CODE)
     by_setting = np.array([labels.code(ctx.setting_role.get(s, UNKNOWN)) for s in settings.names] + [-1],
-                          dtype=np.int32)
-    return np.where(by_staff >= 0, by_staff, by_setting[setting]).astype(np.int32, copy=False)
+                          dtype=_CODE)
+    return np.where(by_staff >= 0, by_staff, by_setting[setting]).astype(_CODE, copy=False)
 
 
 def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
@@ -169,9 +172,12 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
     hours_l.append(hours_by_code[mode_codes] if len(contacts) else np.zeros(0))
     act_l.append(L.full(len(contacts), "contacts"))
-    rows = np.concatenate(rows_l).astype(np.int64)
+    rows = np.concatenate(rows_l).astype(np.int64, copy=False)
+    hours, act = np.concatenate(hours_l), np.concatenate(act_l).astype(_CODE, copy=False)
+    del rows_l, hours_l, act_l   # (a national log has tens of millions of rows: free the pieces now)
     setting = _setting_of_rows(lg, rows, ctx, S)
-    work = _Flows(lg.time[rows], np.concatenate(hours_l), setting, np.concatenate(act_l).astype(np.int32))
+    work = _Flows(lg.time[rows], hours, setting, act)
+    del hours, act
 
     cap = lg.rows("capacity")
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
@@ -191,8 +197,8 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     prov = lg.manager[both]
     price = _lookup(prov, {int(k): float(v) for k, v in ctx.provider_cost_per_day.items()}, 0.0, np.float64)
     sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
-    pset = _lookup(prov, {int(k): S.code(v) for k, v in ctx.provider_setting.items()}, -1, np.int32)
-    pset = np.where(pset >= 0, pset, S.code(UNKNOWN) if (pset < 0).any() else 0).astype(np.int32)
+    pset = _lookup(prov, {int(k): S.code(v) for k, v in ctx.provider_setting.items()}, -1, _CODE)
+    pset = np.where(pset >= 0, pset, S.code(UNKNOWN) if (pset < 0).any() else 0).astype(_CODE)
     steps.append(_Flows(lg.time[both], sign * price, pset, L.full(len(both), "interventions")))
 
     evs = []
