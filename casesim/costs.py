@@ -113,19 +113,16 @@ def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -
     for k, v in table.items():
         if k >= -1:
             dense[k] = v
-    if int(keys.min()) < -1:   # ids below -1 never occur in a log; look them up one by one, never misread
-        out = dense[np.clip(keys, -1, None)]
-        odd = keys < -1
-        out[odd] = [table.get(int(k), default) for k in keys[odd]]
-        return out
+    if int(keys.min()) < -1:   # would index from the end of the table: never in a log, refused
+        raise ValueError(f"agent id {int(keys.min())} below -1 in the event log")
     return dense[keys]
 
 
 def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
     """Setting code of each row: its staff member's, else its stage's, else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
-    by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) if s != "" else names.code(fallback)
-                         for s in lg.stage_names], dtype=_CODE)
+    by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) for s in lg.stage_names],
+                        dtype=_CODE)   # "" (no stage) is no stage's name: the fallback
     names.code(fallback)   # in the vocabulary even when no row uses it, as it always was
     staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
     known = _lookup(lg.manager[rows], staff, -1, _CODE)

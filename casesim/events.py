@@ -178,8 +178,8 @@ class EventLog:
             if len(b):
                 yield np.frombuffer(b, dtype=_ROW_DTYPE)
 
-    def _columns(self, dtypes: dict[str, Any] | None = None,
-                 names: tuple[str, ...] = _ROW_DTYPE.names) -> dict[str, np.ndarray]:
+    def columns(self, dtypes: dict[str, Any] | None = None,
+                names: tuple[str, ...] = _ROW_DTYPE.names) -> dict[str, np.ndarray]:
         """Columns ``names`` (default: all), each a new contiguous array (of its logging type, or of
         ``dtypes[name]``), read in one pass over the buffers."""
         dtypes = dtypes or {}
@@ -199,19 +199,30 @@ class EventLog:
         Each column is read straight into its final type and handed to pandas without a copy, so the
         peak is little more than the frame itself (a national run's log is tens of millions of rows).
         """
-        c = self._columns({"case": np.int64, "manager": np.int64})
-        return pd.DataFrame({
-            "time": c.pop("time"),
-            "case": c.pop("case"),
-            "kind": pd.Categorical.from_codes(c.pop("kind"), categories=list(KINDS), validate=False),
-            "stage": categorical_of_codes(c.pop("stage"), self._strings),
-            "manager": c.pop("manager"),
-            "cause": categorical_of_codes(c.pop("cause"), self._strings),
-            "value": c.pop("value"),
-        }, copy=False)
+        return frame_of_columns(self.columns({"case": np.int64, "manager": np.int64}), self._strings)
+
+    @property
+    def strings(self) -> list[str]:
+        """The interned stage and cause strings, indexed by their codes."""
+        return list(self._strings)
 
 
-def categorical_of_codes(codes: np.ndarray, strings: list[str]) -> pd.Categorical:
+def frame_of_columns(columns: dict[str, np.ndarray], strings: list[str]) -> pd.DataFrame:
+    """The log's table from its columns (stage and cause as codes into ``strings``), taking the arrays
+    out of ``columns`` and handing them to pandas uncopied."""
+    c = columns
+    return pd.DataFrame({
+        "time": c.pop("time"),
+        "case": c.pop("case"),
+        "kind": pd.Categorical.from_codes(c.pop("kind"), categories=list(KINDS), validate=False),
+        "stage": _categorical_of_codes(c.pop("stage"), strings),
+        "manager": c.pop("manager"),
+        "cause": _categorical_of_codes(c.pop("cause"), strings),
+        "value": c.pop("value"),
+    }, copy=False)
+
+
+def _categorical_of_codes(codes: np.ndarray, strings: list[str]) -> pd.Categorical:
     """A categorical over ``strings`` by code, with only the categories that occur, sorted (as
     ``pd.Categorical(values)`` would give, without building the strings or copying the codes twice)."""
     used = np.flatnonzero(np.bincount(codes, minlength=len(strings))) if len(codes) else np.empty(0, np.int64)

@@ -29,7 +29,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from casesim.events import KINDS, categorical_of_codes
+from casesim.events import KINDS, frame_of_columns
 from casesim.metrics import MetricsContext
 from casesim.scenario import Scenario
 
@@ -106,8 +106,8 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
             progress.put((part, sim.time, len(sim.log)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     for name in _COLUMNS:   # one column at a time: the part's peak is its simulation and one column
-        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log._columns(names=(name,))[name])
-    return {"strings": list(sim.log._strings), "register": sim.register, "staff": sim.staff_table(),
+        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log.columns(names=(name,))[name])
+    return {"strings": sim.log.strings, "register": sim.register, "staff": sim.staff_table(),
             "ctx": metrics_context(sim), "cases_created": sim.cases_created,
             "next_id": max((a.unique_id for a in sim.agents), default=0) + 1,
             "cases_active_end": len(sim.cases()), "events": len(sim.log),
@@ -132,17 +132,14 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
             futures = [pool.submit(_run_part, pieces[i], seeds[i], tmp, i, queue) for i in range(parts)]
             pending = set(futures)
             while pending:
-                _, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                if queue is not None and on_progress is not None:
-                    moved = False
-                    while not queue.empty():
-                        part, day, n = queue.get()
-                        days[part], counts[part], moved = day, n, True
-                    if moved:
-                        on_progress(list(days), list(counts))
-                if any(f.done() and f.exception() is not None for f in futures):
-                    break
-            got = [f.result() for f in futures]   # raises the first part's error, if one failed
+                _, pending = wait(pending, timeout=0.5)
+                moved = False
+                while queue is not None and not queue.empty():
+                    part, days[part], counts[part] = queue.get()
+                    moved = True
+                if moved and on_progress is not None:
+                    on_progress(list(days), list(counts))
+            got = [f.result() for f in futures]   # raises a part's error, if one failed
         events, register, staff, ctx = _merge(tmp, got)
     info = {"parts": parts, "seeds": seeds,
             "part": [{k: g[k] for k in ("sim_cpu_s", "sim_wall_s", "peak_rss_mib", "cases_created",
@@ -179,13 +176,8 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
         id_off += g["next_id"]
     # time order, as one run logs it: a stable sort keeps each part's own order at equal times
     order = np.argsort(np.concatenate(cols["time"]), kind="stable")
-    cat = {name: np.concatenate(cols.pop(name))[order] for name in _COLUMNS}
+    events = frame_of_columns({name: np.concatenate(cols.pop(name))[order] for name in _COLUMNS}, strings)
     del order
-    events = pd.DataFrame({
-        "time": cat.pop("time"), "case": cat.pop("case"),
-        "kind": pd.Categorical.from_codes(cat.pop("kind"), categories=list(KINDS), validate=False),
-        "stage": categorical_of_codes(cat.pop("stage"), strings), "manager": cat.pop("manager"),
-        "cause": categorical_of_codes(cat.pop("cause"), strings), "value": cat.pop("value")}, copy=False)
 
     def shifted(field: str) -> dict[int, Any]:
         return {k + off: v for c, off in ctxs for k, v in getattr(c, field).items()}

@@ -446,7 +446,12 @@ def prepare_out(out: Path, design: Design, fresh: bool) -> None:
         raise _input_error(out, "holds run results but no manifest.json; give --fresh to discard them, "
                            "or choose another --out")
     (out / PARTS).mkdir(parents=True, exist_ok=True)
-    for stale in (out / PARTS).glob(".*.tmp-*"):   # left by runs that were killed while writing
+    _remove_stale_temporaries(out)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete temporary part files left by runs killed while writing (call only when no run is writing)."""
+    for stale in (out / PARTS).glob(".*.tmp-*"):
         stale.unlink(missing_ok=True)
 
 
@@ -556,9 +561,7 @@ def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manife
                 counts = manifest.counts()
                 progress.update(counts[DONE], counts[FAILED], counts[PENDING])
                 manifest.write(force=False)
-        # every run has ended: a temporary file still here was left by a worker killed while writing it
-        for stale in (out / PARTS).glob(".*.tmp-*"):
-            stale.unlink(missing_ok=True)
+        _remove_stale_temporaries(out)   # every run has ended: whatever is left, a killed worker left
     finally:
         if cluster is not None:
             cluster.close()

@@ -156,3 +156,28 @@ def test_warm_up_is_excluded_from_metrics() -> None:
     in_window = ev[(ev["time"] >= w) & (ev["kind"] == "arrival")]
     assert res.summary["cases_entered"] == len(in_window)
     assert res.summary["window_days"] == res.scenario.time.horizon_days - w
+
+
+def test_kept_case_state_equals_what_it_is_derived_from() -> None:
+    """The count of unmet needs and the compliance logit's cached fixed part are kept, not recomputed:
+    after risk reviews, mode changes and completed interventions both must equal a fresh derivation."""
+    # one mode for every risk, so a risk change alone (no mode change) must refresh the cached part
+    sim = Simulation(small("time.horizon_days=500", "time.warmup_days=100",
+                           "mode_assignment={name: risk_table, table: {LOW: BROKERAGE, MEDIUM: BROKERAGE, "
+                           "HIGH: BROKERAGE}}"), 3)
+    sim.run_to_end()
+    model = sim.compliance
+    checked = cached = 0
+    for case in sim.cases():
+        assert case.unmet == len(case.identified - case.met)
+        if case.mode is None:
+            continue
+        held = case.logit0
+        got = model.probability(case, sim.env.now, 0.9)
+        case.logit0 = None   # derive it afresh
+        assert model.probability(case, sim.env.now, 0.9) == got
+        cached += held is not None
+        checked += 1
+    assert checked > 1000 and cached > 500
+    log = sim.log.to_frame()
+    assert (log["kind"] == "risk_change").sum() > 50 and (log["kind"] == "intervention_end").sum() > 50

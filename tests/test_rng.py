@@ -68,3 +68,16 @@ def test_next_stage_frequencies_match_the_journey_probabilities() -> None:
         share = picks.count(target) / len(picks)
         se = math.sqrt(probs.MEDIUM * (1 - probs.MEDIUM) / len(picks))
         assert abs(share - probs.MEDIUM) < 4 * se + 1e-12
+
+
+def test_the_inlined_luck_is_the_splitmix_finaliser_of_the_documented_input() -> None:
+    """``Luck.u`` inlines ``_mix`` for speed; the two must never drift apart (every result depends on it)."""
+    from casesim.rng import _COUNTER_MUL, _M64, _PURPOSE_MUL, _TO_UNIT, _mix
+
+    luck = Luck(Streams(7))
+    for c in (0, 1, 17, 2**20, 10**6):
+        key = luck.case_key(c)
+        for purpose in range(1, 16):
+            for k in (0, 1, 5, 63, 4097):
+                x = _mix((key + purpose * _PURPOSE_MUL + (k + 1) * _COUNTER_MUL) & _M64)
+                assert Luck.u(key, purpose, k) == ((x >> 11) + 0.5) * _TO_UNIT
