@@ -3,11 +3,30 @@
 Mesa owns the model (agents, ``step()``, DataCollector, ``batch_run``); SimPy owns time. Every
 happening is a SimPy event; ``step()`` advances the SimPy clock by one tick and keeps
 ``self.time`` (Mesa's clock, in days) equal to ``env.now``.
+
+CPython's cyclic garbage collector is kept off the engine's objects (:func:`collector_paused`). It starts
+a collection when allocations minus deallocations pass a threshold; in a discrete-event run nearly every
+new event replaces one that dies, so that count rarely trips while the youngest generation fills with
+everything still alive since the last collection. Each collection then walks and promotes a large
+generation, and full collections walk every case, process and pending event, ever more often as the
+population grows: at England & Wales 1 in 5 the collector took 41 s of a 179 s run (23%). So it is paused
+while the model is built and while SimPy runs a tick, and what is alive at the end of a tick is frozen
+(``gc.freeze``: left out of later collections, still freed by reference counting when it dies). The
+engine makes almost no cyclic garbage (tens of thousands of objects in a run of millions of events).
+When the run reaches its horizon the frozen objects are handed back to the collector (``gc.unfreeze``),
+so a finished simulation is collected as usual once dropped (and so are those of a simulation dropped
+before its horizon, when the next one is built). Results are unchanged (identical event logs).
 """
 
 from __future__ import annotations
 
+import gc
+import itertools
+import weakref
 from array import array
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import mesa
@@ -27,11 +46,46 @@ from casesim.scenario import Scenario
 from casesim.staff_index import StaffIndex
 
 
+class _IdCountersByModel(weakref.WeakKeyDictionary):
+    """Mesa 3.3 numbers agents per model from a class-level ``defaultdict`` keyed by the model, which keeps
+    every model ever built alive for the life of the process (mesa issue #3179, fixed in later mesa). The
+    same counters held weakly: a dropped simulation is freed (a sweep worker, the staffing solver and the
+    live view build many in one process)."""
+
+    def __getitem__(self, model: Any) -> Any:
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = self[model] = itertools.count(1)
+            return counter
+
+
+if isinstance(getattr(mesa.Agent, "_ids", None), defaultdict):
+    mesa.Agent._ids = _IdCountersByModel(mesa.Agent._ids)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run the block with CPython's automatic cyclic collection off, then freeze what it left alive (see
+    the module's docstring); the collector is restored as it was (a caller that disabled it keeps it off)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
 class Simulation(mesa.Model):
     """One run of one scenario with one seed."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
         seed = scenario.seed if seed is None else int(seed)
+        if gc.get_freeze_count():   # a simulation dropped before its horizon left objects frozen: free them
+            gc.unfreeze()
+            gc.collect()
         super().__init__(seed=seed)
         self.scenario = scenario
         self.seed = seed
@@ -68,9 +122,10 @@ class Simulation(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters={
             "time": "time", "active_cases": lambda m: len(m.cases()),
             "mean_pressure": lambda m: m.mean_pressure()})
-        for stage, count in scenario.initial_population.by_stage.items():
-            for _ in range(count):
-                self._new_case(stage, "initial", residual=True)
+        with collector_paused():   # a national initial population is hundreds of thousands of cases
+            for stage, count in scenario.initial_population.by_stage.items():
+                for _ in range(count):
+                    self._new_case(stage, "initial", residual=True)
         self.env.process(self._arrivals())
         self.running = True
 
@@ -365,11 +420,13 @@ class Simulation(mesa.Model):
     def step(self) -> None:
         """Advance one tick (or to the horizon), then collect live data."""
         until = min(self.env.now + self.tick, self.horizon)
-        self.env.run(until=until)
+        with collector_paused():
+            self.env.run(until=until)
         self.time = float(self.env.now)
         self.datacollector.collect(self)
         if self.env.now >= self.horizon:
             self.running = False
+            gc.unfreeze()   # the finished run's objects are collectable again once it is dropped
 
     def run_to_end(self) -> None:
         while self.running:
