@@ -118,21 +118,28 @@ def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -
     return dense[keys]
 
 
-def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
-    """Setting code of each row: its staff member's, else its stage's, else the first setting with a role."""
+def _setting_of_rows(lg: LogArrays, staff_ids: np.ndarray, stage_codes: np.ndarray, ctx: MetricsContext,
+                     names: _Names) -> np.ndarray:
+    """Setting code of each row (its staff id and stage code given): its staff member's, else its stage's,
+    else the first setting with a role."""
     fallback = next(iter(ctx.setting_role), "community")
     by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) for s in lg.stage_names],
                         dtype=_CODE)   # "" (no stage) is no stage's name: the fallback
     names.code(fallback)   # in the vocabulary even when no row uses it, as it always was
     staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
-    known = _lookup(lg.manager[rows], staff, -1, _CODE)
-    return np.where(known >= 0, known, by_stage[lg.stage[rows]]).astype(_CODE, copy=False)
+    known = _lookup(staff_ids, staff, -1, _CODE)
+    return np.where(known >= 0, known, by_stage[stage_codes]).astype(_CODE, copy=False)
 
 
-def _role_of_rows(lg: LogArrays, rows: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
+def _settings_of(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
+    """Setting code of each of ``rows``."""
+    return _setting_of_rows(lg, lg.manager[rows], lg.stage[rows], ctx, names)
+
+
+def _role_of_rows(staff_ids: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
                   settings: _Names, labels: _Names) -> np.ndarray:
-    """Role code of each row: its staff member's, else the default role of its setting."""
-    by_staff = _lookup(lg.manager[rows], {m: labels.code(r) for m, r in ctx.staff_role.items() if r is not None},
+    """Role code of each row (its staff id given): its staff member's, else the default role of its setting."""
+    by_staff = _lookup(staff_ids, {m: labels.code(r) for m, r in ctx.staff_role.items() if r is not None},
                        -1, _CODE)
     by_setting = np.array([labels.code(ctx.setting_role.get(s, UNKNOWN)) for s in settings.names] + [-1],
                           dtype=_CODE)
@@ -163,6 +170,7 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
     act_l.append(L.full(len(meet), "team_meeting"))
     contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
+    n_contacts = len(contacts)
     mode_codes = lg.cause[contacts]
     per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
     rows_l.append(contacts)
@@ -171,16 +179,17 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     act_l.append(L.full(len(contacts), "contacts"))
     rows = np.concatenate(rows_l).astype(np.int64, copy=False)
     hours, act = np.concatenate(hours_l), np.concatenate(act_l).astype(_CODE, copy=False)
-    del rows_l, hours_l, act_l   # (a national log has tens of millions of rows: free the pieces now)
-    setting = _setting_of_rows(lg, rows, ctx, S)
+    del rows_l, hours_l, act_l, contacts   # (a national log has tens of millions of rows: free the pieces now)
+    staff_ids = lg.manager[rows]   # gathered once for the setting and the role, then freed
+    setting = _setting_of_rows(lg, staff_ids, lg.stage[rows], ctx, S)
+    work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
     work = _Flows(lg.time[rows], hours, setting, act)
-    del hours, act
-
+    del rows, staff_ids, hours, act
     cap = lg.rows("capacity")
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
-    post_set = _setting_of_rows(lg, cap, ctx, S)
+    post_set = _settings_of(lg, cap, ctx, S)
     posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), 1.0, -1.0), post_set,
-                   _role_of_rows(lg, cap, post_set, ctx, S, L))
+                   _role_of_rows(lg.manager[cap], post_set, ctx, S, L))
 
     steps = []
     custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
@@ -202,14 +211,16 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     for kind, cat, price_each in (("return_to_court", "courts", ctx.court_cost),
                                   ("recall", "recalls", ctx.recall_cost)):
         r = lg.rows(kind)
-        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx, S),
+        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _settings_of(lg, r, ctx, S),
                           L.full(len(r), cat)))
     price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
-    contact_price = price_by_code[mode_codes] if len(contacts) else np.zeros(0)
-    evs.append(_Flows(lg.time[contacts], contact_price, _setting_of_rows(lg, contacts, ctx, S),
-                      L.full(len(contacts), "contact_expenses")))
+    contact_price = price_by_code[mode_codes] if n_contacts else np.zeros(0)
+    del mode_codes
+    tail = slice(len(work.time) - n_contacts, None)   # the contacts are the work rows' last piece: the
+    evs.append(_Flows(work.time[tail], contact_price, work.setting[tail],   # same times and settings (views)
+                      L.full(n_contacts, "contact_expenses")))
     unpriced = sorted(m for m, h in per_mode.items() if h is None)
-    return CostInputs(work=work, work_role=_role_of_rows(lg, rows, setting, ctx, S, L), posts=posts,
+    return CostInputs(work=work, work_role=work_role, posts=posts,
                       priced_steps=_Flows.join(steps), priced_events=_Flows.join(evs), unpriced_modes=unpriced,
                       settings=S, labels=L)
 
@@ -227,15 +238,22 @@ def _group(codes: np.ndarray, values: np.ndarray, names: _Names) -> dict[str, fl
     return {names.names[i]: float(sums[i]) for i in sorted(np.flatnonzero(seen), key=lambda i: names.names[i])}
 
 
-def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray, inp: CostInputs
-            ) -> dict[tuple[str, str], float]:
-    """Sum of ``values`` by (setting, label) code pair, keyed by names (pairs that occur); sums in array order."""
+def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray, inp: CostInputs,
+            mask: np.ndarray | None = None) -> dict[tuple[str, str], float]:
+    """Sum of ``values`` by (setting, label) code pair, keyed by names (pairs that occur); sums in array order.
+
+    With ``mask``, only the rows it selects: the others are counted in a spare bin, so each pair's sum
+    adds the same values in the same order as over the selected rows alone, with no gathered copies."""
     if not len(values):
         return {}
     n1, n2 = len(inp.settings.names), max(1, len(inp.labels.names))
-    pair = first.astype(np.int64) * n2 + second
-    sums = np.bincount(pair, values, n1 * n2)
-    seen = np.bincount(pair, minlength=n1 * n2) > 0
+    pair = first.astype(np.int64) * n2
+    pair += second
+    if mask is not None:
+        pair[~mask] = n1 * n2
+    sums = np.bincount(pair, values, n1 * n2 + 1)
+    seen = np.bincount(pair, minlength=n1 * n2 + 1) > 0
+    seen[n1 * n2] = False
     return {(inp.settings.names[i // n2], inp.labels.names[i % n2]): float(sums[i]) for i in np.flatnonzero(seen)}
 
 
@@ -244,8 +262,7 @@ def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.Dat
     years = (e - s) / ctx.year_days
     p = inp.posts
     post_days = _group2(p.setting, p.label, p.amount * exposure(p.time, s, e), inp)
-    m = _in(inp.work, s, e)
-    hours = _group2(inp.work.setting[m], inp.work_role[m], inp.work.amount[m], inp)
+    hours = _group2(inp.work.setting, inp.work_role, inp.work.amount, inp, _in(inp.work, s, e))
     rows = []
     for k in sorted(set(post_days) | set(hours)):
         setting, role = k
@@ -271,8 +288,7 @@ def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[t
     for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e), inp).items():
         out[k] = out.get(k, 0.0) + v
     ev = inp.priced_events
-    m = _in(ev, s, e)
-    for k, v in _group2(ev.setting[m], ev.label[m], ev.amount[m], inp).items():
+    for k, v in _group2(ev.setting, ev.label, ev.amount, inp, _in(ev, s, e)).items():
         out[k] = out.get(k, 0.0) + v
     return out
 
