@@ -10,6 +10,7 @@ run's distance from the line. Nothing is asserted: it is a measuring script.
     python benchmarks/bench_scaling.py --scales 0.01 0.02 0.05 0.1 --json scaling.json
     python benchmarks/bench_scaling.py --scales 0.02 --horizons 365 730 1095 1461 1826
     python benchmarks/bench_scaling.py --scales 1.0 --sim-only          # the national preset itself
+    python benchmarks/bench_scaling.py --scales 0.2 1.0 --sim-only --bare-days 365   # and the overhead factor
 
 How memory per active case is counted: the process's resident memory (``/proc/self/statm``) right
 after the simulation reaches its horizon, minus its resident memory just before the ``Simulation`` is
@@ -19,6 +20,13 @@ staff, the register of every case ever created and the event log's rows still in
 also shown alone). Full buffers of a million rows go to a temporary file (``casesim/events.py``); their
 bytes per active case are shown apart ("log on disk") and are not resident memory. Peak RSS
 is the process's high-water mark (``getrusage``), metrics included unless ``--sim-only``.
+
+With ``--bare-days D``, each child then runs bare SimPy (``bench_engine.measure_bare_simpy``, under the
+engine's collector policy) on as many processes as the run had cases active at the end, with exponential
+gaps at the run's own event density (processes x horizon / events), for D simulated days, and prints its
+timeouts per CPU second and the overhead factor: bare timeouts per CPU second over casesim's logged events
+per CPU second (the figure of ``bench_engine.py``, at sizes that preset files do not reach). A year is
+enough: the bare rate is steady after the first gap.
 
 The profile that shaped the engine (E&W at 1 in 50, five years, cProfile): after the staff index
 (``casesim/staff_index.py``) removed allocation scans, per-contact work dominates: case processes wake
@@ -68,6 +76,7 @@ from bench_engine import (  # noqa: E402
     case_years_whole_run,
     engine_digest,
     load_average,
+    measure_bare_simpy,
     peak_rss_mib,
     processed_events,
     timed,
@@ -83,7 +92,8 @@ def current_rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
-def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only: bool) -> dict[str, Any]:
+def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only: bool,
+            bare_days: float = 0.0) -> dict[str, Any]:
     """One run in this process: the figures of the table."""
     import pandas as pd
 
@@ -133,6 +143,14 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
         _, s3 = timed(lambda: case_table(events, register, ctx))
         out["metrics_s"] = to_frame_s + s1 + s2 + s3
     out["rss_peak_mib"] = peak_rss_mib()
+    if bare_days > 0:   # bare SimPy on as many processes, at casesim's event density, for bare_days
+        del events, sim
+        gc.collect()
+        active = max(1, active)
+        gap = active * out["horizon_days"] / max(1, out["events"])
+        bare = measure_bare_simpy(active, bare_days, round(active * bare_days / gap), seed)
+        out["bare_timeouts_per_cpu_s"] = bare["bare_timeouts"] / bare["bare_cpu_s"]
+        out["overhead_cpu"] = out["bare_timeouts_per_cpu_s"] / out["events_per_cpu_s"]
     return out
 
 
@@ -143,6 +161,8 @@ def in_child(args: argparse.Namespace, scale: float, horizon: float | None) -> d
         cmd += ["--horizons", str(horizon)]
     if args.sim_only:
         cmd.append("--sim-only")
+    if args.bare_days:
+        cmd += ["--bare-days", str(args.bare_days)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -171,7 +191,9 @@ COLUMNS = [("scale", "scale", "{:g}"), ("horizon_days", "days", "{:,.0f}"),
            ("events_per_cpu_s", "events/CPU s", "{:,.0f}"), ("metrics_s", "metrics s", "{:.1f}"),
            ("rss_peak_mib", "peak MiB", "{:,.0f}"), ("bytes_per_active_case", "B/active case", "{:,.0f}"),
            ("log_bytes_per_active_case", "log B/case", "{:,.0f}"),
-           ("log_disk_bytes_per_active_case", "log on disk B/case", "{:,.0f}"), ("load_average", "load", "{:.1f}")]
+           ("log_disk_bytes_per_active_case", "log on disk B/case", "{:,.0f}"),
+           ("bare_timeouts_per_cpu_s", "bare SimPy/CPU s", "{:,.0f}"), ("overhead_cpu", "overhead", "{:.2f}x"),
+           ("load_average", "load", "{:.1f}")]
 
 
 def table(runs: list[dict[str, Any]]) -> str:
@@ -189,12 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizons", type=float, nargs="+", help="horizons in days (one scale): the horizon curve")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sim-only", action="store_true", help="skip the metrics")
+    ap.add_argument("--bare-days", type=float, default=0.0,
+                    help="after each run, bare SimPy on as many processes at the same event density for this "
+                         "many simulated days (365 is plenty): the engine's overhead factor at that size")
     ap.add_argument("--json", help="also write every run's figures and the fit here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         horizon = args.horizons[0] if args.horizons else None
-        print(json.dumps(measure(args.scenario, args.scales[0], horizon, args.seed, args.sim_only)))
+        print(json.dumps(measure(args.scenario, args.scales[0], horizon, args.seed, args.sim_only, args.bare_days)))
         return 0
     plan = ([(args.scales[0], h) for h in args.horizons] if args.horizons
             else [(s, None) for s in args.scales])

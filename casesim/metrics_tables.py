@@ -77,6 +77,8 @@ class LogArrays:
         self.stage, self.stage_names = _codes(events["stage"])
         self.cause, self.cause_names = _codes(events["cause"])
         order = np.argsort(kind, kind="stable")
+        if len(order) < 2**31:   # 32-bit row indices: 4 bytes a row less for every metric that holds them
+            order = order.astype(np.int32)
         bounds = np.searchsorted(kind[order], np.arange(len(kind_names) + 1))
         self._rows = {str(k): order[bounds[i]:bounds[i + 1]] for i, k in enumerate(kind_names)}
 
