@@ -118,7 +118,7 @@ def _lookup(keys: np.ndarray, table: dict[int, Any], default: Any, dtype: Any) -
     return dense[keys]
 
 
-def _setting_of_rows(lg: LogArrays, staff_ids: np.ndarray, stage_codes: np.ndarray, ctx: MetricsContext,
+def _setting_codes(lg: LogArrays, staff_ids: np.ndarray, stage_codes: np.ndarray, ctx: MetricsContext,
                      names: _Names) -> np.ndarray:
     """Setting code of each row (its staff id and stage code given): its staff member's, else its stage's,
     else the first setting with a role."""
@@ -131,9 +131,9 @@ def _setting_of_rows(lg: LogArrays, staff_ids: np.ndarray, stage_codes: np.ndarr
     return np.where(known >= 0, known, by_stage[stage_codes]).astype(_CODE, copy=False)
 
 
-def _settings_of(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
-    """Setting code of each of ``rows``."""
-    return _setting_of_rows(lg, lg.manager[rows], lg.stage[rows], ctx, names)
+def _setting_of_rows(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, names: _Names) -> np.ndarray:
+    """Setting code of each of ``rows`` (row indices into the log)."""
+    return _setting_codes(lg, lg.manager[rows], lg.stage[rows], ctx, names)
 
 
 def _role_of_rows(staff_ids: np.ndarray, setting: np.ndarray, ctx: MetricsContext,
@@ -175,19 +175,19 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
     rows_l.append(contacts)
     hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
-    hours_l.append(hours_by_code[mode_codes] if len(contacts) else np.zeros(0))
-    act_l.append(L.full(len(contacts), "contacts"))
+    hours_l.append(hours_by_code[mode_codes] if n_contacts else np.zeros(0))
+    act_l.append(L.full(n_contacts, "contacts"))
     rows = np.concatenate(rows_l).astype(np.int64, copy=False)
     hours, act = np.concatenate(hours_l), np.concatenate(act_l).astype(_CODE, copy=False)
     del rows_l, hours_l, act_l, contacts   # (a national log has tens of millions of rows: free the pieces now)
     staff_ids = lg.manager[rows]   # gathered once for the setting and the role, then freed
-    setting = _setting_of_rows(lg, staff_ids, lg.stage[rows], ctx, S)
+    setting = _setting_codes(lg, staff_ids, lg.stage[rows], ctx, S)
     work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
     work = _Flows(lg.time[rows], hours, setting, act)
     del rows, staff_ids, hours, act
     cap = lg.rows("capacity")
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
-    post_set = _settings_of(lg, cap, ctx, S)
+    post_set = _setting_of_rows(lg, cap, ctx, S)
     posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), 1.0, -1.0), post_set,
                    _role_of_rows(lg.manager[cap], post_set, ctx, S, L))
 
@@ -211,7 +211,7 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     for kind, cat, price_each in (("return_to_court", "courts", ctx.court_cost),
                                   ("recall", "recalls", ctx.recall_cost)):
         r = lg.rows(kind)
-        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _settings_of(lg, r, ctx, S),
+        evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx, S),
                           L.full(len(r), cat)))
     price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
     contact_price = price_by_code[mode_codes] if n_contacts else np.zeros(0)
@@ -313,7 +313,21 @@ def settings_of(ctx: MetricsContext) -> list[str]:
 
 def cost_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
     """Cost by measured year x setting x category (every combination, zeros included)."""
+    return _cost_table(cost_inputs(LogArrays(events), ctx), ctx)
+
+
+def fte_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
+    """FTE required against available over the measured window, by setting and role."""
+    return staff_in(cost_inputs(LogArrays(events), ctx), ctx, ctx.warmup, ctx.horizon)
+
+
+def cost_and_fte_tables(events: pd.DataFrame, ctx: MetricsContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(cost_table, fte_table)`` from one extraction of the cost inputs (a run writes both)."""
     inp = cost_inputs(LogArrays(events), ctx)
+    return _cost_table(inp, ctx), staff_in(inp, ctx, ctx.warmup, ctx.horizon)
+
+
+def _cost_table(inp: CostInputs, ctx: MetricsContext) -> pd.DataFrame:
     rows = []
     for year, s, e in year_bounds(ctx):
         got = costs_in(inp, ctx, s, e)
@@ -323,11 +337,6 @@ def cost_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
                 rows.append({"year": year, "start_day": s, "end_day": e, "setting": setting, "category": cat,
                              "cost": got.get((setting, cat), 0.0), "currency": ctx.currency})
     return pd.DataFrame(rows, columns=["year", "start_day", "end_day", "setting", "category", "cost", "currency"])
-
-
-def fte_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
-    """FTE required against available over the measured window, by setting and role."""
-    return staff_in(cost_inputs(LogArrays(events), ctx), ctx, ctx.warmup, ctx.horizon)
 
 
 def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_completed: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from casesim.costs import context_prices, cost_table, fte_table, provider_price
+from casesim.costs import context_prices, cost_and_fte_tables, provider_price
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
@@ -165,8 +165,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         "python": platform.python_version(), "platform": platform.platform(),
         "outputs": list(OUTPUT_FILES),
     }
-    return Result(scenario=scenario, seed=seed, summary=summary,
-                  timeseries=timeseries(events, register, ctx),
-                  cases=case_table(events, register, ctx), events=events, register=register,
-                  staff=staff, context=ctx, manifest=manifest,
-                  costs=cost_table(events, ctx), fte=fte_table(events, ctx))
+    series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
+    costs, fte = cost_and_fte_tables(events, ctx)   # last: its inputs are not held while the others run
+    return Result(scenario=scenario, seed=seed, summary=summary, timeseries=series, cases=cases, events=events,
+                  register=register, staff=staff, context=ctx, manifest=manifest, costs=costs, fte=fte)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from casesim.cli import main
-from casesim.costs import CATEGORIES, fte_table
+from casesim.costs import CATEGORIES, cost_table, fte_table
 from casesim.metrics import summarize
 from casesim.results import Result, run
 from casesim.scenario import load_scenario
@@ -164,3 +164,11 @@ def test_us_like_prices_in_dollars_by_route() -> None:
     route = s.costs.place_day_by_route
     assert set(res.context.provider_cost_per_day.values()) <= set(route.values())
     assert not math.isnan(res.summary["cost_total"])
+
+
+def test_a_run_writes_the_cost_and_fte_tables_that_the_standalone_functions_give() -> None:
+    # run() extracts the cost inputs once for both tables; each table alone extracts them afresh
+    res = short_run()
+    assert res.costs["cost"].sum() > 0 and res.fte["workload_hours"].sum() > 0
+    pd.testing.assert_frame_equal(res.costs, cost_table(res.events, res.context))
+    pd.testing.assert_frame_equal(res.fte, fte_table(res.events, res.context))
