@@ -29,6 +29,8 @@ import pandas as pd
 from casesim.metrics_tables import LogArrays, exposure
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from casesim.metrics import MetricsContext
 
 CATEGORIES: tuple[str, ...] = ("staff", "contact_expenses", "custody", "interventions", "courts", "recalls")
@@ -94,6 +96,7 @@ class CostInputs:
     posts: _Flows                # label = role, amount = +1 join / -1 leave
     priced_steps: _Flows         # label = category, amount = +/- price per day
     priced_events: _Flows        # label = category, amount = price
+    contact_expenses: _Flows     # label = category, amount = price; times and settings are views of ``work``'s
     unpriced_modes: list[str]
     settings: _Names
     labels: _Names
@@ -217,11 +220,11 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     contact_price = price_by_code[mode_codes] if n_contacts else np.zeros(0)
     del mode_codes
     tail = slice(len(work.time) - n_contacts, None)   # the contacts are the work rows' last piece: the
-    evs.append(_Flows(work.time[tail], contact_price, work.setting[tail],   # same times and settings (views)
-                      L.full(n_contacts, "contact_expenses")))
+    expenses = _Flows(work.time[tail], contact_price, work.setting[tail],   # same times and settings (views,
+                      L.full(n_contacts, "contact_expenses"))               # kept apart: no joined copy)
     unpriced = sorted(m for m, h in per_mode.items() if h is None)
-    return CostInputs(work=work, work_role=work_role, posts=posts,
-                      priced_steps=_Flows.join(steps), priced_events=_Flows.join(evs), unpriced_modes=unpriced,
+    return CostInputs(work=work, work_role=work_role, posts=posts, priced_steps=_Flows.join(steps),
+                      priced_events=_Flows.join(evs), contact_expenses=expenses, unpriced_modes=unpriced,
                       settings=S, labels=L)
 
 
@@ -229,32 +232,59 @@ def _in(f: _Flows, s: float, e: float) -> np.ndarray:
     return (f.time >= s) & (f.time < e)
 
 
-def _group(codes: np.ndarray, values: np.ndarray, names: _Names) -> dict[str, float]:
-    """Sum of ``values`` by code, keyed by name in name order (codes that occur); sums run in array order."""
+#: Rows per piece when summing by group: the integer keys bincount needs are made a piece at a time.
+_PIECE = 1 << 18
+
+
+def _bin_sums(keys: Callable[[slice], np.ndarray], values: np.ndarray, n: int,
+              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of ``values`` per key ``0..n-1``, the keys of rows ``sl`` given by ``keys(sl)``; rows
+    outside ``mask`` are left out.
+
+    The sums add the values in array order, exactly as one ``bincount`` over all rows would: the rows go
+    a piece at a time, and each piece's ``bincount`` starts from the sums so far (given as the first
+    ``n`` weights, added to bincount's zeros). Only one piece's 64-bit keys exist at once (a national
+    log has tens of millions of rows to sum).
+    """
+    sums, counts = np.zeros(n), np.zeros(n, dtype=np.int64)
+    head = np.arange(n)
+    for lo in range(0, len(values), _PIECE):
+        sl = slice(lo, lo + _PIECE)
+        k = keys(sl).astype(np.int64)
+        if mask is not None:
+            k[~mask[sl]] = n   # a spare bin
+        sums = np.bincount(np.concatenate([head, k]), np.concatenate([sums, values[sl]]), n + 1)[:n]
+        counts += np.bincount(k, minlength=n + 1)[:n]
+    return sums, counts
+
+
+def _group(codes: np.ndarray, values: np.ndarray, names: _Names, mask: np.ndarray | None = None) -> dict[str, float]:
+    """Sum of ``values`` by code, keyed by name in name order (codes that occur); sums run in array order.
+
+    With ``mask``, only the rows it selects."""
     if not len(values):
         return {}
-    sums = np.bincount(codes, values, len(names.names))
-    seen = np.bincount(codes, minlength=len(names.names)) > 0
-    return {names.names[i]: float(sums[i]) for i in sorted(np.flatnonzero(seen), key=lambda i: names.names[i])}
+    sums, counts = _bin_sums(lambda sl: codes[sl], values, len(names.names), mask)
+    return {names.names[i]: float(sums[i]) for i in sorted(np.flatnonzero(counts), key=lambda i: names.names[i])}
 
 
 def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray, inp: CostInputs,
             mask: np.ndarray | None = None) -> dict[tuple[str, str], float]:
     """Sum of ``values`` by (setting, label) code pair, keyed by names (pairs that occur); sums in array order.
 
-    With ``mask``, only the rows it selects: the others are counted in a spare bin, so each pair's sum
-    adds the same values in the same order as over the selected rows alone, with no gathered copies."""
+    With ``mask``, only the rows it selects: each pair's sum adds the same values in the same order as over
+    the selected rows alone, with no gathered copies."""
     if not len(values):
         return {}
     n1, n2 = len(inp.settings.names), max(1, len(inp.labels.names))
-    pair = first.astype(np.int64) * n2
-    pair += second
-    if mask is not None:
-        pair[~mask] = n1 * n2
-    sums = np.bincount(pair, values, n1 * n2 + 1)
-    seen = np.bincount(pair, minlength=n1 * n2 + 1) > 0
-    seen[n1 * n2] = False
-    return {(inp.settings.names[i // n2], inp.labels.names[i % n2]): float(sums[i]) for i in np.flatnonzero(seen)}
+
+    def pair(sl: slice) -> np.ndarray:
+        out = first[sl].astype(np.int64) * n2
+        out += second[sl]
+        return out
+
+    sums, counts = _bin_sums(pair, values, n1 * n2, mask)
+    return {(inp.settings.names[i // n2], inp.labels.names[i % n2]): float(sums[i]) for i in np.flatnonzero(counts)}
 
 
 def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.DataFrame:
@@ -287,9 +317,9 @@ def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[t
     st = inp.priced_steps
     for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e), inp).items():
         out[k] = out.get(k, 0.0) + v
-    ev = inp.priced_events
-    for k, v in _group2(ev.setting, ev.label, ev.amount, inp, _in(ev, s, e)).items():
-        out[k] = out.get(k, 0.0) + v
+    for ev in (inp.priced_events, inp.contact_expenses):   # categories apart from each other and from the above
+        for k, v in _group2(ev.setting, ev.label, ev.amount, inp, _in(ev, s, e)).items():
+            out[k] = out.get(k, 0.0) + v
     return out
 
 
@@ -363,7 +393,7 @@ def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_c
         "fte_required_by_setting": {str(s): float(v) for s, v in per["fte_required"].items()},
         "fte_available_by_setting": {str(s): float(v) for s, v in per["fte_available"].items()},
         "workload_hours": float(inp.work.amount[m].sum()),
-        "workload_hours_by_activity": _group(inp.work.label[m], inp.work.amount[m], inp.labels),
+        "workload_hours_by_activity": _group(inp.work.label, inp.work.amount, inp.labels, m),
         "intervention_place_days": float(place_days),
         "unpriced_contact_modes": inp.unpriced_modes,
     }

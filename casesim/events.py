@@ -6,10 +6,10 @@ Columns (one row per happening):
 column    type      meaning
 ========  ========  ==============================================================
 time      float64   simulation time in days since the start of the run
-case      int64     the case's arrival number (stable across scenarios); -1 if none (int32 while logging)
+case      int32     the case's arrival number (stable across scenarios); -1 if none
 kind      category  what happened (see ``KINDS``)
 stage     category  the journey stage the case was in ("" if none)
-manager   int64     the agent concerned: case manager, team or provider id; -1 if none (int32 while logging)
+manager   int32     the agent concerned: case manager, team or provider id; -1 if none
 cause     category  why, or a qualifier (see the table in ``KINDS``)
 value     float64   a number whose meaning depends on ``kind`` (see ``KINDS``)
 ========  ========  ==============================================================
@@ -17,8 +17,8 @@ value     float64   a number whose meaning depends on ``kind`` (see ``KINDS``)
 Rows are packed with ``struct`` into byte buffers of a million rows each, and strings are interned
 as small integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap.
 Full buffers go to a temporary file, so a long run keeps at most one buffer of its log in memory. Case
-numbers and agent ids are held as 32-bit integers while the run lasts (a national run creates about a
-million cases and agents, far below 2**31) and widened to int64 in :meth:`EventLog.to_frame`.
+numbers and agent ids are 32-bit integers, in the log and in its table (a national run creates about a
+million cases and agents, far below 2**31; a 60-million-row table is 0.45 GiB smaller than with 64-bit ids).
 """
 
 from __future__ import annotations
@@ -198,8 +198,10 @@ class EventLog:
 
         Each column is read straight into its final type and handed to pandas without a copy, so the
         peak is little more than the frame itself (a national run's log is tens of millions of rows).
+        ``case`` and ``manager`` keep the log's 32-bit integers: a national log of 60 million rows is
+        0.45 GiB smaller than with 64-bit ones.
         """
-        return frame_of_columns(self.columns({"case": np.int64, "manager": np.int64}), self._strings)
+        return frame_of_columns(self.columns(), self._strings)
 
     @property
     def strings(self) -> list[str]:

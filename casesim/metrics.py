@@ -359,10 +359,12 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     lg = LogArrays(events)
     bounds = tick_bounds(ctx)
     n = len(bounds)
-    tick = tick_index(lg.time, bounds)
+
+    def tick(rows: np.ndarray) -> np.ndarray:   # the tick of the rows' times (only where needed: a national
+        return tick_index(lg.time[rows], bounds)   # log has tens of millions of rows)
 
     def flow(rows: np.ndarray) -> np.ndarray:
-        return np.bincount(tick[rows], minlength=n + 1)[:n].astype(np.int64)
+        return np.bincount(tick(rows), minlength=n + 1)[:n].astype(np.int64)
 
     arr, ext = lg.rows("arrival"), lg.closing("exit")
     out: dict[str, Any] = {"time": bounds, "in_window": bounds > ctx.warmup,
@@ -371,7 +373,7 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     out["active"] = out["entered_total"] - out["exited_total"]
     enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
     n_st = len(lg.stage_names)
-    stages = _label_state((tick[enter], lg.stage[enter]), (tick[leave], lg.stage[leave]), n,
+    stages = _label_state((tick(enter), lg.stage[enter]), (tick(leave), lg.stage[leave]), n,
                           n_st)
     code = {str(s): i for i, s in enumerate(lg.stage_names)}
     for s in stage_list(lg, ctx):
@@ -381,8 +383,8 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     upd = (lg.case[mc], mc, lg.cause[mc])
     prev = latest_label(*upd, lg.case[mc], mc)
     last = latest_label(*upd, lg.case[ext], ext)
-    modes = _label_state((tick[mc], lg.cause[mc]),
-                         (np.r_[tick[mc][prev >= 0], tick[ext][last >= 0]],
+    modes = _label_state((tick(mc), lg.cause[mc]),
+                         (np.r_[tick(mc)[prev >= 0], tick(ext)[last >= 0]],
                           np.r_[prev[prev >= 0], last[last >= 0]]), n, len(lg.cause_names))
     code = {str(c): i for i, c in enumerate(lg.cause_names)}
     seen = {str(c) for c in lg.cause_names[np.unique(lg.cause[mc])]}
@@ -392,8 +394,8 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     risk = RiskTrack(lg, register)
     ch = risk.rows
     levels = _label_state(
-        (np.r_[tick[arr], tick[ch]], np.r_[risk.initial(lg.case[arr]), risk.change_label]),
-        (np.r_[tick[ch], tick[ext]], np.r_[risk.at(lg.case[ch], ch), risk.at(lg.case[ext], ext)]),
+        (np.r_[tick(arr), tick(ch)], np.r_[risk.initial(lg.case[arr]), risk.change_label]),
+        (np.r_[tick(ch), tick(ext)], np.r_[risk.at(lg.case[ch], ch), risk.at(lg.case[ext], ext)]),
         n, len(risk.names))
     for i, name in enumerate(risk.names):
         if name != UNKNOWN_RISK or levels[:, i].any():

@@ -44,19 +44,28 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         column: Categorical (or plain) column; missing values become "".
 
     Returns:
-        ``(codes, names)`` with ``names`` sorted and unique, ``names[codes]`` the values (codes are 16-bit
-        for a categorical column: a national log has tens of millions of rows).
+        ``(codes, names)`` with ``names`` sorted and unique, ``names[codes]`` the values (codes are 8-bit
+        for a categorical column of fewer than 128 names, else 16-bit: a national log has tens of millions
+        of rows).
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         cats = np.asarray([str(c) for c in column.cat.categories] + [""], dtype=object)
         names, inverse = np.unique(cats, return_inverse=True)
-        table = inverse.reshape(-1).astype(np.int16 if len(names) < 2 ** 15 else np.int64)
+        width = np.int8 if len(names) < 2 ** 7 else np.int16 if len(names) < 2 ** 15 else np.int64
+        table = inverse.reshape(-1).astype(width)
         return table[column.cat.codes.to_numpy()], names   # a missing value (code -1) takes the last entry, ""
     raw, uniques = pd.factorize(column.fillna("").astype(str))
     cats = np.asarray([str(u) for u in uniques] + [""], dtype=object)
     raw = raw.astype(np.int64)
     names, inverse = np.unique(cats, return_inverse=True)
     return inverse.reshape(-1)[raw], names
+
+
+def _ids(column: pd.Series) -> np.ndarray:
+    """An id column as it is held (the log's 32-bit integers: no copy), or as 64-bit integers if it is
+    not an integer column."""
+    arr = column.to_numpy()
+    return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
 
 
 class LogArrays:
@@ -70,8 +79,8 @@ class LogArrays:
     def __init__(self, events: pd.DataFrame) -> None:
         """Extract columns and group rows by kind (one stable sort)."""
         self.time = events["time"].to_numpy(dtype=np.float64)
-        self.case = events["case"].to_numpy(dtype=np.int64)
-        self.manager = events["manager"].to_numpy(dtype=np.int64)
+        self.case = _ids(events["case"])
+        self.manager = _ids(events["manager"])
         self.value = events["value"].to_numpy(dtype=np.float64)
         kind, kind_names = _codes(events["kind"])
         self.stage, self.stage_names = _codes(events["stage"])
@@ -221,23 +230,29 @@ def staff_arrays(lg: LogArrays, horizon: float,
     is_load = np.r_[np.ones(len(load_rows), dtype=bool), np.zeros(len(cap_rows), dtype=bool)]
     srt = np.lexsort((rows, lg.manager[rows]))
     rows, is_load = rows[srt], is_load[srt]
+    del srt   # (temporaries are freed as soon as they are used: this runs within the metrics' peak)
     m, t, v, c = lg.manager[rows], lg.time[rows], lg.value[rows], lg.cause[rows]
+    del rows
     d_count = np.where(is_load, (c == lg.cause_code("assign")).astype(np.int64)
                        - (c == lg.cause_code("unassign")), 0)
     change = np.r_[m[1:] != m[:-1], True] if len(m) else np.zeros(0, dtype=bool)
     first = np.r_[True, change[:-1]] if len(m) else change
     load = np.round(group_cumsum(np.where(is_load, v, 0.0), first), DECIMALS)
     cap = np.round(group_cumsum(np.where(is_load, 0.0, v), first), DECIMALS)
+    del v
     count = group_cumsum(d_count, first)
+    del d_count
     d_post = np.where(is_load, 0, (c == lg.cause_code("join")).astype(np.int64) - (c == lg.cause_code("leave")))
+    del c, is_load
     in_post = group_cumsum(d_post, first)
+    del d_post
     t_next = np.where(change, horizon, np.r_[t[1:], horizon] if len(t) else t)
     keep = (np.minimum(t_next, horizon) > t) & (t < horizon)  # last row of each instant
     # Before its first event a staff member holds nothing and has no capacity.
     lead = first & (t > 0)
     zeros_f = np.zeros(int(lead.sum()))
     seg = {
-        "manager": np.r_[m[keep], m[lead]],
+        "manager": np.r_[m[keep], m[lead]].astype(np.int64),
         "start": np.r_[t[keep], zeros_f],
         "end": np.r_[np.minimum(t_next[keep], horizon), np.minimum(t[lead], horizon)],
         "load": np.r_[load[keep], zeros_f],
@@ -245,6 +260,7 @@ def staff_arrays(lg: LogArrays, horizon: float,
         "capacity": np.r_[cap[keep], zeros_f],
         "in_post": np.r_[in_post[keep], zeros_f.astype(np.int64)],
     }
+    del m, t, t_next, load, cap, count, in_post, keep, lead
     order = np.lexsort((seg["start"], seg["manager"]))
     seg = {k: a[order] for k, a in seg.items()}
     uniq, inv = np.unique(seg["manager"], return_inverse=True)

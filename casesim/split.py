@@ -147,6 +147,13 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
     return events, register, staff, ctx, info
 
 
+def _shifted(ids: np.ndarray, offset: int) -> np.ndarray:
+    """Ids (``-1`` = none) moved up by ``offset``, in the log's 32-bit integers."""
+    if ids.max(initial=-1) + offset >= 2**31:
+        raise OverflowError("more than 2**31 cases or agents in the merged log")
+    return np.where(ids >= 0, ids + np.int32(offset), np.int32(-1)).astype(np.int32, copy=False)
+
+
 def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
                                                          MetricsContext]:
     strings = sorted({s for g in got for s in g["strings"]})
@@ -159,8 +166,8 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
         a = {name: np.load(Path(tmp) / f"{i}_{name}.npy") for name in _COLUMNS}
         remap = np.array([code[s] for s in g["strings"]], dtype=np.int16)
         a["stage"], a["cause"] = remap[a["stage"]], remap[a["cause"]]
-        a["case"] = np.where(a["case"] >= 0, a["case"].astype(np.int64) + case_off, -1)
-        a["manager"] = np.where(a["manager"] >= 0, a["manager"].astype(np.int64) + id_off, -1)
+        a["case"] = _shifted(a["case"], case_off)
+        a["manager"] = _shifted(a["manager"], id_off)
         shift = np.isin(a["kind"], id_kinds) & (a["value"] >= 0)
         a["value"] = np.where(shift, a["value"] + id_off, a["value"])
         for name in _COLUMNS:

@@ -7,9 +7,11 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from casesim import costs
 from casesim.cli import main
 from casesim.costs import CATEGORIES, cost_table, fte_table
 from casesim.metrics import summarize
@@ -170,5 +172,28 @@ def test_a_run_writes_the_cost_and_fte_tables_that_the_standalone_functions_give
     # run() extracts the cost inputs once for both tables; each table alone extracts them afresh
     res = short_run()
     assert res.costs["cost"].sum() > 0 and res.fte["workload_hours"].sum() > 0
+    pd.testing.assert_frame_equal(res.costs, cost_table(res.events, res.context))
+    pd.testing.assert_frame_equal(res.fte, fte_table(res.events, res.context))
+
+
+def test_sums_by_group_made_a_piece_at_a_time_equal_one_pass_to_the_last_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the keys bincount needs are made a piece at a time; each piece starts from the sums so far, so the
+    # additions are those of one bincount over all rows, in the same order
+    rng = np.random.default_rng(3)
+    n, rows = 5, 10_001
+    codes = rng.integers(0, n, rows).astype(np.int16)
+    values = rng.lognormal(0.0, 3.0, rows) * rng.choice([-1.0, 1.0], rows)   # magnitudes over many decades
+    mask = rng.random(rows) < 0.7
+    whole = np.bincount(np.where(mask, codes, n), values, n + 1)[:n]
+    for piece in (1, 7, 1000, 1 << 18):
+        monkeypatch.setattr(costs, "_PIECE", piece)
+        sums, counts = costs._bin_sums(lambda sl: codes[sl], values, n, mask)
+        assert sums.tobytes() == whole.tobytes()
+        assert counts.tolist() == np.bincount(codes[mask], minlength=n).tolist()
+    # and a whole run's summary and tables are the same with pieces of 97 rows
+    res = short_run()
+    monkeypatch.setattr(costs, "_PIECE", 97)
+    got = summarize(res.events, res.register, res.context)
+    assert got == {k: v for k, v in res.summary.items() if k not in ("scenario", "seed")}
     pd.testing.assert_frame_equal(res.costs, cost_table(res.events, res.context))
     pd.testing.assert_frame_equal(res.fte, fte_table(res.events, res.context))

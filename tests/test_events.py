@@ -56,7 +56,8 @@ def test_an_empty_log_gives_an_empty_frame_with_the_columns() -> None:
     frame = EventLog(chunk_rows=4).to_frame()
     assert len(frame) == 0
     assert list(frame.columns) == ["time", "case", "kind", "stage", "manager", "cause", "value"]
-    assert str(frame["case"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
+    assert str(frame["case"].dtype) == "int32" and str(frame["manager"].dtype) == "int32"
+    assert str(frame["value"].dtype) == "float64"
 
 
 def test_a_run_whose_log_goes_to_disk_has_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
