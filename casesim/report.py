@@ -246,18 +246,22 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     rows_of = {k: np.concatenate([lg.in_window(lg.rows(x), a, h) for x in ks]) for k, ks in kinds.items()}
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
-    mode_names = np.r_[lg.cause_names, ["no mode"]].astype(object)
+    mode_names = [str(x) for x in lg.cause_names] + ["no mode"]
     out = []
     for by in ("mode", "risk"):
         counts: dict[str, dict[str, int]] = {}
         for col, rows in rows_of.items():
             if by == "mode":
                 got = latest_label(lg.case[mc], mc, lg.cause[mc], lg.case[rows], rows)
-                labels = mode_names[np.where(got >= 0, got, len(mode_names) - 1)]
+                got[got < 0] = len(mode_names) - 1
+                names = mode_names
             else:
-                labels = np.asarray(risk.names, dtype=object)[risk.at(lg.case[rows], rows)]
-            for label, n in zip(*np.unique(labels.astype(str), return_counts=True), strict=True):
-                counts.setdefault(str(label), {})[col] = int(n)
+                got, names = risk.at(lg.case[rows], rows), [str(x) for x in risk.names]
+            for code, n in enumerate(np.bincount(got, minlength=len(names))):   # counted by code, not by
+                if n:                                                               # string (a national log
+                    label = counts.setdefault(names[code], {})                     # has millions of contacts)
+                    label[col] = label.get(col, 0) + int(n)
+            del got
         order = [r for r in risk.names if r in counts] if by == "risk" else sorted(counts)
         for label in order:
             out.append({"by": by, "label": label, **{c: counts[label].get(c, 0) for c in kinds}})

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import casesim
+from casesim import results
 from casesim.results import OUTPUT_FILES, Result
 from casesim.scenario import load_scenario
 from tests.helpers import SMALL, run_small
@@ -47,6 +49,22 @@ def test_write_puts_every_output_in_place_and_round_trips(tmp_path: Path) -> Non
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenario_sha256"] == res.scenario.digest() and manifest["seed"] == res.seed
     assert list(tmp_path.iterdir()) == [out]   # no temporary directories left behind
+
+
+def test_the_event_table_written_a_row_group_at_a_time_reads_back_as_written_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = run_small().events
+    events.to_parquet(tmp_path / "whole.parquet", index=False)
+    monkeypatch.setattr(results, "PARQUET_PIECE_ROWS", 997)
+    results.write_parquet_in_pieces(events, tmp_path / "pieces.parquet")
+    back = pd.read_parquet(tmp_path / "pieces.parquet")
+    pd.testing.assert_frame_equal(back, events)   # dtypes too: int32 ids, the same categories
+    pd.testing.assert_frame_equal(back, pd.read_parquet(tmp_path / "whole.parquet"))
+    assert pq.ParquetFile(tmp_path / "pieces.parquet").metadata.num_row_groups == -(-len(events) // 997)
+    results.write_parquet_in_pieces(events.iloc[:0], tmp_path / "empty.parquet")   # as pandas writes it
+    events.iloc[:0].to_parquet(tmp_path / "empty_whole.parquet", index=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "empty.parquet"),
+                                  pd.read_parquet(tmp_path / "empty_whole.parquet"))
 
 
 def test_a_failed_write_leaves_the_previous_result_untouched(tmp_path: Path,
