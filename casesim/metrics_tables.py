@@ -163,19 +163,36 @@ def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndar
     n_u, n_q = len(upd_case), len(q_case)
     if n_q == 0:
         return _EMPTY.copy()
+    if n_u == 0:
+        return np.full(n_q, -1, dtype=np.int64)
+    # (temporaries are freed as soon as they are used: with the contacts as queries this runs at the
+    # metrics' peak on a national log)
     case = np.concatenate([upd_case, q_case])
     order = np.concatenate([upd_order, q_order]).astype(np.float64)
-    is_update = np.r_[np.ones(n_u, dtype=bool), np.zeros(n_q, dtype=bool)]
+    is_update = np.zeros(n_u + n_q, dtype=bool)
+    is_update[:n_u] = True
     srt = np.lexsort((is_update, order, case))  # queries sort before updates at a tie
+    del order
     c = case[srt]
-    label = np.concatenate([np.asarray(upd_label, dtype=np.int64),
-                            np.full(n_q, -1, dtype=np.int64)])[srt]
-    starts = np.r_[True, c[1:] != c[:-1]]
-    idx = np.arange(len(srt))
-    last = np.maximum.accumulate(np.where(is_update[srt] | starts, idx, 0))
-    out = np.empty(len(srt), dtype=np.int64)
-    out[srt] = label[last]
-    return out[n_u:]
+    del case
+    upd_sorted = is_update[srt]
+    del is_update
+    flag = upd_sorted.copy()   # an update, or the first row of a case
+    flag[0] = True
+    flag[1:] |= c[1:] != c[:-1]
+    del c
+    last = np.arange(n_u + n_q)   # sorted position of the latest update (or the case's first row) so far
+    last[~flag] = 0
+    del flag
+    np.maximum.accumulate(last, out=last)
+    queries = ~upd_sorted
+    del upd_sorted
+    src = srt[last[queries]]   # original index of that row, for each query (in sorted order)
+    del last
+    labels = np.asarray(upd_label, dtype=np.int64)
+    out = np.empty(n_q, dtype=np.int64)
+    out[srt[queries] - n_u] = np.where(src < n_u, labels[np.minimum(src, n_u - 1)], -1)
+    return out
 
 
 def last_per_group(group: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:

@@ -631,3 +631,24 @@ def test_context_validation() -> None:
         ctx_for(warmup=100.0, horizon=100.0)
     with pytest.raises(ValueError):
         ctx_for(tick=0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), max_size=25),
+       st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.5, 6.0, math.inf])), max_size=25))
+def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: list, queries: list) -> None:
+    # by brute force: among the case's updates strictly before the query (an update at the same order is
+    # not before it), the latest; of updates at the same order, the one listed last; -1 if none
+    from casesim.metrics_tables import latest_label
+
+    u_case = np.array([u[0] for u in updates], dtype=np.int32)
+    u_order = np.array([u[1] for u in updates], dtype=np.int64)
+    u_label = np.array([u[2] for u in updates], dtype=np.int64)
+    q_case = np.array([q[0] for q in queries], dtype=np.int32)
+    q_order = np.array([q[1] for q in queries], dtype=np.float64)
+    got = latest_label(u_case, u_order, u_label, q_case, q_order)
+    want = []
+    for case, order in queries:
+        before = [(o, i) for i, (c, o, _) in enumerate(updates) if c == case and o < order]
+        want.append(updates[max(before)[1]][2] if before else -1)
+    assert got.dtype == np.int64 and got.tolist() == want

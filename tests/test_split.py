@@ -74,6 +74,19 @@ def test_two_parts_merge_into_the_union_of_the_parts_run_alone() -> None:
     assert seen[-1] == ([400.0, 400.0], [len(a.events) for a in alone])
 
 
+def test_only_a_part_s_own_process_ends_without_teardown(tmp_path) -> None:
+    # a part process ends with os._exit once its results are sent; a part run in this process must not
+    # arrange that (it would end the caller, whatever its exit status)
+    from casesim import split
+
+    piece = split_scenario(small(*SHORT), 2)[0]
+    got = split._run_part(piece, 11, str(tmp_path), 0)
+    assert got["events"] > 0 and not split._EXIT_REGISTERED
+    # one worker running both parts in turn gives exactly what two workers give
+    one, two = (split.run_parts(small(*SHORT), 7, 2, workers=w)[0] for w in (1, 2))
+    assert one.equals(two)
+
+
 def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "casesim", "run", str(SMALL), "--parts", "400", "--out", str(out),
