@@ -83,6 +83,22 @@ class _Flows:
 
 
 @dataclass(frozen=True)
+class _ContactExpenses:
+    """The non-staff expenses of the contacts. Their times and settings are views of the work rows'; each
+    contact's price is looked up from its mode's code a piece at a time when it is summed, so neither a
+    price per contact nor a label per contact is held (a national log has 30 million contacts)."""
+
+    time: np.ndarray
+    setting: np.ndarray
+    mode: np.ndarray             # the contact's mode, as a code into ``price_by_mode``
+    price_by_mode: np.ndarray
+    label: int                   # the code of the "contact_expenses" category
+
+    def price(self, sl: slice) -> np.ndarray:
+        return self.price_by_mode[self.mode[sl]]
+
+
+@dataclass(frozen=True)
 class CostInputs:
     """Everything the cost tables need, extracted from the log once.
 
@@ -96,7 +112,7 @@ class CostInputs:
     posts: _Flows                # label = role, amount = +1 join / -1 leave
     priced_steps: _Flows         # label = category, amount = +/- price per day
     priced_events: _Flows        # label = category, amount = price
-    contact_expenses: _Flows     # label = category, amount = price; times and settings are views of ``work``'s
+    contact_expenses: _ContactExpenses
     unpriced_modes: list[str]
     settings: _Names
     labels: _Names
@@ -180,9 +196,13 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
     hours_l.append(hours_by_code[mode_codes] if n_contacts else np.zeros(0))
     act_l.append(L.full(n_contacts, "contacts"))
-    rows = np.concatenate(rows_l).astype(np.int64, copy=False)
-    hours, act = np.concatenate(hours_l), np.concatenate(act_l).astype(_CODE, copy=False)
-    del rows_l, hours_l, act_l, contacts   # (a national log has tens of millions of rows: free the pieces now)
+    # (a national log has tens of millions of rows: each list of pieces is freed as soon as it is joined)
+    rows = np.concatenate(rows_l)   # row indices as LogArrays holds them (32-bit)
+    del rows_l, contacts
+    hours = np.concatenate(hours_l)
+    del hours_l
+    act = np.concatenate(act_l).astype(_CODE, copy=False)
+    del act_l
     staff_ids = lg.manager[rows]   # gathered once for the setting and the role, then freed
     setting = _setting_codes(lg, staff_ids, lg.stage[rows], ctx, S)
     work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
@@ -217,11 +237,9 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
         evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx, S),
                           L.full(len(r), cat)))
     price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
-    contact_price = price_by_code[mode_codes] if n_contacts else np.zeros(0)
-    del mode_codes
     tail = slice(len(work.time) - n_contacts, None)   # the contacts are the work rows' last piece: the
-    expenses = _Flows(work.time[tail], contact_price, work.setting[tail],   # same times and settings (views,
-                      L.full(n_contacts, "contact_expenses"))               # kept apart: no joined copy)
+    expenses = _ContactExpenses(work.time[tail], work.setting[tail],   # same times and settings (views)
+                                mode_codes, price_by_code, L.code("contact_expenses"))
     unpriced = sorted(m for m, h in per_mode.items() if h is None)
     return CostInputs(work=work, work_role=work_role, posts=posts, priced_steps=_Flows.join(steps),
                       priced_events=_Flows.join(evs), contact_expenses=expenses, unpriced_modes=unpriced,
@@ -236,10 +254,10 @@ def _in(f: _Flows, s: float, e: float) -> np.ndarray:
 _PIECE = 1 << 18
 
 
-def _bin_sums(keys: Callable[[slice], np.ndarray], values: np.ndarray, n: int,
-              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sum and count of ``values`` per key ``0..n-1``, the keys of rows ``sl`` given by ``keys(sl)``; rows
-    outside ``mask`` are left out.
+def _bin_sums(keys: Callable[[slice], np.ndarray], values: np.ndarray | Callable[[slice], np.ndarray], rows: int,
+              n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the values of ``rows`` rows per key ``0..n-1``: the keys and values of rows ``sl``
+    are ``keys(sl)`` and ``values[sl]`` (or ``values(sl)``); rows outside ``mask`` are left out.
 
     The sums add the values in array order, exactly as one ``bincount`` over all rows would: the rows go
     a piece at a time, and each piece's ``bincount`` starts from the sums so far (given as the first
@@ -248,12 +266,13 @@ def _bin_sums(keys: Callable[[slice], np.ndarray], values: np.ndarray, n: int,
     """
     sums, counts = np.zeros(n), np.zeros(n, dtype=np.int64)
     head = np.arange(n)
-    for lo in range(0, len(values), _PIECE):
+    for lo in range(0, rows, _PIECE):
         sl = slice(lo, lo + _PIECE)
         k = keys(sl).astype(np.int64)
         if mask is not None:
             k[~mask[sl]] = n   # a spare bin
-        sums = np.bincount(np.concatenate([head, k]), np.concatenate([sums, values[sl]]), n + 1)[:n]
+        v = values(sl) if callable(values) else values[sl]
+        sums = np.bincount(np.concatenate([head, k]), np.concatenate([sums, v]), n + 1)[:n]
         counts += np.bincount(k, minlength=n + 1)[:n]
     return sums, counts
 
@@ -264,26 +283,27 @@ def _group(codes: np.ndarray, values: np.ndarray, names: _Names, mask: np.ndarra
     With ``mask``, only the rows it selects."""
     if not len(values):
         return {}
-    sums, counts = _bin_sums(lambda sl: codes[sl], values, len(names.names), mask)
+    sums, counts = _bin_sums(lambda sl: codes[sl], values, len(values), len(names.names), mask)
     return {names.names[i]: float(sums[i]) for i in sorted(np.flatnonzero(counts), key=lambda i: names.names[i])}
 
 
-def _group2(first: np.ndarray, second: np.ndarray, values: np.ndarray, inp: CostInputs,
-            mask: np.ndarray | None = None) -> dict[tuple[str, str], float]:
+def _group2(first: np.ndarray, second: np.ndarray | int, values: np.ndarray | Callable[[slice], np.ndarray],
+            inp: CostInputs, mask: np.ndarray | None = None) -> dict[tuple[str, str], float]:
     """Sum of ``values`` by (setting, label) code pair, keyed by names (pairs that occur); sums in array order.
 
-    With ``mask``, only the rows it selects: each pair's sum adds the same values in the same order as over
-    the selected rows alone, with no gathered copies."""
-    if not len(values):
+    ``second`` may be one label for every row, and ``values`` a function giving the values of a slice of
+    rows. With ``mask``, only the rows it selects: each pair's sum adds the same values in the same order as
+    over the selected rows alone, with no gathered copies."""
+    if not len(first):
         return {}
     n1, n2 = len(inp.settings.names), max(1, len(inp.labels.names))
 
     def pair(sl: slice) -> np.ndarray:
         out = first[sl].astype(np.int64) * n2
-        out += second[sl]
+        out += second if isinstance(second, int) else second[sl]
         return out
 
-    sums, counts = _bin_sums(pair, values, n1 * n2, mask)
+    sums, counts = _bin_sums(pair, values, len(first), n1 * n2, mask)
     return {(inp.settings.names[i // n2], inp.labels.names[i % n2]): float(sums[i]) for i in np.flatnonzero(counts)}
 
 
@@ -317,9 +337,10 @@ def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[t
     st = inp.priced_steps
     for k, v in _group2(st.setting, st.label, st.amount * exposure(st.time, s, e), inp).items():
         out[k] = out.get(k, 0.0) + v
-    for ev in (inp.priced_events, inp.contact_expenses):   # categories apart from each other and from the above
-        for k, v in _group2(ev.setting, ev.label, ev.amount, inp, _in(ev, s, e)).items():
-            out[k] = out.get(k, 0.0) + v
+    ev, ce = inp.priced_events, inp.contact_expenses   # categories apart from each other and from the above
+    for k, v in (*_group2(ev.setting, ev.label, ev.amount, inp, _in(ev, s, e)).items(),
+                 *_group2(ce.setting, ce.label, ce.price, inp, _in(ce, s, e)).items()):
+        out[k] = out.get(k, 0.0) + v
     return out
 
 

@@ -187,7 +187,7 @@ def test_sums_by_group_made_a_piece_at_a_time_equal_one_pass_to_the_last_bit(mon
     whole = np.bincount(np.where(mask, codes, n), values, n + 1)[:n]
     for piece in (1, 7, 1000, 1 << 18):
         monkeypatch.setattr(costs, "_PIECE", piece)
-        sums, counts = costs._bin_sums(lambda sl: codes[sl], values, n, mask)
+        sums, counts = costs._bin_sums(lambda sl: codes[sl], values, rows, n, mask)
         assert sums.tobytes() == whole.tobytes()
         assert counts.tolist() == np.bincount(codes[mask], minlength=n).tolist()
     # and a whole run's summary and tables are the same with pieces of 97 rows
