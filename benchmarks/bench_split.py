@@ -21,7 +21,7 @@ Memory lesson (memray's peak view at 1 in 20, each table alone, bytes per row of
 table): the parent's peak is the merged table plus the largest of the results, so every byte a row counts
 60 million times. The table held 64-bit ids the log keeps in 32 bits (35 -> 27 bytes); ``summarize`` held
 the cost inputs, a joined copy of the contact expenses and bincount's own 64-bit copy of the group keys
-(41.5 -> 31); the time series held a tick for every row (37 -> 19); the report sorted contact labels as
+(41.5 -> 27); the time series held a tick for every row (37 -> 19); the report sorted contact labels as
 strings (44 -> 21); and pandas' Parquet writer converted the whole table to Arrow at once (33 bytes a
 row, kept by Arrow's pool afterwards; a row group at a time now, ~60 MiB whatever the size). A national
 run in two parts went from 4,892 to 3,982 MiB in the parent with every figure identical.
