@@ -246,7 +246,7 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
                       settings=S, labels=L)
 
 
-def _in(f: _Flows, s: float, e: float) -> np.ndarray:
+def _in(f: _Flows | _ContactExpenses, s: float, e: float) -> np.ndarray:
     return (f.time >= s) & (f.time < e)
 
 

@@ -380,11 +380,12 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
         out[f"stage:{s}"] = stages[:, code[s]] if s in code else np.zeros(n, np.int64)
     # Modes: +1 to the new mode, -1 to the previous one; -1 to the last mode at exit.
     mc = lg.rows("mode_change")
+    t_mc, t_ext = tick(mc), tick(ext)
     upd = (lg.case[mc], mc, lg.cause[mc])
     prev = latest_label(*upd, lg.case[mc], mc)
     last = latest_label(*upd, lg.case[ext], ext)
-    modes = _label_state((tick(mc), lg.cause[mc]),
-                         (np.r_[tick(mc)[prev >= 0], tick(ext)[last >= 0]],
+    modes = _label_state((t_mc, lg.cause[mc]),
+                         (np.r_[t_mc[prev >= 0], t_ext[last >= 0]],
                           np.r_[prev[prev >= 0], last[last >= 0]]), n, len(lg.cause_names))
     code = {str(c): i for i, c in enumerate(lg.cause_names)}
     seen = {str(c) for c in lg.cause_names[np.unique(lg.cause[mc])]}
@@ -393,9 +394,10 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     # Risk: register risk from arrival, then risk_change; removed at exit.
     risk = RiskTrack(lg, register)
     ch = risk.rows
+    t_ch = tick(ch)
     levels = _label_state(
-        (np.r_[tick(arr), tick(ch)], np.r_[risk.initial(lg.case[arr]), risk.change_label]),
-        (np.r_[tick(ch), tick(ext)], np.r_[risk.at(lg.case[ch], ch), risk.at(lg.case[ext], ext)]),
+        (np.r_[tick(arr), t_ch], np.r_[risk.initial(lg.case[arr]), risk.change_label]),
+        (np.r_[t_ch, t_ext], np.r_[risk.at(lg.case[ch], ch), risk.at(lg.case[ext], ext)]),
         n, len(risk.names))
     for i, name in enumerate(risk.names):
         if name != UNKNOWN_RISK or levels[:, i].any():

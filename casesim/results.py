@@ -99,7 +99,7 @@ def write_parquet_in_pieces(frame: pd.DataFrame, path: Path) -> None:
     """``frame.to_parquet(path, index=False)``, converted to Arrow a row group at a time.
 
     Converting a whole national event table (60 million rows) at once held a second copy of it in Arrow's
-    memory pool, 35 bytes a row more at the peak, kept after the write. Piece by piece, one row group is
+    memory pool, about 33 bytes a row more at the peak, kept after the write. Piece by piece, one row group is
     held at a time, and the pool gives its memory back afterwards. The file reads back as the same table.
     """
     import pyarrow as pa

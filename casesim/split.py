@@ -96,7 +96,7 @@ def split_scenario(scenario: Scenario, parts: int) -> list[Scenario]:
     return out
 
 
-_EXIT_REGISTERED: list[bool] = []
+_EXIT_REGISTERED = False
 
 
 def _exit_without_teardown_once() -> None:
@@ -108,8 +108,9 @@ def _exit_without_teardown_once() -> None:
     returns has been sent by then (the pool's result queue writes synchronously), so the process can end
     with ``os._exit`` at the start of its exit, after flushing its output.
     """
+    global _EXIT_REGISTERED
     if not _EXIT_REGISTERED:
-        _EXIT_REGISTERED.append(True)
+        _EXIT_REGISTERED = True
         atexit.register(_leave)
 
 
@@ -178,7 +179,7 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
 
 def _shifted(ids: np.ndarray, offset: int) -> np.ndarray:
     """Ids (``-1`` = none) moved up by ``offset``, in the log's 32-bit integers."""
-    if ids.max(initial=-1) + offset >= 2**31:
+    if int(ids.max(initial=-1)) + offset >= 2**31:
         raise OverflowError("more than 2**31 cases or agents in the merged log")
     return np.where(ids >= 0, ids + np.int32(offset), np.int32(-1)).astype(np.int32, copy=False)
 

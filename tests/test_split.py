@@ -87,6 +87,15 @@ def test_only_a_part_s_own_process_ends_without_teardown(tmp_path) -> None:
     assert one.equals(two)
 
 
+def test_merged_ids_move_up_by_the_offset_and_none_stays_none() -> None:
+    from casesim.split import _shifted
+
+    got = _shifted(np.array([-1, 0, 3], dtype=np.int32), 7)
+    assert got.dtype == np.int32 and got.tolist() == [-1, 7, 10]
+    with pytest.raises(OverflowError, match="2\\*\\*31"):
+        _shifted(np.array([2**31 - 5], dtype=np.int32), 10)
+
+
 def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "casesim", "run", str(SMALL), "--parts", "400", "--out", str(out),
