@@ -188,7 +188,10 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     rows_l.append(meet)
     hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
     act_l.append(L.full(len(meet), "team_meeting"))
-    contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
+    pieces = [lg.contacts(k, ctx.contact_interval) for k in CONTACT_KINDS]   # (kept ones decided together
+    contacts = np.concatenate([r for r, _ in pieces])                        # count one by one, at their times)
+    contact_times = np.concatenate([t for _, t in pieces])
+    del pieces
     n_contacts = len(contacts)
     mode_codes = lg.cause[contacts]
     per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
@@ -206,8 +209,11 @@ def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     staff_ids = lg.manager[rows]   # gathered once for the setting and the role, then freed
     setting = _setting_codes(lg, staff_ids, lg.stage[rows], ctx, S)
     work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
-    work = _Flows(lg.time[rows], hours, setting, act)
-    del rows, staff_ids, hours, act
+    work_time = lg.time[rows]
+    work_time[len(work_time) - n_contacts:] = contact_times   # the contacts are the last piece
+    del contact_times
+    work = _Flows(work_time, hours, setting, act)
+    del rows, staff_ids, hours, act, work_time
     cap = lg.rows("capacity")
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
     post_set = _setting_of_rows(lg, cap, ctx, S)

@@ -71,6 +71,13 @@ KINDS: dict[str, str] = {
     "team_meeting": "a case team meets to review the plan; manager = team id; value = members present",
     "task_assigned": "a plan task is given to a team member; manager = member id; cause = task; value = team id",
     "exit": "case leaves the system; cause = completed | end_of_run",
+    # (added last: a kind's code is its position, and the codes of the others stay as they were)
+    "contacts_kept": ("required contacts kept, decided together (process.contact_settlement: aggregate); "
+                      "manager = holder; cause = mode; value = how many: the first at the row's time, the others "
+                      "at the mode's contact interval after it"),
+    "contacts_cancelled": ("required contacts not offered, decided together (process.contact_settlement: "
+                           "aggregate): the holder, and whoever covers, are away until after the last of them; "
+                           "manager = holder; cause = mode; value = how many, placed as for contacts_kept"),
 }
 
 KIND_CODES: dict[str, int] = {k: i for i, k in enumerate(KINDS)}

@@ -86,6 +86,8 @@ class MetricsContext:
             (see :mod:`casesim.costs`).
         provider_setting: Provider id -> setting.
         year_days: Days per year for per-year tables and FTE.
+        contact_interval: Mode name -> days between required contacts (places the contacts of a
+            ``contacts_kept`` row).
     """
 
     warmup: float
@@ -107,6 +109,7 @@ class MetricsContext:
     workload_hours: Mapping[str, float] = field(default_factory=dict)
     provider_setting: Mapping[int, str] = field(default_factory=dict)
     year_days: float = 365.25
+    contact_interval: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Reject windows and ticks that make no sense."""
@@ -188,11 +191,16 @@ def _staff_summary(lg: LogArrays, ctx: MetricsContext) -> dict[str, Any]:
     return out
 
 
-def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> dict[str, Any]:
+def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
+                interval: Mapping[str, float]) -> dict[str, Any]:
     """Contact compliance in W, overall and by stage, mode and risk at the contact."""
-    kept_rows = lg.in_window(lg.rows("contact_kept"), a, h)
+    kept_rows, t = lg.contacts("contact_kept", interval)
+    kept_rows = kept_rows[(t >= a) & (t < h)]
+    del t
     rows = np.concatenate([kept_rows, lg.in_window(lg.rows("contact_missed"), a, h)])
-    cancelled = lg.in_window(lg.rows("contact_cancelled"), a, h)
+    cancelled, t = lg.contacts("contact_cancelled", interval)
+    cancelled = cancelled[(t >= a) & (t < h)]
+    del t
     kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(rows) - len(kept_rows), bool)]
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)
@@ -248,7 +256,7 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     out["continuity_breaks_per_case_year"] = _ratio(len(breaks), cy)
     out["continuity_breaks_by_cause"] = {c: int(per_cause[lookup[c]]) for c in causes}
     out.update(_staff_summary(lg, ctx))
-    out.update(_compliance(lg, register, a, h))
+    out.update(_compliance(lg, register, a, h, ctx.contact_interval))
     for key, kind in (("warnings", "warning"), ("breaches", "breach"),
                       ("returns_to_court", "return_to_court"), ("recalls", "recall")):
         out[key] = len(in_w(kind))
@@ -403,7 +411,10 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
         if name != UNKNOWN_RISK or levels[:, i].any():
             out[f"risk:{name}"] = levels[:, i]
     out.update(_staff_ticks(lg, ctx, bounds))
-    kept, missed = flow(lg.rows("contact_kept")), flow(lg.rows("contact_missed"))
+    kept_times = lg.contacts("contact_kept", ctx.contact_interval)[1]
+    kept = np.bincount(tick_index(kept_times, bounds), minlength=n + 1)[:n].astype(np.int64)
+    del kept_times
+    missed = flow(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(divide="ignore", invalid="ignore"):
         out["compliance_rate"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)

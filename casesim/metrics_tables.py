@@ -68,6 +68,10 @@ def _ids(column: pd.Series) -> np.ndarray:
     return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
 
 
+#: Rows standing for several contacts of a kind (process.contact_settlement: aggregate).
+_RUNS = {"contact_kept": "contacts_kept", "contact_cancelled": "contacts_cancelled"}
+
+
 class LogArrays:
     """The event frame as numpy columns, with row indices grouped by kind.
 
@@ -121,6 +125,44 @@ class LogArrays:
     def stage_mask(self, names: set[str] | frozenset[str]) -> np.ndarray:
         """Boolean array over stage codes: the stage's name is in ``names``."""
         return np.isin(self.stage_names, list(names))
+
+    def contacts(self, kind: str, interval: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The row and the time of every required contact of ``kind`` (``contact_kept``, ``contact_missed`` or
+        ``contact_cancelled``).
+
+        Contacts decided together (``contacts_kept`` and ``contacts_cancelled`` rows, value ``n``) count as the
+        ``n`` contacts they stand for: the row's index ``n`` times, at the row's time plus ``j`` times the
+        contact interval of the row's mode (``interval``: mode name -> days), ``j = 0 .. n-1``, after the
+        kind's own rows. The times are those at which the engine placed the contacts, to the last bit.
+        Without such rows this is ``(rows(kind), time[rows(kind)])``.
+        """
+        rows = self.rows(kind)
+        runs = self.rows(_RUNS[kind]) if kind in _RUNS else _EMPTY
+        if not len(runs):
+            return rows, self.time[rows]
+        count = self.value[runs].astype(np.int64)
+        step = np.full(len(self.cause_names), np.nan)
+        for code, name in enumerate(self.cause_names):
+            step[code] = interval.get(str(name), np.nan)
+        missing = np.isnan(step[self.cause[runs]])
+        if missing.any() or (count < 1).any() or (count != self.value[runs]).any():
+            bad = self.cause_names[self.cause[runs][missing][0]] if missing.any() else None
+            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count and a known mode: mode {bad!r} has "
+                             "no contact interval" if bad is not None else
+                             f"{_RUNS[kind]} rows need a positive whole count in value")
+        single, total = len(rows), int(count.sum())
+        out_rows = np.empty(single + total, dtype=np.result_type(rows, runs))
+        out_rows[:single] = rows
+        out_rows[single:] = np.repeat(runs, count)
+        times = np.empty(single + total)
+        times[:single] = self.time[rows]
+        first = np.cumsum(count) - count                  # where each run's contacts start
+        j = np.arange(total, dtype=np.float64)
+        j -= np.repeat(first.astype(np.float64), count)   # the contact's place in its run
+        j *= np.repeat(step[self.cause[runs]], count)
+        times[single:] = np.repeat(self.time[runs], count)
+        times[single:] += j                               # time + j * interval, as the engine computed it
+        return out_rows, times
 
 
 def exposure(times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -425,7 +467,8 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     out["final_stage"] = np.r_[lg.stage_names, [""]][last_stage]
     out["n_stage_entries"] = np.bincount(pos, minlength=n).astype(np.int64)
     out["continuity_breaks"] = count(lg.rows("manager_change"))
-    kept, missed = count(lg.rows("contact_kept")), count(lg.rows("contact_missed"))
+    kept = count(lg.contacts("contact_kept", ctx.contact_interval)[0])
+    missed = count(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(invalid="ignore", divide="ignore"):
         out["compliance_rate"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)

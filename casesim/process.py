@@ -7,12 +7,16 @@ enforcement on misses; interventions run at providers), REVIEW (at a fixed inter
 mode re-scored, the team re-meets) and back to IMPLEMENT, until the stay ends or a breach or a
 further offence cuts it short. The process sleeps until its next happening, so the cost is one
 SimPy event per happening, not per tick.
+
+With ``process.contact_settlement: aggregate`` the contacts due in a window are decided at once
+(:func:`_first_miss`): the process wakes at the window's first contact and at each miss, not at every
+contact, and the kept contacts before a miss are one ``contacts_kept`` row.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from simpy.events import Timeout
@@ -21,6 +25,7 @@ from casesim.params import EXIT, RISKS
 from casesim.rng import (
     ACCEPTABLE,
     CONTACT,
+    CONTACT_THIN,
     DETECT,
     DURATION,
     MANDATORY,
@@ -123,6 +128,7 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
     outcome = "completed"
     modes = sim.scenario.modes
     enforceable = spec.on_breach is not None
+    aggregate = p.contact_settlement == "aggregate"
     while True:
         # Contacts first, in a tight loop while the next contact comes before every other happening of
         # the stay (an assessment, plan, offence or the end at the same instant goes first; a review
@@ -131,6 +137,26 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
         while t_contact < other and t_contact <= t_review:
             if t_contact > env.now:
                 yield Timeout(env, t_contact - env.now)
+            if aggregate:
+                n, staff = _window(sim, case, other, t_review, p.contact_window_days)
+                if staff is None and n > 1:   # nobody at work until a known return: not offered
+                    _not_offered(sim, case, stage, n)
+                    t_contact = env.now + n * modes[case.mode].contact_interval_days
+                    continue
+                if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
+                    interval = modes[case.mode].contact_interval_days
+                    miss, prob = _first_miss(sim, case, stage, staff, n, interval)
+                    if miss == n:
+                        t_contact = env.now + n * interval
+                        continue
+                    if miss:
+                        yield Timeout(env, miss * interval)
+                    case.contacts += 1
+                    if _missed(sim, case, stage, enforceable, prob, case.contacts - 1):
+                        outcome = "breach"
+                        break
+                    t_contact = env.now + interval
+                    continue
             if _contact(sim, case, stage, enforceable):
                 outcome = "breach"
                 break
@@ -232,16 +258,120 @@ def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool
         case.kept_since_review += 1
         sim.log.add(now, case.no, "contact_kept", stage, holder.unique_id, case.mode, prob)
         return False
+    return _missed(sim, case, stage, enforceable, prob, k)
+
+
+def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int) -> bool:
+    """The case misses its ``k``-th contact, due now (kept with probability ``prob``); returns True when it
+    leads to breach."""
+    now = sim.env.now
     case.missed_since_review += 1
-    sim.log.add(now, case.no, "contact_missed", stage, holder.unique_id, case.mode, prob)
+    holder = case.holder.unique_id if case.holder is not None else -1
+    sim.log.add(now, case.no, "contact_missed", stage, holder, case.mode, prob)
     if not enforceable:
         return False
     action = sim.enforcement.on_missed(case, now, _u(case.luck, ACCEPTABLE, k))
     if action == "warning":
         case.warning_times = (*case.warning_times, now)
-        sim.log.add(now, case.no, "warning", stage, holder.unique_id, "", float(len(case.warning_times)))
+        sim.log.add(now, case.no, "warning", stage, holder, "", float(len(case.warning_times)))
         return False
     return action == "breach"
+
+
+def _window(sim: Simulation, case: Case, before: float, review: float, longest: float) -> tuple[int, Any]:
+    """How many contacts one decision settles, from the one due now at the mode's interval, and who delivers
+    them (``None``: nobody is at work to see the case, and none of them is offered).
+
+    The contacts at ``now + j * interval`` are taken while they come strictly before ``before`` (the stay's
+    next assessment, plan, offence or end), the horizon and the next leave, absence, return or departure
+    of anyone they rest on (the deliverer, the holder or the members of its team who come before the
+    deliverer, a colleague covering, the manager the case goes back to), and no later than ``review`` and
+    ``longest`` days from now. Who holds the case and who is at work therefore stay as they are now for
+    every contact of the window. A case without a holder has a window of one contact: an allocation may
+    come at any time.
+    """
+    holder = case.holder
+    if holder is None:
+        return 1, None
+    staff = sim.deliverer(case)   # a colleague covering, or one of the holder's people()
+    last = min(before, sim.horizon)
+    for person in holder.people():
+        if person.next_change < last:
+            last = person.next_change
+    if case.cover is not None and case.cover.next_change < last:
+        last = case.cover.next_change
+    if case.return_to is not None and case.return_to.next_change < last:
+        last = case.return_to.next_change
+    now = sim.env.now
+    interval = sim.scenario.modes[case.mode].contact_interval_days
+    n = 1
+    while True:
+        t = now + n * interval
+        if t >= last or t > review or n * interval > longest:
+            return n, staff
+        n += 1
+
+
+def _not_offered(sim: Simulation, case: Case, stage: str, n: int) -> None:
+    """The ``n`` contacts due from now are not offered: their holder (and whoever covers) is away until after
+    the last of them. One ``contacts_cancelled`` row."""
+    case.contacts += n
+    sim.log.add(sim.env.now, case.no, "contacts_cancelled", stage, case.holder.unique_id, case.mode, float(n))
+
+
+def _first_miss(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float) -> tuple[int, float]:
+    """Decide the window's ``n`` contacts (due now and at ``interval`` after) up to the first miss; log the
+    kept ones before it as one ``contacts_kept`` row. Returns the miss's position (``n`` when all are
+    kept) and the compliance probability at it.
+
+    Each contact ``j`` is kept with the probability of the compliance model at its own time, with the
+    caseload pressure of ``staff`` now (the continuity term moves with time; risk, mode and the holder
+    stay within a window; unmet needs and pressure are taken as they are now). See :func:`first_miss`.
+    """
+    comp = sim.compliance
+    now = sim.env.now
+    pressure = staff.pressure
+    luck = case.luck
+    k0 = case.contacts
+
+    def keep(j: int) -> float:
+        return comp.probability(case, now + j * interval, pressure)
+
+    miss, prob = first_miss(n, keep, lambda j: _u(luck, CONTACT, k0 + j), lambda j: _u(luck, CONTACT_THIN, k0 + j))
+    if miss:
+        case.contacts = k0 + miss
+        case.kept_since_review += miss
+        sim.log.add(now, case.no, "contacts_kept", stage, case.holder.unique_id, case.mode, float(miss))
+    return miss, prob
+
+
+def first_miss(n: int, keep: Callable[[int], float], u_gap: Callable[[int], float],
+               u_thin: Callable[[int], float]) -> tuple[int, float]:
+    """The first of ``n`` contacts that is missed, when contact ``j`` is kept with probability ``keep(j)``
+    independently of the others, and ``keep`` is monotone in ``j`` (the compliance model's is: only its
+    continuity term moves, and that one way). Returns ``(j, keep(j))``, or ``(n, 1.0)`` when all are kept.
+
+    Thinning: with ``q`` the largest miss probability of the window (at its first or its last contact),
+    the gap to the next candidate is geometric, ``floor(log u / log(1 - q))`` from the uniform
+    ``u_gap(j)`` of the contact ``j`` where the search resumes, and a candidate ``c`` is a miss when
+    ``u_thin(c) * q < 1 - keep(c)``. The result has exactly the distribution of one draw per contact, with
+    one uniform per candidate instead of one per contact.
+    """
+    q_max = 1.0 - min(keep(0), keep(n - 1))
+    if q_max <= 0.0:
+        return n, 1.0
+    log_keep = math.log1p(-q_max) if q_max < 1.0 else -INF
+    j = 0
+    while j < n:
+        gap = math.log(u_gap(j)) / log_keep   # contacts kept before the next candidate
+        if gap >= n - j:
+            break
+        c = j + int(gap)
+        p_c = keep(c)
+        if u_thin(c) * q_max < 1.0 - p_c:
+            return c, p_c
+        j = c + 1
+    return n, 1.0
 
 
 def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:

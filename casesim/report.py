@@ -243,7 +243,12 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     a, h = ctx.warmup, ctx.horizon
     kinds = {"contacts_required": ("contact_kept", "contact_missed"), "warnings": ("warning",),
              "breaches": ("breach",)}
-    rows_of = {k: np.concatenate([lg.in_window(lg.rows(x), a, h) for x in ks]) for k, ks in kinds.items()}
+
+    def in_window(kind: str) -> np.ndarray:   # (kept contacts decided together count one by one)
+        rows, t = lg.contacts(kind, ctx.contact_interval)
+        return rows[(t >= a) & (t < h)]
+
+    rows_of = {k: np.concatenate([in_window(x) for x in ks]) for k, ks in kinds.items()}
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]

@@ -47,6 +47,7 @@ def metrics_context(sim: Simulation) -> MetricsContext:
         staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
                     if m.group in group_of},
         provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
+        contact_interval={m: spec.contact_interval_days for m, spec in s.modes.items()},
         **context_prices(s))
 
 

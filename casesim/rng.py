@@ -43,6 +43,7 @@ REOFFEND = 12
 RISK_REVIEW = 13
 RESIDUAL = 14
 ASSESSMENT_TIME = 15
+CONTACT_THIN = 16
 
 
 def _mix(x: int) -> int:

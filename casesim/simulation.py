@@ -24,6 +24,7 @@ import gc
 import itertools
 import weakref
 from array import array
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,6 +184,7 @@ class Simulation(mesa.Model):
         self.staff_ever.append(m)
         self.log.add(now, -1, "capacity", "", m.unique_id, "join", m.capacity)
         if not st.static():
+            m.next_change = now   # not known until the person's life starts, at this instant
             self.env.process(staff_life(self, m))
         return m
 
@@ -481,28 +483,28 @@ class _AttributeSampler:
     def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
         a = scenario.arrivals
         self.rng = rng
-        self.risk_cum = np.cumsum([a.risk_mix[r] for r in RISKS])
+        # cumulative shares as Python floats: bisect on them finds what numpy's searchsorted finds, without
+        # numpy's per-call overhead on arrays of a few elements (this runs once per case)
+        self.risk_cum = np.cumsum([a.risk_mix[r] for r in RISKS]).tolist()
         self.offences = list(a.offence_mix)
-        self.offence_cum = np.cumsum(list(a.offence_mix.values()))
+        self.offence_cum = np.cumsum(list(a.offence_mix.values())).tolist()
         self.needs = list(a.needs_prevalence)
         self.prev = {r: [a.needs_prevalence[n][r] for n in self.needs] for r in RISKS}
         self.patches = list(scenario.patches)
         w = np.array(list(scenario.patches.values()), dtype=float)
-        self.patch_cum = np.cumsum(w / w.sum())
+        self.patch_cum = np.cumsum(w / w.sum()).tolist()
         self.sd = a.propensity_sd
         self._needs_seen: dict[tuple[str, ...], tuple[str, ...]] = {}
         m, c = a.motivation_mean, a.motivation_concentration
         self.beta = (m * c, (1 - m) * c)
 
     def draw(self) -> tuple[str, str, tuple[str, ...], float, float, str]:
-        u = self.rng.random(3 + len(self.needs))
+        u = self.rng.random(3 + len(self.needs)).tolist()
         z = float(self.rng.standard_normal())
         motivation = float(self.rng.beta(*self.beta))
-        risk = RISKS[min(int(np.searchsorted(self.risk_cum, u[0], side="right")), len(RISKS) - 1)]
-        offence = self.offences[min(int(np.searchsorted(self.offence_cum, u[1], side="right")),
-                                    len(self.offences) - 1)]
-        patch = self.patches[min(int(np.searchsorted(self.patch_cum, u[2], side="right")),
-                                 len(self.patches) - 1)]
+        risk = RISKS[min(bisect_right(self.risk_cum, u[0]), len(RISKS) - 1)]
+        offence = self.offences[min(bisect_right(self.offence_cum, u[1]), len(self.offences) - 1)]
+        patch = self.patches[min(bisect_right(self.patch_cum, u[2]), len(self.patches) - 1)]
         prev = self.prev[risk]
         needs = tuple(n for n, p, x in zip(self.needs, prev, u[3:], strict=True) if x < p)
         needs = self._needs_seen.setdefault(needs, needs)   # one shared tuple per combination

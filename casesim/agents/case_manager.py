@@ -25,6 +25,7 @@ class CaseManager(mesa.Agent):
         self.generation = generation      # 0 for the first holder of the post, +1 per replacement
         self.in_post = True               # False once the person has left the service
         self.absent = False               # on leave or sick
+        self.next_change = float("inf")   # when this person next goes on leave, comes back or leaves (staff_life)
         self.starter_until = 0.0          # reduced capacity until this day
         self.pod: int | None = None
         self.held: set[Any] = set()       # cases this manager is responsible for
@@ -63,6 +64,10 @@ class CaseManager(mesa.Agent):
     def on_duty(self) -> CaseManager | None:
         """Who delivers this holder's contacts right now."""
         return self if self.available else None
+
+    def people(self) -> tuple[CaseManager, ...]:
+        """The staff whose availability decides who delivers this holder's contacts."""
+        return (self,)
 
     def can_hold(self, mode: str | None) -> bool:
         """At work and skilled in ``mode`` (may take a new case)."""

@@ -56,6 +56,17 @@ class Team(mesa.Agent):
                 return m
         return None
 
+    def people(self) -> tuple[CaseManager, ...]:
+        """The staff whose availability decides who delivers the team's contacts: in ``on_duty``'s order,
+        up to the first at work (those after it matter only once it is away), or all when none is."""
+        out = []
+        for m in (self.driver, *self.staff, self.chair):
+            if m is not None:
+                out.append(m)
+                if m.available:
+                    break
+        return tuple(out)
+
     def can_hold(self, mode: str | None) -> bool:
         """The chair is in post and skilled in ``mode``."""
         return self.chair.in_post and (mode is None or mode in self.chair.modes)

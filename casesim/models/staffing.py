@@ -81,6 +81,7 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
         gap_sick = -math.log(Luck.u(key, SICK_GAP, k + n)) / sick_rate if sick_rate > 0 else math.inf
         t_next = env.now + min(gap_leave, gap_sick)
         if quit_at <= t_next:
+            m.next_change = quit_at
             if quit_at > env.now:
                 yield env.timeout(quit_at - env.now)
             sim.staff_leaves(m)
@@ -89,6 +90,7 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
             yield env.timeout(lag)
             sim.fill_post(m.post, m.generation + 1, starter=True, template=m)
             return
+        m.next_change = t_next   # (read by contacts settled in aggregate: a window ends before it)
         yield env.timeout(t_next - env.now)
         if gap_leave <= gap_sick:
             spread = st.leave_block_spread
@@ -100,6 +102,7 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
         if days <= 0:
             continue
         sim.absence_start(m, cause, days)
+        m.next_change = env.now + days
         yield env.timeout(days)
         sim.absence_end(m)
 

@@ -1,0 +1,193 @@
+"""Contacts decided in aggregate (``process.contact_settlement: aggregate``).
+
+The sampler must have exactly the law of one draw per contact; the engine must place every contact where
+the per-contact engine would (on its mode's grid, inside its stay, before the horizon) and keep the log in
+time order; and every table must count a row that stands for ``n`` contacts as those ``n`` contacts.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from casesim.costs import cost_table, fte_table
+from casesim.metrics import summarize, timeseries
+from casesim.metrics_tables import LogArrays, case_table
+from casesim.process import first_miss
+from casesim.report import enforcement_by
+from casesim.results import Result, run
+from tests.helpers import small
+
+AGG = "process.contact_settlement=aggregate"
+
+
+def _law(keep: list[float]) -> np.ndarray:
+    """P(first miss at j) for j < n, then P(all kept)."""
+    out, alive = [], 1.0
+    for p in keep:
+        out.append(alive * (1 - p))
+        alive *= p
+    return np.array([*out, alive])
+
+
+@pytest.mark.parametrize("keep", [[0.9] * 6, [0.6, 0.7, 0.8, 0.9, 0.95], [0.95, 0.9, 0.8, 0.5],
+                                  [0.3] * 3, [0.999] * 8, [0.5]])
+def test_the_first_miss_has_the_law_of_one_draw_per_contact(keep: list[float]) -> None:
+    rng = np.random.default_rng(12345)
+    trials = 60_000
+    n = len(keep)
+    got = np.zeros(n + 1)
+    for _ in range(trials):
+        gap, thin = rng.random(n), rng.random(n)
+        j, p = first_miss(n, keep.__getitem__, gap.__getitem__, thin.__getitem__)
+        got[j] += 1
+        assert p == (keep[j] if j < n else 1.0)
+    law = _law(keep)
+    # each outcome's frequency within 4.5 standard errors of its probability (deterministic: fixed seed)
+    se = np.sqrt(law * (1 - law) / trials)
+    assert np.all(np.abs(got / trials - law) <= 4.5 * se + 1e-12), (got / trials, law)
+
+
+def test_certain_outcomes_need_no_luck() -> None:
+    never = pytest.fail   # no uniform may be drawn
+    assert first_miss(4, lambda j: 1.0, never, never) == (4, 1.0)
+    assert first_miss(4, lambda j: 0.0, lambda j: 0.5, lambda j: 0.5) == (0, 0.0)
+
+
+@cache
+def _runs() -> tuple[Result, Result]:
+    each = run(small(), seed=3)
+    agg = run(small(AGG), seed=3)
+    return each, agg
+
+
+def _contacts(result: Result) -> pd.DataFrame:
+    """Every contact of the run, one row each: case, time, outcome."""
+    lg = LogArrays(result.events)
+    parts = []
+    for kind in ("contact_kept", "contact_missed", "contact_cancelled"):
+        rows, t = lg.contacts(kind, result.context.contact_interval)
+        parts.append(pd.DataFrame({"case": lg.case[rows], "time": t, "kind": kind,
+                                   "mode": lg.cause_names[lg.cause[rows]] if kind != "contact_cancelled"
+                                   else None}))
+    return pd.concat(parts, ignore_index=True).sort_values(["case", "time"], kind="stable")
+
+
+def test_aggregate_runs_fewer_events_with_one_row_per_kept_stretch() -> None:
+    each, agg = _runs()
+    kinds = agg.events["kind"].astype(str)
+    assert (kinds == "contacts_kept").sum() > 0 and (kinds == "contacts_cancelled").sum() > 0
+    assert len(agg.events) < 0.9 * len(each.events)
+    kept, away = agg.events[kinds == "contacts_kept"], agg.events[kinds == "contacts_cancelled"]
+    assert (kept["value"] >= 1).all() and (away["value"] >= 2).all()   # one not offered is a row of its own
+    assert (kept["value"] == kept["value"].round()).all() and (away["value"] == away["value"].round()).all()
+    assert kept["value"].mean() > 2   # most kept stretches hold several contacts
+
+
+def test_the_log_stays_in_time_order() -> None:
+    _, agg = _runs()
+    assert np.all(np.diff(agg.events["time"].to_numpy()) >= 0)
+
+
+def test_every_contact_lies_inside_its_stay_and_before_the_horizon() -> None:
+    _, agg = _runs()
+    c = _contacts(agg)
+    ev = agg.events
+    h = agg.context.horizon
+    assert (c["time"] < h).all()
+    # no case has two contacts at one instant: the windows never overlap
+    assert not c.duplicated(["case", "time"]).any()
+    # each contact falls within a stay of its case: between a stage_enter and the next stage_exit
+    enter = ev[ev["kind"] == "stage_enter"][["case", "time"]].sort_values(["case", "time"])
+    leave = ev[ev["kind"] == "stage_exit"][["case", "time"]].sort_values(["case", "time"])
+    start = pd.merge_asof(c.sort_values("time"), enter.sort_values("time").rename(columns={"time": "start"}),
+                          left_on="time", right_on="start", by="case", direction="backward")
+    stop = pd.merge_asof(start.sort_values("time"), leave.sort_values("time").rename(columns={"time": "stop"}),
+                         left_on="time", right_on="stop", by="case", direction="forward")
+    assert stop["start"].notna().all()
+    assert ((stop["stop"].isna()) | (stop["time"] <= stop["stop"])).all()
+    assert (stop["start"] <= stop["time"]).all()
+
+
+def test_contacts_of_a_stretch_follow_the_mode_interval() -> None:
+    _, agg = _runs()
+    lg = LogArrays(agg.events)
+    rows, t = lg.contacts("contact_kept", agg.context.contact_interval)
+    runs = lg.rows("contacts_kept")
+    single = len(lg.rows("contact_kept"))
+    assert len(rows) == single + int(lg.value[runs].sum())
+    # a stretch's contacts: the first at the row's time, then one mode interval apart, to the last bit
+    first = rows[single:][0]
+    n = int(lg.value[first])
+    step = agg.context.contact_interval[str(lg.cause_names[lg.cause[first]])]
+    assert list(t[single:single + n]) == [lg.time[first] + j * step for j in range(n)]
+
+
+def _expanded(result: Result) -> pd.DataFrame:
+    """The run's log with each row that stands for ``n`` contacts replaced by ``n`` rows of one contact, in
+    its place: the log the per-contact engine would write for the same decisions."""
+    ev = result.events.reset_index(drop=True)
+    kinds = ev["kind"].astype(str).to_numpy()
+    single = {"contacts_kept": "contact_kept", "contacts_cancelled": "contact_cancelled"}
+    is_run = np.isin(kinds, list(single))
+    count = np.where(is_run, ev["value"].to_numpy(), 1).astype(np.int64)
+    idx = np.repeat(np.arange(len(ev)), count)
+    j = np.arange(len(idx)) - np.repeat(np.cumsum(count) - count, count)
+    out = ev.iloc[idx].reset_index(drop=True)
+    step = out["cause"].astype(str).map(result.context.contact_interval).fillna(0.0).to_numpy()
+    run_rows = is_run[idx]
+    out.loc[run_rows, "time"] = out["time"].to_numpy()[run_rows] + j[run_rows] * step[run_rows]
+    new_kind = np.where(run_rows, pd.Series(kinds[idx]).map(single).fillna("").to_numpy(), kinds[idx])
+    out["kind"] = pd.Categorical(new_kind, categories=ev["kind"].cat.categories)
+    out.loc[run_rows, "value"] = 1.0
+    cancelled = run_rows & (new_kind == "contact_cancelled")
+    out["cause"] = out["cause"].astype(str)
+    out.loc[cancelled, "cause"] = "holder_absent"
+    out["cause"] = out["cause"].astype(ev["cause"].dtype if str(ev["cause"].dtype) != "category" else "category")
+    return out
+
+
+def _same(a: object, b: object, path: str = "") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9, abs=1e-9), path
+    else:
+        assert a == b, path
+
+
+def test_every_table_counts_a_stretch_as_its_contacts() -> None:
+    _, agg = _runs()
+    ctx, reg = agg.context, agg.register
+    flat = _expanded(agg)
+    assert len(flat) > len(agg.events)
+    _same(summarize(agg.events, reg, ctx), summarize(flat, reg, ctx))
+    pd.testing.assert_frame_equal(timeseries(agg.events, reg, ctx), timeseries(flat, reg, ctx))
+    pd.testing.assert_frame_equal(case_table(agg.events, reg, ctx), case_table(flat, reg, ctx))
+    pd.testing.assert_frame_equal(cost_table(agg.events, ctx), cost_table(flat, ctx), rtol=1e-9)
+    pd.testing.assert_frame_equal(fte_table(agg.events, ctx), fte_table(flat, ctx), rtol=1e-9)
+    pd.testing.assert_frame_equal(enforcement_by(agg.events, reg, ctx), enforcement_by(flat, reg, ctx))
+
+
+def test_a_stretch_of_an_unknown_mode_is_refused_by_name() -> None:
+    _, agg = _runs()
+    with pytest.raises(ValueError, match="has no contact interval"):
+        LogArrays(agg.events).contacts("contact_kept", {})
+
+
+def test_aggregate_is_reproducible_and_close_to_each_contact_at_its_time() -> None:
+    each, agg = _runs()
+    again = run(small(AGG), seed=3)
+    pd.testing.assert_frame_equal(agg.events, again.events)
+    # the same people arrive and stay; only the contacts' luck differs (seed noise, not a bias)
+    s, a = each.summary, agg.summary
+    assert a["cases_entered"] == s["cases_entered"]
+    assert a["contacts_required"] == pytest.approx(s["contacts_required"], rel=0.02)
+    assert a["compliance_rate"] == pytest.approx(s["compliance_rate"], abs=0.01)
+    assert a["share_contacts_not_offered"] == pytest.approx(s["share_contacts_not_offered"], abs=0.01)
