@@ -370,17 +370,17 @@ def settings_of(ctx: MetricsContext) -> list[str]:
 
 def cost_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
     """Cost by measured year x setting x category (every combination, zeros included)."""
-    return _cost_table(cost_inputs(LogArrays(events), ctx), ctx)
+    return _cost_table(cost_inputs(LogArrays.of(events), ctx), ctx)
 
 
 def fte_table(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
     """FTE required against available over the measured window, by setting and role."""
-    return staff_in(cost_inputs(LogArrays(events), ctx), ctx, ctx.warmup, ctx.horizon)
+    return staff_in(cost_inputs(LogArrays.of(events), ctx), ctx, ctx.warmup, ctx.horizon)
 
 
 def cost_and_fte_tables(events: pd.DataFrame, ctx: MetricsContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(cost_table, fte_table)`` from one extraction of the cost inputs (a run writes both)."""
-    inp = cost_inputs(LogArrays(events), ctx)
+    inp = cost_inputs(LogArrays.of(events), ctx)
     return _cost_table(inp, ctx), staff_in(inp, ctx, ctx.warmup, ctx.horizon)
 
 

@@ -239,7 +239,7 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     Returns:
         A JSON-serialisable dict of plain Python numbers, strings, lists and dicts.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
     span = h - a
     out: dict[str, Any] = _case_counts(lg, a, h)
@@ -364,7 +364,7 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     Returns:
         One row per tick boundary; integer counts are int64.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     bounds = tick_bounds(ctx)
     n = len(bounds)
 

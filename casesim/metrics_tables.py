@@ -11,7 +11,9 @@ Public here (and re-exported by :mod:`casesim.metrics`): :func:`staff_load`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,6 +70,22 @@ def _ids(column: pd.Series) -> np.ndarray:
     return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
 
 
+_shared = threading.local()
+
+
+@contextmanager
+def shared_log_arrays(events: pd.DataFrame) -> Iterator[None]:
+    """Within this block, every metric given this very frame (``is``) uses one :class:`LogArrays` of it,
+    built when first asked for, instead of each building its own (a national log takes seconds to index).
+    The frame must not be changed inside the block."""
+    stack = _shared.__dict__.setdefault("stack", [])
+    stack.append([events, None])
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
 #: Rows standing for several contacts of a kind (process.contact_settlement: aggregate).
 _RUNS = {"contact_kept": "contacts_kept", "contact_cancelled": "contacts_cancelled"}
 
@@ -94,6 +112,17 @@ class LogArrays:
             order = order.astype(np.int32)
         bounds = np.searchsorted(kind[order], np.arange(len(kind_names) + 1))
         self._rows = {str(k): order[bounds[i]:bounds[i + 1]] for i, k in enumerate(kind_names)}
+
+    @classmethod
+    def of(cls, events: pd.DataFrame) -> LogArrays:
+        """The arrays of ``events``: the shared ones inside :func:`shared_log_arrays` for this frame, else
+        new ones."""
+        for entry in reversed(getattr(_shared, "stack", ())):
+            if entry[0] is events:
+                if entry[1] is None:
+                    entry[1] = cls(events)
+                return entry[1]
+        return cls(events)
 
     def __len__(self) -> int:
         """Number of rows."""
@@ -347,7 +376,7 @@ def staff_load(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
         Columns manager, setting, start, end, load, count, capacity, sorted by
         manager then start; segments of one manager tile ``[0, horizon)``.
     """
-    seg = staff_arrays(LogArrays(events), ctx.horizon, ctx.staff_setting)
+    seg = staff_arrays(LogArrays.of(events), ctx.horizon, ctx.staff_setting)
     cols = ["manager", "setting", "start", "end", "load", "count", "capacity"]
     return pd.DataFrame({k: seg[k] for k in cols})
 
@@ -395,7 +424,7 @@ def stage_occupancy(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
         Columns stage, setting, L, entries, lam, W_mean, littles_ratio, censored (number
         of counted stays still open at the horizon). Undefined ratios are NaN.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
     span = h - a
     n_codes = len(lg.stage_names)
@@ -445,7 +474,7 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
         compliance_rate, warnings, breaches, returns_to_court, recalls, referrals,
         interventions_completed, custody_days, final_risk, final_mode.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     h = ctx.horizon
     n = len(register)
     index = pd.Index(register["case"].to_numpy(dtype=np.int64))

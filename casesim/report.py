@@ -155,7 +155,7 @@ def journey_flows(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
     Returns:
         Columns source, target, route, cases (int), rows with at least one case, in stage order.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
     enter, leave, ext = lg.rows("stage_enter"), lg.closing("stage_exit"), lg.closing("exit")
     names = lg.stage_names
@@ -214,7 +214,7 @@ def staff_caseloads(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
     Returns:
         Columns manager, setting, mean_cases, days_in_post, sorted by manager.
     """
-    seg = staff_arrays(LogArrays(events), ctx.horizon, ctx.staff_setting)
+    seg = staff_arrays(LogArrays.of(events), ctx.horizon, ctx.staff_setting)
     dur = exposure(seg["start"], ctx.warmup, ctx.horizon) - exposure(seg["end"], ctx.warmup, ctx.horizon)
     uniq, inv = np.unique(seg["manager"], return_inverse=True)
     inv = inv.reshape(-1)
@@ -239,7 +239,7 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     Returns:
         Columns by ("mode" | "risk"), label, contacts_required, warnings, breaches.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
     kinds = {"contacts_required": ("contact_kept", "contact_missed"), "warnings": ("warning",),
              "breaches": ("breach",)}
@@ -291,7 +291,7 @@ def waits_by_provider(events: pd.DataFrame, ctx: MetricsContext, names: Mapping[
     Returns:
         Columns provider, name, referrals, accepted, started, mean_wait_days, max_wait_days.
     """
-    lg = LogArrays(events)
+    lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
     refs = lg.in_window(lg.rows("referral"), a, h)
     refs = refs[lg.manager[refs] >= 0]

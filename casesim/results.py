@@ -22,6 +22,7 @@ import pandas as pd
 
 from casesim.costs import context_prices, cost_and_fte_tables, provider_price
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
+from casesim.metrics_tables import shared_log_arrays
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
@@ -77,6 +78,10 @@ class Result:
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
         def fill(tmp: Path) -> None:
+            with shared_log_arrays(self.events):   # the report's tables index the log once
+                _fill(tmp)
+
+        def _fill(tmp: Path) -> None:
             (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
             self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
             self.cases.to_parquet(tmp / "cases.parquet", index=False)
@@ -178,7 +183,10 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         staff = sim.staff_table()
         ctx = metrics_context(sim)
         del sim
-    summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
+    with shared_log_arrays(events):   # every metric below indexes the log once between them
+        summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
+        series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
+        costs, fte = cost_and_fte_tables(events, ctx)   # last: its inputs are not held while the others run
     from casesim import __version__
     manifest = {
         "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
@@ -189,7 +197,5 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         "python": platform.python_version(), "platform": platform.platform(),
         "outputs": list(OUTPUT_FILES),
     }
-    series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
-    costs, fte = cost_and_fte_tables(events, ctx)   # last: its inputs are not held while the others run
     return Result(scenario=scenario, seed=seed, summary=summary, timeseries=series, cases=cases, events=events,
                   register=register, staff=staff, context=ctx, manifest=manifest, costs=costs, fte=fte)
