@@ -311,6 +311,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"{flag}: {need} (got {value})", file=sys.stderr)
             return EXIT_INPUT
     entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
+    grains = {e.label: e.scenario.process.contact_settlement for e in entries}
+    if len(set(grains.values())) > 1:
+        print("note: these scenarios decide contacts differently (process.contact_settlement: "
+              + ", ".join(f"{label} {mode}" for label, mode in grains.items())
+              + "); their differences include that change of grain, not only the policy", file=sys.stderr)
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
     if _out_blocked(out):
         return EXIT_INPUT

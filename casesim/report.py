@@ -623,8 +623,13 @@ def report_html(result: Result) -> str:
         f"{s.get('horizon_days', 0):,.0f} ({s.get('window_days', 0):,.0f} days after the warm-up); casesim "
         f"{escape(__version__)}. Every figure below is computed from the run's event log; the table gives the "
         "values of <code>summary.json</code>.</p>",
-        kpi_table_html(s),
     ]
+    if result.scenario.process.contact_settlement != "each":
+        parts.append("<p class='note'>Contacts were decided in aggregate (<code>process.contact_settlement: "
+                     f"{escape(result.scenario.process.contact_settlement)}</code>): the same model at a coarser "
+                     "grain, equal in distribution to deciding each contact at its own time but not run for run. "
+                     "Compare this run only with runs decided the same way.</p>")
+    parts.append(kpi_table_html(s))
     for i, (div_id, heading, note, fig) in enumerate(report_figures(result)):
         parts.append(f"<h2>{escape(heading)}</h2><p class='note'>{escape(note)}</p>")
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=i == 0, validate=False, div_id=div_id,

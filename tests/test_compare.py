@@ -134,6 +134,20 @@ def test_command_line_runs_in_processes_like_in_process(tmp_path: Path, capsys: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.csv", "out", "strict.yaml"]
 
 
+def test_the_command_line_notes_scenarios_that_decide_contacts_differently(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    agg = tmp_path / "agg.yaml"
+    agg.write_text(f"extends: {SMALL}\nname: small_agg\nprocess: {{contact_settlement: aggregate}}\n")
+    sets = [x for kv in TINY for x in ("--set", kv)]
+    note = "these scenarios decide contacts differently (process.contact_settlement: small each, small_agg aggregate)"
+    code, _, err = cli(capsys, "compare", SMALL, agg, "--replications", "2", "--workers", "1", "--quiet", *sets,
+                       "--out", tmp_path / "mixed")
+    assert code == 0 and note in err
+    code, _, err = cli(capsys, "compare", SMALL, strict_file(tmp_path), "--replications", "2", "--workers", "1",
+                       "--quiet", *sets, "--out", tmp_path / "same")
+    assert code == 0 and "decide contacts differently" not in err
+
+
 def _csv(table: pd.DataFrame, tmp: Path) -> Path:
     path = tmp / "here.csv"
     table.to_csv(path, index=False)

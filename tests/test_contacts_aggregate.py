@@ -191,3 +191,9 @@ def test_aggregate_is_reproducible_and_close_to_each_contact_at_its_time() -> No
     assert a["contacts_required"] == pytest.approx(s["contacts_required"], rel=0.02)
     assert a["compliance_rate"] == pytest.approx(s["compliance_rate"], abs=0.01)
     assert a["share_contacts_not_offered"] == pytest.approx(s["share_contacts_not_offered"], abs=0.01)
+
+
+def test_the_report_says_when_contacts_were_decided_in_aggregate() -> None:
+    each, agg = _runs()
+    assert "Contacts were decided in aggregate" in agg.report_html()
+    assert "Contacts were decided in aggregate" not in each.report_html()
