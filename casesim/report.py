@@ -627,7 +627,8 @@ def report_html(result: Result) -> str:
     if result.scenario.process.contact_settlement != "each":
         parts.append("<p class='note'>Contacts were decided in aggregate (<code>process.contact_settlement: "
                      f"{escape(result.scenario.process.contact_settlement)}</code>): the same model at a coarser "
-                     "grain, equal in distribution to deciding each contact at its own time but not run for run. "
+                     "grain. Caseload pressure and unmet needs are held over each window; otherwise it matches "
+                     "deciding each contact at its own time in distribution, though not run for run. "
                      "Compare this run only with runs decided the same way.</p>")
     parts.append(kpi_table_html(s))
     for i, (div_id, heading, note, fig) in enumerate(report_figures(result)):
