@@ -1,19 +1,22 @@
 """What deciding contacts in aggregate (``process.contact_settlement: aggregate``) saves and changes.
 
 For each seed, runs the scenario (default ``scenarios/england_wales.yaml`` at ``--scale``) once with every
-contact decided at its own time (``each``) and once in aggregate, each in a fresh child process through
-``casesim.results.run`` (simulation and every table; nothing written). Prints the simulation's CPU time,
-SimPy's events, the log's rows and the headline figures of every run; then each figure's ratio
-(aggregate / each) per seed and its mean. The two runs of a seed share every random number but those of
-the contacts (arrivals, stays, staff absences and the rest are keyed by case and purpose), so the ratios
-are paired; the spread of the ``each`` runs over seeds is printed beside them as the yardstick of noise.
+contact decided at its own time (``each``) and once in aggregate, each in a fresh child process: the
+simulation (timed alone), then the summary. Prints the simulation's CPU time, SimPy's events, the log's rows
+and the headline figures of every run; then each figure's ratio (aggregate / each) per seed and its mean.
+The two runs of a seed share every random number but those of the contacts (arrivals, stays, staff
+absences and the rest are keyed by case and purpose), so the ratios are paired; the spread of the ``each``
+runs over seeds is printed beside them. Breaches and recalls still scatter by 1-2% between paired runs
+(they follow the misses, whose luck differs), so judge them over six seeds or more: three seeds at 1 in 20
+suggested recalls 1% higher, six gave 1.000.
 
-Profile lesson (py-spy, E&W at 1 in 20, aggregate): after the change contacts take about a fifth of the
-simulation's CPU, where they took about a half; SimPy's own loop (``Environment.step``) is the largest
-single item, and what remains is one wake-up per happening of every other kind. Windows are short because
-they end at every leave, absence and return of the staff a case's contacts rest on (about one change a
-month a person), so most of the saving comes from the misses and the absences: a kept stretch is one row
-and one wake-up, a stretch with the holder away is one row.
+Profile lesson (py-spy, E&W at 1 in 20, aggregate): the contacts' share of the simulation's CPU fell to about
+a fifth (window, first miss and single contacts together); SimPy's own loop (``Environment.step``) is the
+largest single item. Contact windows are still about half of SimPy's wake-ups (54% at 1 in 50) because they
+are short: they end at every leave, absence and return of the staff a case's contacts rest on, about one
+change a month a person, and hold 2.5 contacts on average. The saving comes from the kept stretches (one
+row and one wake-up each) and the absences (one row), and it is smaller than the cut in events because
+contacts were the cheapest happenings.
 
     python benchmarks/bench_contacts.py --scale 0.05 --seeds 1 2 3
     python benchmarks/bench_contacts.py --scenario scenarios/baseline.yaml --scale 1 --seeds 1 2 3 4 5
