@@ -236,3 +236,18 @@ def test_windows_settle_every_contact_as_the_per_contact_engine_would(
     assert (agg.events["kind"] == "contacts_kept").sum() > 1000   # windows of several contacts were used
     pd.testing.assert_frame_equal(_outcomes(each.events), _outcomes(_expanded(agg)))
     assert agg.summary["breaches"] == each.summary["breaches"] and agg.summary["recalls"] == each.summary["recalls"]
+
+
+def test_the_log_is_indexed_once_inside_a_shared_block_and_anew_outside() -> None:
+    from casesim.metrics_tables import shared_log_arrays
+    _, agg = _runs()
+    ev, other = agg.events, agg.events.copy()
+    assert LogArrays.of(ev) is not LogArrays.of(ev)           # no block: built each time
+    with shared_log_arrays(ev):
+        first = LogArrays.of(ev)
+        assert LogArrays.of(ev) is first                      # the same frame: one index
+        assert LogArrays.of(other) is not first               # an equal copy is another frame
+        with shared_log_arrays(other):
+            assert LogArrays.of(other) is LogArrays.of(other) and LogArrays.of(ev) is first
+    assert LogArrays.of(ev) is not first                      # the block is over: nothing kept
+    np.testing.assert_array_equal(LogArrays.of(ev).rows("contacts_kept"), first.rows("contacts_kept"))
