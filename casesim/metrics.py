@@ -194,13 +194,9 @@ def _staff_summary(lg: LogArrays, ctx: MetricsContext) -> dict[str, Any]:
 def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
                 interval: Mapping[str, float]) -> dict[str, Any]:
     """Contact compliance in W, overall and by stage, mode and risk at the contact."""
-    kept_rows, t = lg.contacts("contact_kept", interval)
-    kept_rows = kept_rows[(t >= a) & (t < h)]
-    del t
-    rows = np.concatenate([kept_rows, lg.in_window(lg.rows("contact_missed"), a, h)])
-    cancelled, t = lg.contacts("contact_cancelled", interval)
-    cancelled = cancelled[(t >= a) & (t < h)]
-    del t
+    kept_rows = lg.contacts_in("contact_kept", interval, a, h)
+    rows = np.concatenate([kept_rows, lg.contacts_in("contact_missed", interval, a, h)])
+    cancelled = lg.contacts_in("contact_cancelled", interval, a, h)
     kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(rows) - len(kept_rows), bool)]
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)
@@ -371,8 +367,11 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     def tick(rows: np.ndarray) -> np.ndarray:   # the tick of the rows' times (only where needed: a national
         return tick_index(lg.time[rows], bounds)   # log has tens of millions of rows)
 
+    def flow_at(times: np.ndarray) -> np.ndarray:   # how many of ``times`` fall in each tick
+        return np.bincount(tick_index(times, bounds), minlength=n + 1)[:n].astype(np.int64)
+
     def flow(rows: np.ndarray) -> np.ndarray:
-        return np.bincount(tick(rows), minlength=n + 1)[:n].astype(np.int64)
+        return flow_at(lg.time[rows])
 
     arr, ext = lg.rows("arrival"), lg.closing("exit")
     out: dict[str, Any] = {"time": bounds, "in_window": bounds > ctx.warmup,
@@ -411,9 +410,7 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
         if name != UNKNOWN_RISK or levels[:, i].any():
             out[f"risk:{name}"] = levels[:, i]
     out.update(_staff_ticks(lg, ctx, bounds))
-    kept_times = lg.contacts("contact_kept", ctx.contact_interval)[1]
-    kept = np.bincount(tick_index(kept_times, bounds), minlength=n + 1)[:n].astype(np.int64)
-    del kept_times
+    kept = flow_at(lg.contacts("contact_kept", ctx.contact_interval)[1])
     missed = flow(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(divide="ignore", invalid="ignore"):

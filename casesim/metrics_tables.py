@@ -174,11 +174,11 @@ class LogArrays:
         for code, name in enumerate(self.cause_names):
             step[code] = interval.get(str(name), np.nan)
         missing = np.isnan(step[self.cause[runs]])
-        if missing.any() or (count < 1).any() or (count != self.value[runs]).any():
-            bad = self.cause_names[self.cause[runs][missing][0]] if missing.any() else None
-            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count and a known mode: mode {bad!r} has "
-                             "no contact interval" if bad is not None else
-                             f"{_RUNS[kind]} rows need a positive whole count in value")
+        if missing.any():
+            bad = self.cause_names[self.cause[runs][missing][0]]
+            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has no contact interval")
+        if (count < 1).any() or (count != self.value[runs]).any():
+            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count in value")
         single, total = len(rows), int(count.sum())
         out_rows = np.empty(single + total, dtype=np.result_type(rows, runs))
         out_rows[:single] = rows
@@ -192,6 +192,12 @@ class LogArrays:
         times[single:] = np.repeat(self.time[runs], count)
         times[single:] += j                               # time + j * interval, as the engine computed it
         return out_rows, times
+
+    def contacts_in(self, kind: str, interval: Mapping[str, float], start: float, end: float) -> np.ndarray:
+        """The rows of the contacts of ``kind`` due in ``[start, end)``, one entry per contact (see
+        :meth:`contacts`): what :meth:`in_window` is for other kinds."""
+        rows, t = self.contacts(kind, interval)
+        return rows[(t >= start) & (t < end)]
 
 
 def exposure(times: np.ndarray, start: float, end: float) -> np.ndarray:

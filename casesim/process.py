@@ -138,21 +138,21 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
             if t_contact > env.now:
                 yield Timeout(env, t_contact - env.now)
             if aggregate:
-                n, staff = _window(sim, case, other, t_review, p.contact_window_days)
+                n, staff, interval = _window(sim, case, other, t_review, p.contact_window_days)
                 if staff is None and n > 1:   # nobody at work until a known return: not offered
                     _not_offered(sim, case, stage, n)
-                    t_contact = env.now + n * modes[case.mode].contact_interval_days
+                    t_contact = env.now + n * interval
                     continue
                 if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
-                    interval = modes[case.mode].contact_interval_days
                     miss, prob = _first_miss(sim, case, stage, staff, n, interval)
                     if miss == n:
                         t_contact = env.now + n * interval
                         continue
                     if miss:
                         yield Timeout(env, miss * interval)
-                    case.contacts += 1
-                    if _missed(sim, case, stage, enforceable, prob, case.contacts - 1):
+                    nth = case.contacts   # (not ``k``: that is the stay's number, used again below)
+                    case.contacts = nth + 1
+                    if _missed(sim, case, stage, enforceable, prob, nth):
                         outcome = "breach"
                         break
                     t_contact = env.now + interval
@@ -278,9 +278,10 @@ def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: fl
     return action == "breach"
 
 
-def _window(sim: Simulation, case: Case, before: float, review: float, longest: float) -> tuple[int, Any]:
-    """How many contacts one decision settles, from the one due now at the mode's interval, and who delivers
-    them (``None``: nobody is at work to see the case, and none of them is offered).
+def _window(sim: Simulation, case: Case, before: float, review: float,
+            longest: float) -> tuple[int, Any, float]:
+    """How many contacts one decision settles, from the one due now at the mode's interval, who delivers
+    them (``None``: nobody is at work to see the case, and none of them is offered) and that interval.
 
     The contacts at ``now + j * interval`` are taken while they come strictly before ``before`` (the stay's
     next assessment, plan, offence or end), the horizon and the next leave, absence, return or departure
@@ -291,8 +292,9 @@ def _window(sim: Simulation, case: Case, before: float, review: float, longest: 
     come at any time.
     """
     holder = case.holder
+    interval = sim.scenario.modes[case.mode].contact_interval_days
     if holder is None:
-        return 1, None
+        return 1, None, interval
     staff = sim.deliverer(case)   # a colleague covering, or one of the holder's people()
     last = min(before, sim.horizon)
     for person in holder.people():
@@ -303,12 +305,11 @@ def _window(sim: Simulation, case: Case, before: float, review: float, longest: 
     if case.return_to is not None and case.return_to.next_change < last:
         last = case.return_to.next_change
     now = sim.env.now
-    interval = sim.scenario.modes[case.mode].contact_interval_days
     n = 1
     while True:
         t = now + n * interval
         if t >= last or t > review or n * interval > longest:
-            return n, staff
+            return n, staff, interval
         n += 1
 
 

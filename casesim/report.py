@@ -241,14 +241,9 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     """
     lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
-    kinds = {"contacts_required": ("contact_kept", "contact_missed"), "warnings": ("warning",),
-             "breaches": ("breach",)}
-
-    def in_window(kind: str) -> np.ndarray:   # (kept contacts decided together count one by one)
-        rows, t = lg.contacts(kind, ctx.contact_interval)
-        return rows[(t >= a) & (t < h)]
-
-    rows_of = {k: np.concatenate([in_window(x) for x in ks]) for k, ks in kinds.items()}
+    rows_of = {"contacts_required": np.concatenate([lg.contacts_in(k, ctx.contact_interval, a, h)
+                                                    for k in ("contact_kept", "contact_missed")]),
+               "warnings": lg.in_window(lg.rows("warning"), a, h), "breaches": lg.in_window(lg.rows("breach"), a, h)}
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]
@@ -269,8 +264,8 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
             del got
         order = [r for r in risk.names if r in counts] if by == "risk" else sorted(counts)
         for label in order:
-            out.append({"by": by, "label": label, **{c: counts[label].get(c, 0) for c in kinds}})
-    return pd.DataFrame(out, columns=["by", "label", *kinds])
+            out.append({"by": by, "label": label, **{c: counts[label].get(c, 0) for c in rows_of}})
+    return pd.DataFrame(out, columns=["by", "label", *rows_of])
 
 
 def provider_names(result: Result) -> dict[int, str]:

@@ -79,20 +79,17 @@ class Result:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
         def fill(tmp: Path) -> None:
             with shared_log_arrays(self.events):   # the report's tables index the log once
-                _fill(tmp)
-
-        def _fill(tmp: Path) -> None:
-            (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
-            self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
-            self.cases.to_parquet(tmp / "cases.parquet", index=False)
-            write_parquet_in_pieces(self.events, tmp / "events.parquet")
-            self.staff.to_parquet(tmp / "staff.parquet", index=False)
-            for name, table in (("costs", self.costs), ("fte", self.fte)):
-                table.to_parquet(tmp / f"{name}.parquet", index=False)
-                table.to_csv(tmp / f"{name}.csv", index=False)
-            (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
-            (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
+                (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
+                self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+                self.cases.to_parquet(tmp / "cases.parquet", index=False)
+                write_parquet_in_pieces(self.events, tmp / "events.parquet")
+                self.staff.to_parquet(tmp / "staff.parquet", index=False)
+                for name, table in (("costs", self.costs), ("fte", self.fte)):
+                    table.to_parquet(tmp / f"{name}.parquet", index=False)
+                    table.to_csv(tmp / f"{name}.csv", index=False)
+                (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
+                (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+                (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
 
         return write_directory(out_dir, fill)
 
