@@ -104,7 +104,7 @@ class EventLog:
     instead and the run goes on. ``spill=False`` keeps every buffer in memory.
     """
 
-    __slots__ = ("_buf", "_chunks", "_file", "_on_disk", "_spill", "_full", "_strings", "_string_codes")
+    __slots__ = ("_buf", "_chunks", "_file", "_on_disk", "_spill", "_full", "_strings", "_string_codes", "in_order")
 
     def __init__(self, chunk_rows: int = CHUNK_ROWS, spill: bool = True) -> None:
         if chunk_rows < 1:
@@ -117,6 +117,9 @@ class EventLog:
         self._full = chunk_rows * _ROW.size
         self._strings: list[str] = [""]
         self._string_codes: dict[str, int] = {"": 0}
+        #: False once a row has been logged ahead of the clock (contacts decided in aggregate log a window's
+        #: later rows at their own times when the window starts); the log is then put in time order when read.
+        self.in_order = True
 
     def code(self, text: str) -> int:
         """Intern ``text`` and return its code."""
@@ -185,12 +188,20 @@ class EventLog:
             if len(b):
                 yield np.frombuffer(b, dtype=_ROW_DTYPE)
 
-    def columns(self, dtypes: dict[str, Any] | None = None,
-                names: tuple[str, ...] = _ROW_DTYPE.names) -> dict[str, np.ndarray]:
+    def columns(self, dtypes: dict[str, Any] | None = None, names: tuple[str, ...] = _ROW_DTYPE.names,
+                in_time_order: bool = True) -> dict[str, np.ndarray]:
         """Columns ``names`` (default: all), each a new contiguous array (of its logging type, or of
-        ``dtypes[name]``), read in one pass over the buffers."""
+        ``dtypes[name]``), read in one pass over the buffers.
+
+        Rows come in time order, and in the order they were logged at equal times (a stable sort, needed
+        only when rows were logged ahead of the clock). ``in_time_order=False`` gives them in the order they
+        were logged, for a caller that sorts them itself (the merge of a run in parts).
+        """
         dtypes = dtypes or {}
         n = len(self)
+        order = None
+        if in_time_order and not self.in_order:
+            order = np.argsort(self.columns(names=("time",), in_time_order=False)["time"], kind="stable")
         out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in names}
         at = 0
         for piece in self._pieces():
@@ -198,17 +209,25 @@ class EventLog:
             for name, col in out.items():
                 col[at:at + k] = piece[name]
             at += k
+        if order is not None:
+            for col in out.values():
+                col[:] = col[order]   # one column's copy at a time
         return out
 
-    def to_frame(self) -> pd.DataFrame:
-        """The log as a DataFrame with categorical kind, stage and cause columns.
+    def to_frame(self, until: float | None = None) -> pd.DataFrame:
+        """The log as a DataFrame with categorical kind, stage and cause columns, in time order.
 
         Each column is read straight into its final type and handed to pandas without a copy, so the
         peak is little more than the frame itself (a national run's log is tens of millions of rows).
         ``case`` and ``manager`` keep the log's 32-bit integers: a national log of 60 million rows is
-        0.45 GiB smaller than with 64-bit ones.
+        0.45 GiB smaller than with 64-bit ones. ``until``: during a run, the log as it stands at that
+        time, without the rows logged ahead of it (see ``in_order``).
         """
-        return frame_of_columns(self.columns(), self._strings)
+        columns = self.columns()
+        if until is not None and not self.in_order:
+            cut = int(np.searchsorted(columns["time"], until, side="right"))
+            columns = {name: col[:cut] for name, col in columns.items()}
+        return frame_of_columns(columns, self._strings)
 
     @property
     def strings(self) -> list[str]:

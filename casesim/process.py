@@ -138,25 +138,20 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
             if t_contact > env.now:
                 yield Timeout(env, t_contact - env.now)
             if aggregate:
-                n, staff, interval = _window(sim, case, other, t_review, p.contact_window_days)
+                n, staff, interval, away = _window(sim, case, other, t_review, p.contact_window_days)
                 if staff is None and n > 1:   # nobody at work until a known return: not offered
                     _not_offered(sim, case, stage, n)
                     t_contact = env.now + n * interval
                     continue
                 if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
-                    miss, prob = _first_miss(sim, case, stage, staff, n, interval)
-                    if miss == n:
+                    breach = _settle(sim, case, stage, staff, n, interval, enforceable, away)
+                    if breach == n:
                         t_contact = env.now + n * interval
                         continue
-                    if miss:
-                        yield Timeout(env, miss * interval)
-                    nth = case.contacts   # (not ``k``: that is the stay's number, used again below)
-                    case.contacts = nth + 1
-                    if _missed(sim, case, stage, enforceable, prob, nth):
-                        outcome = "breach"
-                        break
-                    t_contact = env.now + interval
-                    continue
+                    if breach:   # the stay ends at the missed contact that leads to breach
+                        yield Timeout(env, breach * interval)
+                    outcome = "breach"
+                    break
             if _contact(sim, case, stage, enforceable):
                 outcome = "breach"
                 break
@@ -279,38 +274,59 @@ def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: fl
 
 
 def _window(sim: Simulation, case: Case, before: float, review: float,
-            longest: float) -> tuple[int, Any, float]:
+            longest: float) -> tuple[int, Any, float, tuple[int, int] | None]:
     """How many contacts one decision settles, from the one due now at the mode's interval, who delivers
-    them (``None``: nobody is at work to see the case, and none of them is offered) and that interval.
+    them (``None``: nobody is at work to see the case, and none of them is offered), that interval, and
+    the contacts not offered because their deliverer is away (``(first, end)`` positions, or ``None``).
 
     The contacts at ``now + j * interval`` are taken while they come strictly before ``before`` (the stay's
     next assessment, plan, offence or end), the horizon and the next leave, absence, return or departure
     of anyone they rest on (the deliverer, the holder or the members of its team who come before the
     deliverer, a colleague covering, the manager the case goes back to), and no later than ``review`` and
     ``longest`` days from now. Who holds the case and who is at work therefore stay as they are now for
-    every contact of the window. A case without a holder has a window of one contact: an allocation may
-    come at any time.
+    every contact of the window. One exception: when the case's own manager delivers its contacts and the
+    manager's next change is an absence that nobody acts on (no cover, no move: ``next_back``), the window
+    runs across it, up to the manager's change after the return; the contacts due during the absence are
+    not offered, as they would not be one by one. A case without a holder has a window of one contact: an
+    allocation may come at any time.
     """
     holder = case.holder
     interval = sim.scenario.modes[case.mode].contact_interval_days
     if holder is None:
-        return 1, None, interval
+        return 1, None, interval, None
     staff = sim.deliverer(case)   # a colleague covering, or one of the holder's people()
     last = min(before, sim.horizon)
-    for person in holder.people():
-        if person.next_change < last:
-            last = person.next_change
-    if case.cover is not None and case.cover.next_change < last:
-        last = case.cover.next_change
-    if case.return_to is not None and case.return_to.next_change < last:
-        last = case.return_to.next_change
     now = sim.env.now
+    away = None
+    if staff is holder and holder.next_back is not None and holder.next_change > now and case.return_to is None:
+        away = (holder.next_change, holder.next_back)   # (no cover: the holder itself delivers)
+        if holder.next_after_back < last:
+            last = holder.next_after_back
+    else:
+        for person in holder.people():
+            if person.next_change < last:
+                last = person.next_change
+        if case.cover is not None and case.cover.next_change < last:
+            last = case.cover.next_change
+        if case.return_to is not None and case.return_to.next_change < last:
+            last = case.return_to.next_change
     n = 1
+    first = end = None
     while True:
         t = now + n * interval
         if t >= last or t > review or n * interval > longest:
-            return n, staff, interval
+            break
+        if away is not None:
+            if t == away[0] or t == away[1]:
+                break   # a contact at the very instant of the change: decided after it, in a window of its own
+            if first is None and t > away[0]:
+                first = n
+            if end is None and t > away[1]:
+                end = n
         n += 1
+    if first is None or first == end:   # no contact falls within the absence
+        return n, staff, interval, None
+    return n, staff, interval, (first, n if end is None else end)
 
 
 def _not_offered(sim: Simulation, case: Case, stage: str, n: int) -> None:
@@ -320,30 +336,70 @@ def _not_offered(sim: Simulation, case: Case, stage: str, n: int) -> None:
     sim.log.add(sim.env.now, case.no, "contacts_cancelled", stage, case.holder.unique_id, case.mode, float(n))
 
 
-def _first_miss(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float) -> tuple[int, float]:
-    """Decide the window's ``n`` contacts (due now and at ``interval`` after) up to the first miss; log the
-    kept ones before it as one ``contacts_kept`` row. Returns the miss's position (``n`` when all are
-    kept) and the compliance probability at it.
+def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float, enforceable: bool,
+            away: tuple[int, int] | None = None) -> int:
+    """Decide the window's ``n`` contacts (due now and at ``interval`` after; those at positions ``away``,
+    if given, are not offered) and log them at their own times: each kept stretch as one ``contacts_kept``
+    row, each miss as a ``contact_missed`` row with the enforcement it brings (a warning row, or breach), the
+    ones not offered as one ``contacts_cancelled`` row (or ``contact_cancelled`` for one). Returns the
+    position of the miss that leads to breach (its contacts after it are not due: the stay ends there), or
+    ``n``.
 
-    Each contact ``j`` is kept with the probability of the compliance model at its own time, with the
-    caseload pressure of ``staff`` now (the continuity term moves with time; risk, mode and the holder
-    stay within a window; unmet needs and pressure are taken as they are now). See :func:`first_miss`.
+    Rows after the first are logged ahead of the clock; the log is put in time order when it is read
+    (:meth:`EventLog.columns`). Nothing else can reach the case before them: the window ends before its
+    next happening and before any change of the people its contacts rest on (:func:`_window`). A miss
+    changes nothing that a later contact of the window reads, so no process needs to wake for it; what it
+    changes (the counts since the review, the warnings in force) is read at the review after the window
+    and at later misses, which come in order here.
+
+    Contact ``j`` is kept with the probability of the compliance model at its own time, with the caseload
+    pressure of ``staff`` now (the continuity term moves with time; risk, mode and the holder stay within a
+    window; unmet needs and pressure are taken as they are now). :func:`first_miss` finds each miss with the
+    law of one draw per contact, with one uniform per candidate.
     """
-    comp = sim.compliance
+    comp, log, enforcement = sim.compliance, sim.log, sim.enforcement
     now = sim.env.now
     pressure = staff.pressure
-    luck = case.luck
+    luck, no, holder, mode = case.luck, case.no, case.holder.unique_id, case.mode
     k0 = case.contacts
+    log.in_order = False   # the window's later rows are logged ahead of the clock
+    for lo, hi, offered in ((0, n, True),) if away is None else ((0, away[0], True), (away[0], away[1], False),
+                                                                  (away[1], n, True)):
+        if lo >= hi:
+            continue
+        if not offered:   # the holder is away, and nobody covers
+            if hi - lo == 1:
+                log.add(now + lo * interval, no, "contact_cancelled", stage, holder, "holder_absent", 0.0)
+            else:
+                log.add(now + lo * interval, no, "contacts_cancelled", stage, holder, mode, float(hi - lo))
+            continue
+        j = lo
+        while j < hi:
+            def keep(i: int, j: int = j) -> float:
+                return comp.probability(case, now + (j + i) * interval, pressure)
 
-    def keep(j: int) -> float:
-        return comp.probability(case, now + j * interval, pressure)
-
-    miss, prob = first_miss(n, keep, lambda j: _u(luck, CONTACT, k0 + j), lambda j: _u(luck, CONTACT_THIN, k0 + j))
-    if miss:
-        case.contacts = k0 + miss
-        case.kept_since_review += miss
-        sim.log.add(now, case.no, "contacts_kept", stage, case.holder.unique_id, case.mode, float(miss))
-    return miss, prob
+            kept, prob = first_miss(hi - j, keep, lambda i, k=k0 + j: _u(luck, CONTACT, k + i),
+                                    lambda i, k=k0 + j: _u(luck, CONTACT_THIN, k + i))
+            if kept:
+                case.kept_since_review += kept
+                log.add(now + j * interval, no, "contacts_kept", stage, holder, mode, float(kept))
+                j += kept
+                if j == hi:
+                    break
+            t = now + j * interval     # contact j is missed
+            case.missed_since_review += 1
+            log.add(t, no, "contact_missed", stage, holder, mode, prob)
+            if enforceable:
+                action = enforcement.on_missed(case, t, _u(luck, ACCEPTABLE, k0 + j))
+                if action == "warning":
+                    case.warning_times = (*case.warning_times, t)
+                    log.add(t, no, "warning", stage, holder, "", float(len(case.warning_times)))
+                elif action == "breach":
+                    case.contacts = k0 + j + 1
+                    return j
+            j += 1
+    case.contacts = k0 + n
+    return n
 
 
 def first_miss(n: int, keep: Callable[[int], float], u_gap: Callable[[int], float],

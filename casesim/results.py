@@ -14,6 +14,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,14 @@ class Result:
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
         def fill(tmp: Path) -> None:
-            with shared_log_arrays(self.events):   # the report's tables index the log once
+            # The event table, the largest file, is written in a thread of its own while the rest is made:
+            # Arrow encodes and compresses it without holding the interpreter, so the report is built on the
+            # other core meanwhile (leaving the block waits for it, and raises its error if it failed).
+            with ThreadPoolExecutor(max_workers=1) as writer, shared_log_arrays(self.events):
+                events_written = writer.submit(write_parquet_in_pieces, self.events, tmp / "events.parquet")
                 (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
                 self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
                 self.cases.to_parquet(tmp / "cases.parquet", index=False)
-                write_parquet_in_pieces(self.events, tmp / "events.parquet")
                 self.staff.to_parquet(tmp / "staff.parquet", index=False)
                 for name, table in (("costs", self.costs), ("fte", self.fte)):
                     table.to_parquet(tmp / f"{name}.parquet", index=False)
@@ -90,6 +94,7 @@ class Result:
                 (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
                 (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
                 (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
+                events_written.result()
 
         return write_directory(out_dir, fill)
 

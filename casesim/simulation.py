@@ -33,7 +33,6 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-import simpy
 
 from casesim import models
 from casesim.agents import Case, CaseManager, Provider
@@ -44,6 +43,7 @@ from casesim.params import RISKS, SETTINGS
 from casesim.process import ComplianceModel, case_process
 from casesim.rng import Luck, Streams
 from casesim.scenario import Scenario
+from casesim.scheduler import CalendarEnvironment
 from casesim.staff_index import StaffIndex
 
 
@@ -90,7 +90,7 @@ class Simulation(mesa.Model):
         super().__init__(seed=seed)
         self.scenario = scenario
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = CalendarEnvironment()
         self.time = 0.0
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days

@@ -15,10 +15,11 @@ about 2% on every seed, and the other figures moved by less than seed noise (``b
 the README has the table). For a small service (tens of staff) the parts are small pools and the figures
 move more: split only large services, and compare runs made with the same number of parts.
 
-Each part writes its event-log columns to ``.npy`` files in a temporary directory and sends back its
+Each part writes its event-log columns, as logged, to ``.npy`` files in a temporary directory and sends back its
 register, staff table and metrics context; the parent merges them, shifting case numbers and agent ids
 (staff, teams, providers, also where ``value`` holds one) so that they stay unique, and the ordinary
-metrics run on the merged log, put in time order like the log of one run. Counts, costs and case-years of
+metrics run on the merged log, put in time order like the log of one run (one stable sort, which also
+places the rows a part logged ahead of its clock). Counts, costs and case-years of
 the merged run are the sums of the parts'.
 """
 
@@ -134,7 +135,7 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
             progress.put((part, sim.time, len(sim.log)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     for name in _COLUMNS:   # one column at a time: the part's peak is its simulation and one column
-        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log.columns(names=(name,))[name])
+        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log.columns(names=(name,), in_time_order=False)[name])
     if multiprocessing.parent_process() is not None:   # in a part's own process (not when called directly)
         _exit_without_teardown_once()
     return {"strings": sim.log.strings, "register": sim.register, "staff": sim.staff_table(),

@@ -20,6 +20,7 @@ from casesim.metrics_tables import LogArrays, case_table
 from casesim.process import first_miss
 from casesim.report import enforcement_by
 from casesim.results import Result, run
+from casesim.simulation import Simulation
 from tests.helpers import small
 
 AGG = "process.contact_settlement=aggregate"
@@ -211,7 +212,7 @@ def _one_draw_per_contact(n: int, keep, u_gap, u_thin) -> tuple[int, float]:   #
 
 def _outcomes(events: pd.DataFrame) -> pd.DataFrame:
     k = events["kind"].astype(str)
-    c = events[k.isin(["contact_kept", "contact_missed", "contact_cancelled"])][["case", "time", "kind"]]
+    c = events[k.isin(["contact_kept", "contact_missed", "contact_cancelled", "warning"])][["case", "time", "kind"]]
     return c.astype({"kind": str}).sort_values(["case", "time"], kind="stable").reset_index(drop=True)
 
 
@@ -251,3 +252,95 @@ def test_the_log_is_indexed_once_inside_a_shared_block_and_anew_outside() -> Non
             assert LogArrays.of(other) is LogArrays.of(other) and LogArrays.of(ev) is first
     assert LogArrays.of(ev) is not first                      # the block is over: nothing kept
     np.testing.assert_array_equal(LogArrays.of(ev).rows("contacts_kept"), first.rows("contacts_kept"))
+
+
+def _absence_calendar(cover: str) -> tuple[Simulation, list[tuple]]:
+    """A run that records, at each start and end of an absence and each departure, the person's published
+    calendar just before it."""
+    sim = Simulation(small(AGG, "time.horizon_days=900", "time.warmup_days=100", f"management.community.cover={cover}",
+                           "staffing.sickness_episode_days=12"), seed=2)
+    seen: list[tuple] = []
+    start, end, leave = sim.absence_start, sim.absence_end, sim.staff_leaves
+
+    def on_start(m, cause, days):   # noqa: ANN001, ANN202
+        seen.append(("start", m.unique_id, sim.env.now, days, m.next_change, m.next_back, m.next_after_back,
+                     sim.cover[m.setting].acts_on(days)))
+        start(m, cause, days)
+
+    def on_end(m):   # noqa: ANN001, ANN202
+        seen.append(("end", m.unique_id, sim.env.now))
+        end(m)
+
+    def on_leave(m):   # noqa: ANN001, ANN202
+        seen.append(("leave", m.unique_id, sim.env.now, m.next_change))
+        leave(m)
+
+    sim.absence_start, sim.absence_end, sim.staff_leaves = on_start, on_end, on_leave
+    while sim.running:
+        sim.step()
+    return sim, seen
+
+
+@pytest.mark.parametrize("cover", ["{name: none}", "{name: temporary}", "{name: pod}"])
+def test_staff_publish_their_next_absence_and_the_change_after_its_end(cover: str) -> None:
+    """What a window reads ahead must be what then happens: the absence's start and end, whether cover acts
+    on it, and the person's next change after the return (the next absence, or leaving)."""
+    sim, seen = _absence_calendar(cover)
+    quiet = loud = 0
+    for i, row in enumerate(seen):
+        if row[0] != "start":
+            continue
+        _, who, now, days, change, back, after, acts = row
+        assert change == pytest.approx(now, rel=1e-12, abs=1e-9)
+        if acts:
+            assert back is None
+            loud += 1
+            continue
+        quiet += 1
+        rest = [r for r in seen[i + 1:] if r[1] == who]
+        if not rest:   # still away at the horizon
+            assert back >= sim.horizon
+            continue
+        assert rest[0][0] == "end" and back == rest[0][2]   # the return, to the last bit
+        if len(rest) > 1:   # the person's next change: an absence or leaving, when the run went that far
+            assert rest[1][0] in ("start", "leave") and after == pytest.approx(rest[1][2], rel=1e-12, abs=1e-9)
+        else:
+            assert after >= sim.horizon - 1e-9
+    assert quiet > 50 and loud > 0   # (custody keeps its own cover policy)
+
+
+def test_a_window_runs_across_an_absence_nobody_acts_on_and_skips_its_contacts() -> None:
+    from casesim.process import _window
+
+    sim = Simulation(small(AGG, "management.community.cover={name: none}"), seed=6)
+    while sim.time < 200:
+        sim.step()
+    checked = 0
+    for case in sorted(sim.cases(), key=lambda c: c.no):
+        holder = case.holder
+        if holder is None or sim.deliverer(case) is not holder or holder.next_back is None or case.mode is None:
+            continue
+        n, staff, interval, away = _window(sim, case, math.inf, math.inf, 1e6)
+        now, s, e = sim.env.now, holder.next_change, holder.next_back
+        times = [now + j * interval for j in range(n)]
+        assert staff is holder and times[-1] < min(holder.next_after_back, sim.horizon)
+        inside = [j for j, t in enumerate(times) if s < t < e]
+        if away is None:
+            assert not inside
+        else:
+            assert list(range(*away)) == inside and away[0] < away[1]
+            checked += 1
+    assert checked > 20
+
+
+def test_a_case_history_is_its_rows_so_far_in_time_order() -> None:
+    sim = Simulation(small(AGG), seed=6)
+    while sim.time < 300:
+        sim.step()
+    assert not sim.log.in_order   # rows of later contacts were logged ahead of the clock
+    case = max(sim.cases(), key=lambda c: c.contacts)
+    h = case.history()
+    assert len(h) > 5 and (h["case"] == case.no).all()
+    assert h["time"].is_monotonic_increasing and h["time"].max() <= sim.time
+    ahead = sim.log.columns(in_time_order=False)
+    assert (ahead["time"] > sim.time).any()

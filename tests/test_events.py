@@ -77,3 +77,19 @@ def test_a_run_whose_log_goes_to_disk_has_the_same_results(monkeypatch: pytest.M
 def test_a_chunk_needs_a_row() -> None:
     with pytest.raises(ValueError, match="chunk_rows"):
         EventLog(chunk_rows=0)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 1000])
+def test_rows_logged_ahead_of_the_clock_are_read_back_in_time_order(chunk_rows: int) -> None:
+    """Contacts decided in aggregate log a window's later rows when the window starts: the log is read back
+    in time order, rows at one instant in the order they were logged."""
+    times = [0.0, 5.0, 1.0, 1.0, 5.0, 2.0, 0.5, 1.0]
+    log = EventLog(chunk_rows=chunk_rows)
+    for i, t in enumerate(times):
+        log.add(t, i, "review", "S", -1, "", float(i))
+    log.in_order = False
+    back = log.to_frame()
+    assert back["time"].tolist() == sorted(times)
+    assert back["value"].tolist() == [0.0, 6.0, 2.0, 3.0, 7.0, 5.0, 1.0, 4.0]   # ties: as logged
+    assert log.columns(in_time_order=False)["time"].tolist() == times           # as logged, for a merge to sort
+    assert log.to_frame(until=1.0)["value"].tolist() == [0.0, 6.0, 2.0, 3.0, 7.0]   # the log as it stood at 1.0

@@ -90,6 +90,6 @@ class Case(mesa.Agent):
         self.unmet = len(self.identified - self.met)
 
     def history(self) -> pd.DataFrame:
-        """Every logged happening of this case, in time order."""
-        ev = self.model.events.to_frame()
+        """Every logged happening of this case so far, in time order."""
+        ev = self.model.log.to_frame(until=self.model.time)
         return ev[ev["case"] == self.no].reset_index(drop=True)

@@ -26,6 +26,8 @@ class CaseManager(mesa.Agent):
         self.in_post = True               # False once the person has left the service
         self.absent = False               # on leave or sick
         self.next_change = float("inf")   # when this person next goes on leave, comes back or leaves (staff_life)
+        self.next_back: float | None = None   # if the change at next_change is an absence nobody acts on: its end
+        self.next_after_back = float("inf")   # then: the change after that return
         self.starter_until = 0.0          # reduced capacity until this day
         self.pod: int | None = None
         self.held: set[Any] = set()       # cases this manager is responsible for

@@ -74,14 +74,24 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
         if st.turnover_per_year > 0 else math.inf
     if m.starter_until > env.now:
         env.process(_full_capacity_later(sim, m))
-    n = 0
-    while True:
-        n += 1
+    cover = sim.cover[m.setting]
+
+    def absence(n: int, now: float) -> tuple[float, str, float]:
+        """The person's ``n``-th absence, drawn from ``now`` (their last change): when it starts, its cause
+        and its length (a pure function of the post's luck, so it can be known before it comes)."""
         gap_leave = -math.log(Luck.u(key, LEAVE_GAP, k + n)) / leave_rate if leave_rate > 0 else math.inf
         gap_sick = -math.log(Luck.u(key, SICK_GAP, k + n)) / sick_rate if sick_rate > 0 else math.inf
-        t_next = env.now + min(gap_leave, gap_sick)
+        if gap_leave <= gap_sick:
+            spread = st.leave_block_spread
+            return (now + gap_leave, "annual_leave",
+                    st.leave_block_days * (1 - spread + 2 * spread * Luck.u(key, LEAVE_LENGTH, k + n)))
+        return now + gap_sick, "sickness", -st.sickness_episode_days * math.log(Luck.u(key, SICK_LENGTH, k + n))
+
+    n = 1
+    t_next, cause, days = absence(n, env.now)
+    while True:
         if quit_at <= t_next:
-            m.next_change = quit_at
+            m.next_change, m.next_back = quit_at, None
             if quit_at > env.now:
                 yield env.timeout(quit_at - env.now)
             sim.staff_leaves(m)
@@ -90,21 +100,23 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
             yield env.timeout(lag)
             sim.fill_post(m.post, m.generation + 1, starter=True, template=m)
             return
-        m.next_change = t_next   # (read by contacts settled in aggregate: a window ends before it)
+        at = env.now + (t_next - env.now)   # the instant SimPy will wake this process, to the last bit
+        days = min(days, max(0.0, quit_at - at))
+        back = at + days
+        following = absence(n + 1, back)
+        # Published for contacts settled in aggregate: a window ends before the next change, unless that is an
+        # absence nobody acts on (no cover, no move of cases), which it can then run across.
+        m.next_change = t_next
+        m.next_back = back if days > 0 and not cover.acts_on(days) else None
+        m.next_after_back = min(following[0], quit_at)
         yield env.timeout(t_next - env.now)
-        if gap_leave <= gap_sick:
-            spread = st.leave_block_spread
-            cause, days = "annual_leave", st.leave_block_days * (1 - spread + 2 * spread * Luck.u(key, LEAVE_LENGTH,
-                                                                                               k + n))
-        else:
-            cause, days = "sickness", -st.sickness_episode_days * math.log(Luck.u(key, SICK_LENGTH, k + n))
-        days = min(days, max(0.0, quit_at - env.now))
-        if days <= 0:
-            continue
-        sim.absence_start(m, cause, days)
-        m.next_change = env.now + days
-        yield env.timeout(days)
-        sim.absence_end(m)
+        if days > 0:
+            sim.absence_start(m, cause, days)
+            m.next_change, m.next_back = back, None
+            yield env.timeout(days)
+            sim.absence_end(m)
+        n += 1
+        t_next, cause, days = following
 
 
 def _full_capacity_later(sim: Simulation, m: CaseManager) -> Generator[Any, Any, None]:
@@ -173,6 +185,11 @@ class NoCover:
     def __init__(self, params: NoCoverParams) -> None:
         self.params = params
 
+    def acts_on(self, days: float) -> bool:
+        """Whether an absence of ``days`` may lead this policy to cover or move the absent person's cases
+        (when it does not, those cases stay where they are and their contacts wait for the return)."""
+        return False
+
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
         return None
 
@@ -180,8 +197,15 @@ class NoCover:
         return None
 
 
+class _CoverAfter(NoCover):
+    """A policy that acts on absences of ``cover_after_days`` or more."""
+
+    def acts_on(self, days: float) -> bool:
+        return days >= self.params.cover_after_days
+
+
 @policy("cover", PodParams)
-class PodCover(NoCover):
+class PodCover(_CoverAfter):
     """A pod colleague does the work (the load moves), the named manager stays responsible."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
@@ -209,7 +233,7 @@ class PodCover(NoCover):
 
 
 @policy("cover", TemporaryParams)
-class TemporaryCover(NoCover):
+class TemporaryCover(_CoverAfter):
     """Reallocate for the absence, hand back on return."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
@@ -233,7 +257,7 @@ class TemporaryCover(NoCover):
 
 
 @policy("cover", PermanentParams)
-class PermanentCover(NoCover):
+class PermanentCover(_CoverAfter):
     """Reallocate for good."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
