@@ -375,8 +375,9 @@ def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interva
             continue
         j = lo
         while j < hi:
-            def keep(i: int, j: int = j) -> float:
-                return comp.probability(case, now + (j + i) * interval, pressure)
+            def keep(i: int, start: float = now + j * interval) -> float:
+                # (at the time the tables give the i-th contact of a stretch logged at ``start``, to the bit)
+                return comp.probability(case, start + i * interval, pressure)
 
             kept, prob = first_miss(hi - j, keep, lambda i, k=k0 + j: _u(luck, CONTACT, k + i),
                                     lambda i, k=k0 + j: _u(luck, CONTACT_THIN, k + i))

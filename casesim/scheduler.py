@@ -28,7 +28,8 @@ import simpy
 from simpy.core import EmptySchedule, Infinity, StopSimulation
 from simpy.events import NORMAL, EventPriority
 
-#: The bucket of events that never come (a delay of ``inf``): after every other.
+#: The last bucket: events that never come (a delay of ``inf``) and those too far ahead to number, after every
+#: other; once it is the heap, the bound is ``inf`` and every event goes into the heap.
 _NEVER = 1 << 62
 
 
@@ -47,10 +48,11 @@ class CalendarEnvironment(simpy.Environment):
     def schedule(self, event: Any, priority: EventPriority = NORMAL, delay: float = 0) -> None:
         """Schedule an *event* with a given *priority* and a *delay* (as SimPy does)."""
         t = self._now + delay
-        if t < self._bound:
+        if t < self._bound or self._bound == Infinity:   # (once the last bucket runs, all goes in its heap)
             heappush(self._queue, (t, priority, next(self._eid), event))
             return
-        b = int(t // self._width) if t != Infinity else _NEVER
+        b = t // self._width
+        b = int(b) if b < _NEVER else _NEVER   # the far future and "never" (inf, whose b is nan) share the last
         try:
             self._later[b].append((t, priority, next(self._eid), event))
         except KeyError:

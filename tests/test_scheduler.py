@@ -122,3 +122,28 @@ def test_a_run_is_the_same_on_simpys_environment(mode: str, monkeypatch: pytest.
         plain.step()
     pd.testing.assert_frame_equal(sim.log.to_frame(), plain.log.to_frame())
     assert len(sim.log) > 10_000
+
+
+def test_events_at_and_beyond_the_last_bucket_come_in_simpys_order() -> None:
+    """Events never due (``inf``) and too far ahead to number share the last bucket; once it runs, an urgent
+    event scheduled then still comes before the normal ones left at the same time."""
+    def go(env: simpy.Environment) -> list[tuple]:
+        seen: list[tuple] = []
+
+        def mark(name: str, urgent_next: bool = False):   # noqa: ANN202
+            def cb(event: simpy.Event) -> None:
+                seen.append((env.now, name))
+                if urgent_next:
+                    ev = env.event()
+                    ev.callbacks.append(lambda e: seen.append((env.now, "urgent")))
+                    ev._ok, ev._value = True, None
+                    env.schedule(ev, simpy.events.URGENT)
+            return cb
+
+        for i, d in enumerate([float("inf"), 1e300, 3e18, float("inf"), 5.0, 1e299]):
+            env.timeout(d).callbacks.append(mark(f"t{i}", urgent_next=(i == 0)))
+        env.run()
+        return seen
+
+    a, b = go(CalendarEnvironment()), go(simpy.Environment())
+    assert a == b and [x[1] for x in a][-3:] == ["t0", "urgent", "t3"]

@@ -91,5 +91,5 @@ class Case(mesa.Agent):
 
     def history(self) -> pd.DataFrame:
         """Every logged happening of this case so far, in time order."""
-        ev = self.model.log.to_frame(until=self.model.time)
+        ev = self.model.log.to_frame(until=self.model.env.now)
         return ev[ev["case"] == self.no].reset_index(drop=True)
