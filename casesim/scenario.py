@@ -176,11 +176,12 @@ class Process(Strict):
     risk_review: RiskReview = P(RiskReview, "section", "see fields")
     contact_settlement: Literal["each", "aggregate"] = P(
         "each", "choice", "model grain, not behaviour: `each` decides every required contact at its own time; "
-        "`aggregate` decides the contacts due in a window at once (the kept ones as one row, each miss at its "
-        "own time), for national runs; see README: contacts in aggregate")
+        "`aggregate` decides the contacts due in a window at once (each kept stretch as one row, each miss at "
+        "its own time), for national runs; see README: contacts in aggregate")
     contact_window_days: float = P(56, "days", "with contact_settlement: aggregate, the longest window; it also "
                                    "ends at the case's next assessment, plan, review, offence or end of stay and "
-                                   "at the next leave, absence or return of anyone its contacts rest on. 56: the "
+                                   "at the next leave, absence or return of anyone its contacts rest on (it runs "
+                                   "across the manager's absence when no cover policy acts on it). 56: the "
                                    "longest window the prototype measured without a bias beyond seed noise", gt=0)
 
 
