@@ -199,17 +199,17 @@ class EventLog:
         """
         dtypes = dtypes or {}
         n = len(self)
-        order = None
-        if in_time_order and not self.in_order:
-            order = np.argsort(self.columns(names=("time",), in_time_order=False)["time"], kind="stable")
-        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in names}
+        sort = in_time_order and not self.in_order
+        read = (*names, "time") if sort and "time" not in names else names   # (the sort needs the times)
+        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in read}
         at = 0
-        for piece in self._pieces():
+        for piece in self._pieces():   # one pass over the buffers and the temporary file
             k = len(piece)
             for name, col in out.items():
                 col[at:at + k] = piece[name]
             at += k
-        if order is not None:
+        if sort:
+            order = np.argsort(out["time"] if "time" in names else out.pop("time"), kind="stable")
             for col in out.values():
                 col[:] = col[order]   # one column's copy at a time
         return out

@@ -140,7 +140,8 @@ def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: 
             if aggregate:
                 n, staff, interval, away = _window(sim, case, other, t_review, p.contact_window_days)
                 if staff is None and n > 1:   # nobody at work until a known return: not offered
-                    _not_offered(sim, case, stage, n)
+                    case.contacts += n
+                    _not_offered(sim, case, stage, n, env.now)
                     t_contact = env.now + n * interval
                     continue
                 if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
@@ -256,10 +257,12 @@ def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool
     return _missed(sim, case, stage, enforceable, prob, k)
 
 
-def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int) -> bool:
-    """The case misses its ``k``-th contact, due now (kept with probability ``prob``); returns True when it
-    leads to breach."""
-    now = sim.env.now
+def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int,
+            now: float | None = None) -> bool:
+    """The case misses its ``k``-th contact, due at ``now`` (default: the clock; a window decided in aggregate
+    passes its later contacts' times), kept with probability ``prob``; returns True when it leads to breach."""
+    if now is None:
+        now = sim.env.now
     case.missed_since_review += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.add(now, case.no, "contact_missed", stage, holder, case.mode, prob)
@@ -329,11 +332,13 @@ def _window(sim: Simulation, case: Case, before: float, review: float,
     return n, staff, interval, (first, n if end is None else end)
 
 
-def _not_offered(sim: Simulation, case: Case, stage: str, n: int) -> None:
-    """The ``n`` contacts due from now are not offered: their holder (and whoever covers) is away until after
-    the last of them. One ``contacts_cancelled`` row."""
-    case.contacts += n
-    sim.log.add(sim.env.now, case.no, "contacts_cancelled", stage, case.holder.unique_id, case.mode, float(n))
+def _not_offered(sim: Simulation, case: Case, stage: str, n: int, t: float) -> None:
+    """The ``n`` contacts due from ``t`` are not offered: their holder (and whoever covers) is away until after
+    the last of them. One ``contacts_cancelled`` row, or for one contact the row it would have one by one."""
+    if n == 1:
+        sim.log.add(t, case.no, "contact_cancelled", stage, case.holder.unique_id, "holder_absent", 0.0)
+    else:
+        sim.log.add(t, case.no, "contacts_cancelled", stage, case.holder.unique_id, case.mode, float(n))
 
 
 def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float, enforceable: bool,
@@ -357,7 +362,7 @@ def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interva
     window; unmet needs and pressure are taken as they are now). :func:`first_miss` finds each miss with the
     law of one draw per contact, with one uniform per candidate.
     """
-    comp, log, enforcement = sim.compliance, sim.log, sim.enforcement
+    comp, log = sim.compliance, sim.log
     now = sim.env.now
     pressure = staff.pressure
     luck, no, holder, mode = case.luck, case.no, case.holder.unique_id, case.mode
@@ -368,10 +373,7 @@ def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interva
         if lo >= hi:
             continue
         if not offered:   # the holder is away, and nobody covers
-            if hi - lo == 1:
-                log.add(now + lo * interval, no, "contact_cancelled", stage, holder, "holder_absent", 0.0)
-            else:
-                log.add(now + lo * interval, no, "contacts_cancelled", stage, holder, mode, float(hi - lo))
+            _not_offered(sim, case, stage, hi - lo, now + lo * interval)
             continue
         j = lo
         while j < hi:
@@ -387,17 +389,9 @@ def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interva
                 j += kept
                 if j == hi:
                     break
-            t = now + j * interval     # contact j is missed
-            case.missed_since_review += 1
-            log.add(t, no, "contact_missed", stage, holder, mode, prob)
-            if enforceable:
-                action = enforcement.on_missed(case, t, _u(luck, ACCEPTABLE, k0 + j))
-                if action == "warning":
-                    case.warning_times = (*case.warning_times, t)
-                    log.add(t, no, "warning", stage, holder, "", float(len(case.warning_times)))
-                elif action == "breach":
-                    case.contacts = k0 + j + 1
-                    return j
+            if _missed(sim, case, stage, enforceable, prob, k0 + j, now + j * interval):   # contact j
+                case.contacts = k0 + j + 1
+                return j
             j += 1
     case.contacts = k0 + n
     return n

@@ -92,4 +92,6 @@ def test_rows_logged_ahead_of_the_clock_are_read_back_in_time_order(chunk_rows: 
     assert back["time"].tolist() == sorted(times)
     assert back["value"].tolist() == [0.0, 6.0, 2.0, 3.0, 7.0, 5.0, 1.0, 4.0]   # ties: as logged
     assert log.columns(in_time_order=False)["time"].tolist() == times           # as logged, for a merge to sort
+    one = log.columns(names=("value",))                                          # sorted by times it does not return
+    assert list(one) == ["value"] and one["value"].tolist() == back["value"].tolist()
     assert log.to_frame(until=1.0)["value"].tolist() == [0.0, 6.0, 2.0, 3.0, 7.0]   # the log as it stood at 1.0

@@ -209,7 +209,7 @@ class PodCover(_CoverAfter):
     """A pod colleague does the work (the load moves), the named manager stays responsible."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
-        if days < self.params.cover_after_days:
+        if not self.acts_on(days):
             return
         mates = [p for p in sim.pods.get(m.pod, []) if p is not m and p.available]
         if not mates:
@@ -237,7 +237,7 @@ class TemporaryCover(_CoverAfter):
     """Reallocate for the absence, hand back on return."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
-        if days < self.params.cover_after_days:
+        if not self.acts_on(days):
             return
         for case in _held(sim, m):
             if reallocate(sim, case, "absence_cover", exclude=m) is not None:
@@ -261,7 +261,7 @@ class PermanentCover(_CoverAfter):
     """Reallocate for good."""
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
-        if days < self.params.cover_after_days:
+        if not self.acts_on(days):
             return
         for case in _held(sim, m):
             reallocate(sim, case, "absence_reallocation", exclude=m)
