@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.update(task, completed=math.ceil(slowest / scenario.time.tick_days - 1e-9), day=slowest,
                             events=sum(events))
 
-        result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved,
+        result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved, keep_index=True,
                      on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
     result.manifest["scenario_file"] = args.scenario
     result.manifest["overrides"] = list(args.set)

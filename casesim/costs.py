@@ -166,7 +166,19 @@ def _role_of_rows(staff_ids: np.ndarray, setting: np.ndarray, ctx: MetricsContex
 
 
 def cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
-    """Extract workload, posts and priced flows from the log (whole run)."""
+    """Workload, posts and priced flows of the log (whole run), extracted once per :class:`LogArrays` and
+    context: the summary's costs and the cost tables share them (kept in ``lg.derived``; they are the
+    largest table the metrics make, so a run computes them last and forgets them after)."""
+    kept = lg.derived.get("cost_inputs")
+    if kept is not None and kept[0] is ctx:
+        return kept[1]
+    lg.forget()   # the largest derived table: made with no other held beside it
+    inp = _extract_cost_inputs(lg, ctx)
+    lg.derived["cost_inputs"] = (ctx, inp)
+    return inp
+
+
+def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     S, L = _Names(), _Names()
     w = ctx.workload_hours
     rows_l, hours_l, act_l = [], [], []

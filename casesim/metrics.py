@@ -136,11 +136,13 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def _rates_by(labels: np.ndarray, kept: np.ndarray, names: list[str] | np.ndarray) -> dict:
-    """Share of kept contacts per label, for labels that have contacts."""
+def _rates_by(labels: np.ndarray, kept: np.ndarray, names: list[str] | np.ndarray,
+              count: np.ndarray | None = None) -> dict:
+    """Share of kept contacts per label, for labels that have contacts; ``count``: contacts per entry (1)."""
     n = len(names)
-    total = np.bincount(labels, minlength=n)
-    hits = np.bincount(labels, weights=kept.astype(np.float64), minlength=n)
+    weight = np.ones(len(labels)) if count is None else count.astype(np.float64)
+    total = np.bincount(labels, weights=weight, minlength=n)   # whole numbers: exact in float64
+    hits = np.bincount(labels, weights=np.where(kept, weight, 0.0), minlength=n)
     return {str(names[i]): float(hits[i] / total[i]) for i in np.flatnonzero(total)}
 
 
@@ -194,21 +196,24 @@ def _staff_summary(lg: LogArrays, ctx: MetricsContext) -> dict[str, Any]:
 def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
                 interval: Mapping[str, float]) -> dict[str, Any]:
     """Contact compliance in W, overall and by stage, mode and risk at the contact."""
-    kept_rows = lg.contacts_in("contact_kept", interval, a, h)
-    rows = np.concatenate([kept_rows, lg.contacts_in("contact_missed", interval, a, h)])
-    cancelled = lg.contacts_in("contact_cancelled", interval, a, h)
-    kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(rows) - len(kept_rows), bool)]
+    # counted per row: a row standing for several contacts weighs as many (every label is the row's)
+    kept_rows, kept_n = lg.contact_counts("contact_kept", interval, a, h)
+    missed_rows, missed_n = lg.contact_counts("contact_missed", interval, a, h)
+    rows, count = np.concatenate([kept_rows, missed_rows]), np.concatenate([kept_n, missed_n])
+    n_kept, n_required = int(kept_n.sum()), int(count.sum())
+    n_cancelled = int(lg.contact_counts("contact_cancelled", interval, a, h)[1].sum())
+    kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(missed_rows), bool)]
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)
     return {
-        "contacts_required": len(rows),
-        "contacts_kept": len(kept_rows),
-        "contacts_not_offered": len(cancelled),
-        "share_contacts_not_offered": _ratio(len(cancelled), len(rows) + len(cancelled)),
-        "compliance_rate": _ratio(len(kept_rows), len(rows)),
-        "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names),
-        "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names),
-        "compliance_by_risk": _rates_by(at_contact, kept, risk.names),
+        "contacts_required": n_required,
+        "contacts_kept": n_kept,
+        "contacts_not_offered": n_cancelled,
+        "share_contacts_not_offered": _ratio(n_cancelled, n_required + n_cancelled),
+        "compliance_rate": _ratio(n_kept, n_required),
+        "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names, count),
+        "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names, count),
+        "compliance_by_risk": _rates_by(at_contact, kept, risk.names, count),
     }
 
 

@@ -74,12 +74,12 @@ _shared = threading.local()
 
 
 @contextmanager
-def shared_log_arrays(events: pd.DataFrame) -> Iterator[None]:
+def shared_log_arrays(events: pd.DataFrame, arrays: LogArrays | None = None) -> Iterator[None]:
     """Within this block, every metric given this very frame (``is``) uses one :class:`LogArrays` of it,
-    built when first asked for, instead of each building its own (a national log takes seconds to index).
-    The frame must not be changed inside the block."""
+    built when first asked for (or ``arrays``, already built from this frame), instead of each building its
+    own (a national log takes seconds to index). The frame must not be changed inside the block."""
     stack = _shared.__dict__.setdefault("stack", [])
-    stack.append([events, None])
+    stack.append([events, arrays])
     try:
         yield
     finally:
@@ -112,6 +112,13 @@ class LogArrays:
             order = order.astype(np.int32)
         bounds = np.searchsorted(kind[order], np.arange(len(kind_names) + 1))
         self._rows = {str(k): order[bounds[i]:bounds[i + 1]] for i, k in enumerate(kind_names)}
+        #: Tables derived from these arrays that several metrics need (staff segments, cost inputs), kept as
+        #: long as the arrays are, by the function that derives them; :meth:`forget` lets them go.
+        self.derived: dict[str, object] = {}
+
+    def forget(self) -> None:
+        """Drop the derived tables (the arrays themselves stay)."""
+        self.derived.clear()
 
     @classmethod
     def of(cls, events: pd.DataFrame) -> LogArrays:
@@ -155,6 +162,26 @@ class LogArrays:
         """Boolean array over stage codes: the stage's name is in ``names``."""
         return np.isin(self.stage_names, list(names))
 
+    def _runs(self, kind: str, interval: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows standing for several contacts of ``kind`` (none for other kinds), with each row's number of
+        contacts and its mode's contact interval; refuses a row of a mode without an interval or without a
+        positive whole count."""
+        runs = self.rows(_RUNS[kind]) if kind in _RUNS else _EMPTY
+        if not len(runs):
+            return runs, np.zeros(0, dtype=np.int64), np.zeros(0)
+        count = self.value[runs].astype(np.int64)
+        by_code = np.full(len(self.cause_names), np.nan)
+        for code, name in enumerate(self.cause_names):
+            by_code[code] = interval.get(str(name), np.nan)
+        step = by_code[self.cause[runs]]
+        missing = np.isnan(step)
+        if missing.any():
+            bad = self.cause_names[self.cause[runs][missing][0]]
+            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has no contact interval")
+        if (count < 1).any() or (count != self.value[runs]).any():
+            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count in value")
+        return runs, count, step
+
     def contacts(self, kind: str, interval: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """The row and the time of every required contact of ``kind`` (``contact_kept``, ``contact_missed`` or
         ``contact_cancelled``).
@@ -163,22 +190,13 @@ class LogArrays:
         ``n`` contacts they stand for: the row's index ``n`` times, at the row's time plus ``j`` times the
         contact interval of the row's mode (``interval``: mode name -> days), ``j = 0 .. n-1``, after the
         kind's own rows. The times are those at which the engine placed the contacts, to the last bit.
-        Without such rows this is ``(rows(kind), time[rows(kind)])``.
+        Without such rows this is ``(rows(kind), time[rows(kind)])``. Where only how many contacts each row
+        stands for matters, :meth:`contact_counts` gives it without listing them.
         """
         rows = self.rows(kind)
-        runs = self.rows(_RUNS[kind]) if kind in _RUNS else _EMPTY
+        runs, count, step = self._runs(kind, interval)
         if not len(runs):
             return rows, self.time[rows]
-        count = self.value[runs].astype(np.int64)
-        step = np.full(len(self.cause_names), np.nan)
-        for code, name in enumerate(self.cause_names):
-            step[code] = interval.get(str(name), np.nan)
-        missing = np.isnan(step[self.cause[runs]])
-        if missing.any():
-            bad = self.cause_names[self.cause[runs][missing][0]]
-            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has no contact interval")
-        if (count < 1).any() or (count != self.value[runs]).any():
-            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count in value")
         single, total = len(rows), int(count.sum())
         out_rows = np.empty(single + total, dtype=np.result_type(rows, runs))
         out_rows[:single] = rows
@@ -188,7 +206,7 @@ class LogArrays:
         first = np.cumsum(count) - count                  # where each run's contacts start
         j = np.arange(total, dtype=np.float64)
         j -= np.repeat(first.astype(np.float64), count)   # the contact's place in its run
-        j *= np.repeat(step[self.cause[runs]], count)
+        j *= np.repeat(step, count)
         times[single:] = np.repeat(self.time[runs], count)
         times[single:] += j                               # time + j * interval, as the engine computed it
         return out_rows, times
@@ -198,6 +216,48 @@ class LogArrays:
         :meth:`contacts`): what :meth:`in_window` is for other kinds."""
         rows, t = self.contacts(kind, interval)
         return rows[(t >= start) & (t < end)]
+
+    def contact_counts(self, kind: str, interval: Mapping[str, float], start: float = -np.inf,
+                       end: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """The contacts of ``kind`` due in ``[start, end)`` as ``(rows, counts)``: each row that has any, once,
+        with how many (the kind's own rows first, then the rows standing for several; counts are 64-bit).
+
+        The same contacts as :meth:`contacts_in`, to the last bit (a contact of a row standing for several is
+        at the row's time plus ``j`` intervals, computed as there), without listing them one by one: a
+        national log has tens of millions of contacts but a third as many rows. Everything a contact takes
+        from its row (case, stage, mode, risk before the row) is the row's, so tables that count contacts by
+        such labels weigh each row by its count.
+        """
+        rows = self.rows(kind)
+        t = self.time[rows]
+        single = rows[(t >= start) & (t < end)]
+        ones = np.ones(len(single), dtype=np.int64)
+        runs, count, step = self._runs(kind, interval)
+        if not len(runs):
+            return single, ones
+        t0 = self.time[runs]
+        n = _first_at_least(t0, step, count, end) - _first_at_least(t0, step, count, start)
+        some = n > 0
+        return np.concatenate([single, runs[some]]), np.concatenate([ones, n[some]])
+
+
+def _first_at_least(t0: np.ndarray, step: np.ndarray, n: np.ndarray, bound: float) -> np.ndarray:
+    """For runs of ``n`` contacts at ``t0 + j * step`` (``j = 0 .. n-1``, computed as
+    :meth:`LogArrays.contacts` computes them), the first ``j`` whose time is at least ``bound``, ``n`` if
+    none: a division's estimate, then moved a contact at a time while the exact times disagree (the times
+    rise with ``j``, so the answer is where they cross ``bound``)."""
+    if bound == -np.inf:
+        return np.zeros(len(n), dtype=np.int64)
+    if bound == np.inf:
+        return n.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        j = np.clip(np.ceil((bound - t0) / step), 0, n).astype(np.int64)
+    while True:
+        down = (j > 0) & (t0 + (j - 1).astype(np.float64) * step >= bound)
+        up = (j < n) & (t0 + j.astype(np.float64) * step < bound)
+        if not (down.any() or up.any()):
+            return j
+        j += up.astype(np.int64) - down
 
 
 def exposure(times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -242,33 +302,37 @@ def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndar
         return _EMPTY.copy()
     if n_u == 0:
         return np.full(n_q, -1, dtype=np.int64)
-    # (temporaries are freed as soon as they are used: with the contacts as queries this runs at the
-    # metrics' peak on a national log)
-    case = np.concatenate([upd_case, q_case])
-    order = np.concatenate([upd_order, q_order]).astype(np.float64)
-    is_update = np.zeros(n_u + n_q, dtype=bool)
-    is_update[:n_u] = True
-    srt = np.lexsort((is_update, order, case))  # queries sort before updates at a tie
-    del order
-    c = case[srt]
-    del case
-    upd_sorted = is_update[srt]
-    del is_update
-    flag = upd_sorted.copy()   # an update, or the first row of a case
-    flag[0] = True
-    flag[1:] |= c[1:] != c[:-1]
-    del c
-    last = np.arange(n_u + n_q)   # sorted position of the latest update (or the case's first row) so far
-    last[~flag] = 0
-    del flag
-    np.maximum.accumulate(last, out=last)
-    queries = ~upd_sorted
-    del upd_sorted
-    src = srt[last[queries]]   # original index of that row, for each query (in sorted order)
-    del last
-    labels = np.asarray(upd_label, dtype=np.int64)
-    out = np.empty(n_q, dtype=np.int64)
-    out[srt[queries] - n_u] = np.where(src < n_u, labels[np.minimum(src, n_u - 1)], -1)
+    # The updates are few (risk and mode changes), the queries many (every contact row of a national log):
+    # only the updates are sorted, by case and order (a stable sort: of equal orders the one listed last
+    # comes last). Each query then walks its own case's updates, all queries at once, a step per round,
+    # keeping the latest one before it; a query leaves the walk at its case's first update not before it.
+    base = min(int(upd_case.min()), int(q_case.min()))
+    u_case = upd_case.astype(np.int64) - base
+    q_at = q_case.astype(np.int64) - base
+    srt = np.lexsort((upd_order, u_case))
+    u_order = np.asarray(upd_order)[srt]
+    labels = np.asarray(upd_label, dtype=np.int64)[srt]
+    span = max(int(u_case.max()), int(q_at.max())) + 1
+    if span <= 4 * (n_u + n_q):   # case numbers are dense (as in any log): a table by case number
+        count = np.bincount(u_case, minlength=span)
+        first = np.cumsum(count) - count
+        first, count = first[q_at], count[q_at]
+    else:   # sparse case numbers: look each query's case up among the updated ones
+        cases, first, count = np.unique(u_case[srt], return_index=True, return_counts=True)
+        at = np.minimum(np.searchsorted(cases, q_at), len(cases) - 1)
+        ok = cases[at] == q_at
+        first, count = first[at], np.where(ok, count[at], 0)
+    del u_case, q_at
+    out = np.full(n_q, -1, dtype=np.int64)
+    walking = np.flatnonzero(count > 0)
+    q_order = np.asarray(q_order)
+    step = 0
+    while len(walking):
+        at = first[walking] + step
+        before = u_order[at] < q_order[walking]
+        out[walking[before]] = labels[at[before]]
+        walking = walking[before & (count[walking] > step + 1)]
+        step += 1
     return out
 
 
@@ -318,11 +382,27 @@ class RiskTrack:
 
 def staff_arrays(lg: LogArrays, horizon: float,
                   staff_setting: Mapping[int, str]) -> dict[str, np.ndarray]:
-    """Piecewise-constant load/count/capacity segments per staff member (see staff_load)."""
+    """Piecewise-constant load/count/capacity segments per staff member (see staff_load); made once per
+    :class:`LogArrays`, horizon and settings (the time series, the summary and the report share them), and
+    read-only."""
+    kept = lg.derived.get("staff_arrays")
+    if kept is not None and kept[0] == horizon and kept[1] is staff_setting:
+        return kept[2]
+    seg = _staff_segments(lg, horizon, staff_setting)
+    for column in seg.values():
+        column.flags.writeable = False
+    lg.derived["staff_arrays"] = (horizon, staff_setting, seg)
+    return seg
+
+
+def _staff_segments(lg: LogArrays, horizon: float, staff_setting: Mapping[int, str]) -> dict[str, np.ndarray]:
     load_rows, cap_rows = lg.rows("load"), lg.rows("capacity")
     rows = np.concatenate([load_rows, cap_rows])
     is_load = np.r_[np.ones(len(load_rows), dtype=bool), np.zeros(len(cap_rows), dtype=bool)]
-    srt = np.lexsort((rows, lg.manager[rows]))
+    # by staff member, then in log order: a stable sort merges the two ascending lists of rows (one pass),
+    # and a second stable sort by staff member keeps that order within each
+    srt = np.argsort(rows, kind="stable")
+    srt = srt[_stable_order(lg.manager[rows[srt]])]
     rows, is_load = rows[srt], is_load[srt]
     del srt   # (temporaries are freed as soon as they are used: this runs within the metrics' peak)
     m, t, v, c = lg.manager[rows], lg.time[rows], lg.value[rows], lg.cause[rows]
@@ -342,26 +422,41 @@ def staff_arrays(lg: LogArrays, horizon: float,
     del d_post
     t_next = np.where(change, horizon, np.r_[t[1:], horizon] if len(t) else t)
     keep = (np.minimum(t_next, horizon) > t) & (t < horizon)  # last row of each instant
-    # Before its first event a staff member holds nothing and has no capacity.
+    # Before its first event a staff member holds nothing and has no capacity: a segment from 0 to it, put
+    # before the member's others (which are in time order, the log's), so segments run by member then time.
     lead = first & (t > 0)
-    zeros_f = np.zeros(int(lead.sum()))
+    at = np.searchsorted(m[keep], m[lead], side="left")
+    zeros_f = np.zeros(len(at))
+    zeros_i = np.zeros(len(at), dtype=np.int64)
     seg = {
-        "manager": np.r_[m[keep], m[lead]].astype(np.int64),
-        "start": np.r_[t[keep], zeros_f],
-        "end": np.r_[np.minimum(t_next[keep], horizon), np.minimum(t[lead], horizon)],
-        "load": np.r_[load[keep], zeros_f],
-        "count": np.r_[count[keep], zeros_f.astype(np.int64)],
-        "capacity": np.r_[cap[keep], zeros_f],
-        "in_post": np.r_[in_post[keep], zeros_f.astype(np.int64)],
+        "manager": np.insert(m[keep].astype(np.int64), at, m[lead]),
+        "start": np.insert(t[keep], at, zeros_f),
+        "end": np.insert(np.minimum(t_next[keep], horizon), at, np.minimum(t[lead], horizon)),
+        "load": np.insert(load[keep], at, zeros_f),
+        "count": np.insert(count[keep], at, zeros_i),
+        "capacity": np.insert(cap[keep], at, zeros_f),
+        "in_post": np.insert(in_post[keep], at, zeros_i),
     }
-    del m, t, t_next, load, cap, count, in_post, keep, lead
-    order = np.lexsort((seg["start"], seg["manager"]))
-    seg = {k: a[order] for k, a in seg.items()}
-    uniq, inv = np.unique(seg["manager"], return_inverse=True)
+    del m, t, t_next, load, cap, count, in_post, keep, lead, at
+    member = seg["manager"]
+    new_member = np.r_[True, member[1:] != member[:-1]] if len(member) else np.zeros(0, dtype=bool)
+    uniq, inv = member[new_member], np.cumsum(new_member) - 1
     settings = np.array([staff_setting.get(int(x), UNKNOWN_SETTING) for x in uniq] + [""],
                         dtype=object)
-    seg["setting"] = settings[inv.reshape(-1)]
+    seg["setting"] = settings[inv]
     return seg
+
+
+def _stable_order(ids: np.ndarray) -> np.ndarray:
+    """``np.argsort(ids, kind="stable")`` for agent ids. Ids from 0 to a few times their number (a log's
+    staff) are first numbered 0, 1, ... in their order, by a table indexed by id: fewer than 65,536 of them
+    then sort as 16-bit numbers, which NumPy's stable sort orders by radix, in linear time."""
+    if len(ids) and int(ids.min()) >= 0 and int(ids.max()) < 4 * len(ids) + 1024:
+        present = np.bincount(ids) > 0
+        if int(present.sum()) < 2**16:
+            number = np.cumsum(present, dtype=np.int64) - 1
+            return np.argsort(number.astype(np.uint16)[ids], kind="stable")
+    return np.argsort(ids, kind="stable")
 
 
 def staff_load(events: pd.DataFrame, ctx: MetricsContext) -> pd.DataFrame:
@@ -490,8 +585,11 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
         ok = pos >= 0
         return pos[ok], rows[ok]
 
-    def count(rows: np.ndarray) -> np.ndarray:
-        return np.bincount(locate(rows)[0], minlength=n).astype(np.int64)
+    def count(rows: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:   # times: each row counts as many
+        pos = index.get_indexer(lg.case[rows])
+        ok = pos >= 0
+        weights = None if times is None else times[ok].astype(np.float64)
+        return np.bincount(pos[ok], weights, minlength=n).astype(np.int64)
 
     out = register.reset_index(drop=True).copy()
     pos, rows = locate(lg.closing("exit"))
@@ -502,7 +600,7 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     out["final_stage"] = np.r_[lg.stage_names, [""]][last_stage]
     out["n_stage_entries"] = np.bincount(pos, minlength=n).astype(np.int64)
     out["continuity_breaks"] = count(lg.rows("manager_change"))
-    kept = count(lg.contacts("contact_kept", ctx.contact_interval)[0])
+    kept = count(*lg.contact_counts("contact_kept", ctx.contact_interval))
     missed = count(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -241,25 +241,30 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     """
     lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
-    rows_of = {"contacts_required": np.concatenate([lg.contacts_in(k, ctx.contact_interval, a, h)
-                                                    for k in ("contact_kept", "contact_missed")]),
-               "warnings": lg.in_window(lg.rows("warning"), a, h), "breaches": lg.in_window(lg.rows("breach"), a, h)}
+    # (rows, contacts per row): a row standing for several contacts weighs as many, since its mode and risk
+    # are the row's
+    required = [lg.contact_counts(k, ctx.contact_interval, a, h) for k in ("contact_kept", "contact_missed")]
+    rows_of = {"contacts_required": (np.concatenate([r for r, _ in required]),
+                                     np.concatenate([n for _, n in required]).astype(np.float64)),
+               "warnings": (lg.in_window(lg.rows("warning"), a, h), None),
+               "breaches": (lg.in_window(lg.rows("breach"), a, h), None)}
+    del required
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]
     out = []
     for by in ("mode", "risk"):
         counts: dict[str, dict[str, int]] = {}
-        for col, rows in rows_of.items():
+        for col, (rows, weight) in rows_of.items():
             if by == "mode":
                 got = latest_label(lg.case[mc], mc, lg.cause[mc], lg.case[rows], rows)
                 got[got < 0] = len(mode_names) - 1
                 names = mode_names
             else:
                 got, names = risk.at(lg.case[rows], rows), [str(x) for x in risk.names]
-            for code, n in enumerate(np.bincount(got, minlength=len(names))):   # counted by code, not by
-                if n:                                                               # string (a national log
-                    label = counts.setdefault(names[code], {})                     # has millions of contacts)
+            for code, n in enumerate(np.bincount(got, weight, minlength=len(names))):   # counted by code,
+                if n:                                                                      # not by string
+                    label = counts.setdefault(names[code], {})
                     label[col] = label.get(col, 0) + int(n)
             del got
         order = [r for r in risk.names if r in counts] if by == "risk" else sorted(counts)

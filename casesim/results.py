@@ -23,7 +23,7 @@ import pandas as pd
 
 from casesim.costs import context_prices, cost_and_fte_tables, provider_price
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
-from casesim.metrics_tables import shared_log_arrays
+from casesim.metrics_tables import LogArrays, shared_log_arrays
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
@@ -69,6 +69,9 @@ class Result:
     manifest: dict[str, Any] = field(default_factory=dict)
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     fte: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The index of ``events`` the metrics used, kept by ``run(keep_index=True)`` for ``write()``, which
+    #: then lets it go (saves indexing a national log twice; hundreds of MB while held).
+    log_index: LogArrays | None = field(default=None, repr=False, compare=False)
 
     def report_html(self) -> str:
         """The run report (``report.html``) as one self-contained HTML page; see :mod:`casesim.report`."""
@@ -82,7 +85,9 @@ class Result:
             # The event table, the largest file, is written in a thread of its own while the rest is made:
             # Arrow encodes and compresses it without holding the interpreter, so the report is built on the
             # other core meanwhile (leaving the block waits for it, and raises its error if it failed).
-            with ThreadPoolExecutor(max_workers=1) as writer, shared_log_arrays(self.events):
+            index, self.log_index = self.log_index, None
+            with ThreadPoolExecutor(max_workers=1) as writer, shared_log_arrays(self.events, index):
+                del index
                 events_written = writer.submit(write_parquet_in_pieces, self.events, tmp / "events.parquet")
                 (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
                 self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
@@ -147,14 +152,15 @@ def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
         on_step: Callable[[Simulation], None] | None = None, parts: int = 1,
-        on_parts: Callable[[list[float], list[int]], None] | None = None) -> Result:
+        on_parts: Callable[[list[float], list[int]], None] | None = None, keep_index: bool = False) -> Result:
     """Run a scenario (a path or a validated :class:`Scenario`) to its horizon.
 
     ``seed`` overrides the scenario's seed; ``overrides`` are ``dotted.key=value`` strings
     applied to a scenario file; ``on_step`` is called after every tick (e.g. a progress bar).
     ``parts`` above 1 runs the service as that many independent parts in parallel processes and
     merges them (see :mod:`casesim.split`: a different model, for large services); ``on_step`` is
-    then not called, and ``on_parts(days, events)`` gets every part's progress instead.
+    then not called, and ``on_parts(days, events)`` gets every part's progress instead. ``keep_index``
+    keeps the log's index in the result for its ``write()`` (for a run written at once, as the CLI does).
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -186,9 +192,16 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         ctx = metrics_context(sim)
         del sim
     with shared_log_arrays(events):   # every metric below indexes the log once between them
-        summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
         series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
-        costs, fte = cost_and_fte_tables(events, ctx)   # last: its inputs are not held while the others run
+        # last, the summary (it extracts the cost inputs at its end) and the cost tables (they reuse them):
+        # the largest table the metrics make is not held while the others run
+        summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
+        costs, fte = cost_and_fte_tables(events, ctx)
+        index = LogArrays.of(events)
+        index.forget()
+    if not keep_index:
+        del index
+        index = None
     from casesim import __version__
     manifest = {
         "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
@@ -200,4 +213,5 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         "outputs": list(OUTPUT_FILES),
     }
     return Result(scenario=scenario, seed=seed, summary=summary, timeseries=series, cases=cases, events=events,
-                  register=register, staff=staff, context=ctx, manifest=manifest, costs=costs, fte=fte)
+                  register=register, staff=staff, context=ctx, manifest=manifest, costs=costs, fte=fte,
+                  log_index=index)

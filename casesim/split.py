@@ -190,7 +190,8 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
     strings = sorted({s for g in got for s in g["strings"]})
     code = {s: i for i, s in enumerate(strings)}
     cols: dict[str, list[np.ndarray]] = {name: [] for name in _COLUMNS}
-    id_kinds = np.array([list(KINDS).index(k) for k in ID_VALUE_KINDS], dtype=np.int8)
+    holds_id = np.zeros(len(KINDS), dtype=bool)   # by kind code: does value hold an agent id
+    holds_id[[list(KINDS).index(k) for k in ID_VALUE_KINDS]] = True
     registers, staff, ctxs = [], [], []
     case_off = id_off = 0
     for i, g in enumerate(got):
@@ -199,7 +200,7 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
         a["stage"], a["cause"] = remap[a["stage"]], remap[a["cause"]]
         a["case"] = _shifted(a["case"], case_off)
         a["manager"] = _shifted(a["manager"], id_off)
-        shift = np.isin(a["kind"], id_kinds) & (a["value"] >= 0)
+        shift = holds_id[a["kind"]] & (a["value"] >= 0)
         a["value"] = np.where(shift, a["value"] + id_off, a["value"])
         for name in _COLUMNS:
             cols[name].append(a.pop(name))

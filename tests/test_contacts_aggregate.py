@@ -13,6 +13,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from casesim.costs import cost_table, fte_table
 from casesim.metrics import summarize, timeseries
@@ -174,6 +176,42 @@ def test_every_table_counts_a_stretch_as_its_contacts() -> None:
     pd.testing.assert_frame_equal(cost_table(agg.events, ctx), cost_table(flat, ctx), rtol=1e-9)
     pd.testing.assert_frame_equal(fte_table(agg.events, ctx), fte_table(flat, ctx), rtol=1e-9)
     pd.testing.assert_frame_equal(enforcement_by(agg.events, reg, ctx), enforcement_by(flat, reg, ctx))
+
+
+def test_contacts_counted_per_row_are_the_contacts_listed_one_by_one() -> None:
+    # contact_counts must give, row by row, exactly how many of contacts_in's contacts fall in the window,
+    # also for windows whose ends fall exactly on a contact (and on the next float either side of it)
+    _, agg = _runs()
+    lg, iv = LogArrays(agg.events), agg.context.contact_interval
+    _, times = lg.contacts("contact_kept", iv)
+    inner = times[len(lg.rows("contact_kept")):]   # contacts of rows standing for several
+    picks = [float(x) for x in inner[:: max(1, len(inner) // 7)]]
+    edges = [-np.inf, 0.0, agg.context.warmup, agg.context.horizon, np.inf]
+    edges += picks + [float(np.nextafter(x, -np.inf)) for x in picks] + [float(np.nextafter(x, np.inf)) for x in picks]
+    for kind in ("contact_kept", "contact_missed", "contact_cancelled"):
+        for start in edges[::2]:
+            for end in edges[1::2]:
+                rows, count = lg.contact_counts(kind, iv, start, end)
+                listed = lg.contacts_in(kind, iv, start, end)
+                assert (count >= 1).all() and len(np.unique(rows)) == len(rows)
+                want = {int(k): int(v) for k, v in pd.Series(listed).value_counts().items()}
+                assert dict(zip(rows.tolist(), count.tolist(), strict=True)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.0, 2000.0), st.sampled_from([0.1, 1 / 3, 7.0, 14.000000000000002, 28.7, 3.5]),
+       st.integers(1, 40), st.integers(-3, 45), st.sampled_from([-1, 0, 1]), st.floats(-50.0, 2000.0))
+def test_the_first_contact_at_or_after_a_bound_is_found_exactly(t0: float, step: float, n: int, j: int,
+                                                                nudge: int, other: float) -> None:
+    # the bound is a contact's own time (as the engine computes it), a float either side of it, or any time
+    from casesim.metrics_tables import _first_at_least
+    times = [t0 + float(i) * step for i in range(n)]
+    bound = t0 + float(j) * step
+    bound = float(np.nextafter(bound, np.inf if nudge > 0 else -np.inf)) if nudge else bound
+    for b in (bound, other):
+        want = next((i for i, t in enumerate(times) if t >= b), n)
+        got = _first_at_least(np.array([t0]), np.array([step]), np.array([n]), b)
+        assert got.tolist() == [want]
 
 
 def test_a_stretch_of_an_unknown_mode_is_refused_by_name() -> None:

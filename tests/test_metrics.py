@@ -635,16 +635,19 @@ def test_context_validation() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), max_size=25),
-       st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.5, 6.0, math.inf])), max_size=25))
-def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: list, queries: list) -> None:
+       st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.5, 6.0, math.inf])), max_size=25),
+       st.sampled_from([1, 1_000_003]))
+def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: list, queries: list,
+                                                                       spread: int) -> None:
     # by brute force: among the case's updates strictly before the query (an update at the same order is
-    # not before it), the latest; of updates at the same order, the one listed last; -1 if none
+    # not before it), the latest; of updates at the same order, the one listed last; -1 if none. ``spread``
+    # scatters the case numbers (a table by case number is then too large: the sparse lookup)
     from casesim.metrics_tables import latest_label
 
-    u_case = np.array([u[0] for u in updates], dtype=np.int32)
+    u_case = np.array([u[0] * spread for u in updates], dtype=np.int32)
     u_order = np.array([u[1] for u in updates], dtype=np.int64)
     u_label = np.array([u[2] for u in updates], dtype=np.int64)
-    q_case = np.array([q[0] for q in queries], dtype=np.int32)
+    q_case = np.array([q[0] * spread for q in queries], dtype=np.int32)
     q_order = np.array([q[1] for q in queries], dtype=np.float64)
     got = latest_label(u_case, u_order, u_label, q_case, q_order)
     want = []

@@ -11,7 +11,8 @@ import pytest
 
 import casesim
 from casesim import results
-from casesim.results import OUTPUT_FILES, Result
+from casesim.metrics import summarize
+from casesim.results import OUTPUT_FILES, Result, run
 from casesim.scenario import load_scenario
 from tests.helpers import SMALL, run_small
 
@@ -49,6 +50,33 @@ def test_write_puts_every_output_in_place_and_round_trips(tmp_path: Path) -> Non
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenario_sha256"] == res.scenario.digest() and manifest["seed"] == res.seed
     assert list(tmp_path.iterdir()) == [out]   # no temporary directories left behind
+
+
+def test_a_run_indexes_its_log_once_and_extracts_the_cost_inputs_once(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # run(keep_index=True) hands its log index to write(), which then lets it go; the summary's costs and
+    # the cost tables share one extraction of the cost inputs, forgotten once the tables are made; the
+    # files are those of a run that shares nothing
+    from casesim import costs, metrics_tables
+
+    built, extracted = [], []
+    index_init, extract = metrics_tables.LogArrays.__init__, costs._extract_cost_inputs
+    monkeypatch.setattr(metrics_tables.LogArrays, "__init__",
+                        lambda self, ev: (built.append(1), index_init(self, ev))[1])
+    monkeypatch.setattr(costs, "_extract_cost_inputs", lambda lg, ctx: (extracted.append(1), extract(lg, ctx))[1])
+    res = run(SMALL, overrides=TINY, keep_index=True)
+    assert res.log_index is not None and res.log_index.derived == {}
+    assert len(built) == 1 and len(extracted) == 1
+    shared = res.write(tmp_path / "shared")
+    assert res.log_index is None and len(built) == 1
+    monkeypatch.undo()
+    plain = run(SMALL, overrides=TINY)
+    assert plain.log_index is None
+    alone = plain.write(tmp_path / "alone")
+    for name in ("summary.json", "costs.csv", "fte.csv", "report.html"):
+        assert (shared / name).read_bytes() == (alone / name).read_bytes(), name
+    assert summarize(plain.events, plain.register, plain.context) == {
+        k: v for k, v in plain.summary.items() if k not in ("scenario", "seed")}
 
 
 def test_the_event_table_written_a_row_group_at_a_time_reads_back_as_written_whole(
