@@ -37,6 +37,7 @@ from casesim.metrics_tables import (
     LogArrays,
     RiskTrack,
     case_table,
+    contact_total,
     exposure,
     latest_label,
     staff_arrays,
@@ -138,11 +139,15 @@ def _ratio(num: float, den: float) -> float | None:
 
 def _rates_by(labels: np.ndarray, kept: np.ndarray, names: list[str] | np.ndarray,
               count: np.ndarray | None = None) -> dict:
-    """Share of kept contacts per label, for labels that have contacts; ``count``: contacts per entry (1)."""
+    """Share of kept contacts per label, for labels that have contacts; ``count``: contacts per entry (one
+    each if None)."""
     n = len(names)
-    weight = np.ones(len(labels)) if count is None else count.astype(np.float64)
-    total = np.bincount(labels, weights=weight, minlength=n)   # whole numbers: exact in float64
-    hits = np.bincount(labels, weights=np.where(kept, weight, 0.0), minlength=n)
+    if count is None:
+        total = np.bincount(labels, minlength=n)
+        hits = np.bincount(labels, weights=kept.astype(np.float64), minlength=n)
+    else:   # sums of whole numbers: exact in float64
+        total = np.bincount(labels, weights=count, minlength=n)
+        hits = np.bincount(labels, weights=np.where(kept, count, 0), minlength=n)
     return {str(names[i]): float(hits[i] / total[i]) for i in np.flatnonzero(total)}
 
 
@@ -199,9 +204,12 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
     # counted per row: a row standing for several contacts weighs as many (every label is the row's)
     kept_rows, kept_n = lg.contact_counts("contact_kept", interval, a, h)
     missed_rows, missed_n = lg.contact_counts("contact_missed", interval, a, h)
-    rows, count = np.concatenate([kept_rows, missed_rows]), np.concatenate([kept_n, missed_n])
-    n_kept, n_required = int(kept_n.sum()), int(count.sum())
-    n_cancelled = int(lg.contact_counts("contact_cancelled", interval, a, h)[1].sum())
+    rows = np.concatenate([kept_rows, missed_rows])
+    count = None if kept_n is None and missed_n is None else np.concatenate(
+        [np.ones(len(r), dtype=np.int32) if c is None else c
+         for r, c in ((kept_rows, kept_n), (missed_rows, missed_n))])
+    n_kept, n_required = contact_total(kept_rows, kept_n), contact_total(rows, count)
+    n_cancelled = contact_total(*lg.contact_counts("contact_cancelled", interval, a, h))
     kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(missed_rows), bool)]
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)

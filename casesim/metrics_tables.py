@@ -218,9 +218,11 @@ class LogArrays:
         return rows[(t >= start) & (t < end)]
 
     def contact_counts(self, kind: str, interval: Mapping[str, float], start: float = -np.inf,
-                       end: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+                       end: float = np.inf) -> tuple[np.ndarray, np.ndarray | None]:
         """The contacts of ``kind`` due in ``[start, end)`` as ``(rows, counts)``: each row that has any, once,
-        with how many (the kind's own rows first, then the rows standing for several; counts are 64-bit).
+        with how many (the kind's own rows first, then the rows standing for several; 32-bit counts), or
+        ``counts`` None when every row is one contact (no row stands for several: a log of contacts one by
+        one, where counts would only add memory).
 
         The same contacts as :meth:`contacts_in`, to the last bit (a contact of a row standing for several is
         at the row's time plus ``j`` intervals, computed as there), without listing them one by one: a
@@ -231,14 +233,19 @@ class LogArrays:
         rows = self.rows(kind)
         t = self.time[rows]
         single = rows[(t >= start) & (t < end)]
-        ones = np.ones(len(single), dtype=np.int64)
         runs, count, step = self._runs(kind, interval)
         if not len(runs):
-            return single, ones
+            return single, None
         t0 = self.time[runs]
         n = _first_at_least(t0, step, count, end) - _first_at_least(t0, step, count, start)
         some = n > 0
-        return np.concatenate([single, runs[some]]), np.concatenate([ones, n[some]])
+        return (np.concatenate([single, runs[some]]),
+                np.concatenate([np.ones(len(single), dtype=np.int32), n[some].astype(np.int32)]))
+
+
+def contact_total(rows: np.ndarray, counts: np.ndarray | None) -> int:
+    """How many contacts ``(rows, counts)`` of :meth:`LogArrays.contact_counts` stand for."""
+    return len(rows) if counts is None else int(counts.sum())
 
 
 def _first_at_least(t0: np.ndarray, step: np.ndarray, n: np.ndarray, bound: float) -> np.ndarray:
@@ -316,7 +323,7 @@ def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndar
     if span <= 4 * (n_u + n_q):   # case numbers are dense (as in any log): a table by case number
         count = np.bincount(u_case, minlength=span)
         first = np.cumsum(count) - count
-        first, count = first[q_at], count[q_at]
+        first, count = first.astype(np.int32)[q_at], count.astype(np.int32)[q_at]   # (32-bit: one per query)
     else:   # sparse case numbers: look each query's case up among the updated ones
         cases, first, count = np.unique(u_case[srt], return_index=True, return_counts=True)
         at = np.minimum(np.searchsorted(cases, q_at), len(cases) - 1)
@@ -588,7 +595,7 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     def count(rows: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:   # times: each row counts as many
         pos = index.get_indexer(lg.case[rows])
         ok = pos >= 0
-        weights = None if times is None else times[ok].astype(np.float64)
+        weights = None if times is None else times[ok]
         return np.bincount(pos[ok], weights, minlength=n).astype(np.int64)
 
     out = register.reset_index(drop=True).copy()

@@ -244,11 +244,12 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     # (rows, contacts per row): a row standing for several contacts weighs as many, since its mode and risk
     # are the row's
     required = [lg.contact_counts(k, ctx.contact_interval, a, h) for k in ("contact_kept", "contact_missed")]
-    rows_of = {"contacts_required": (np.concatenate([r for r, _ in required]),
-                                     np.concatenate([n for _, n in required]).astype(np.float64)),
+    weights = None if all(n is None for _, n in required) else np.concatenate(
+        [np.ones(len(r), dtype=np.int32) if n is None else n for r, n in required])
+    rows_of = {"contacts_required": (np.concatenate([r for r, _ in required]), weights),
                "warnings": (lg.in_window(lg.rows("warning"), a, h), None),
                "breaches": (lg.in_window(lg.rows("breach"), a, h), None)}
-    del required
+    del required, weights
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]

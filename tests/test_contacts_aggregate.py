@@ -192,10 +192,22 @@ def test_contacts_counted_per_row_are_the_contacts_listed_one_by_one() -> None:
         for start in edges[::2]:
             for end in edges[1::2]:
                 rows, count = lg.contact_counts(kind, iv, start, end)
+                # no count where no row stands for several (misses are always one by one)
+                assert (count is None) == (kind == "contact_missed")
+                count = np.ones(len(rows), dtype=np.int32) if count is None else count
                 listed = lg.contacts_in(kind, iv, start, end)
                 assert (count >= 1).all() and len(np.unique(rows)) == len(rows)
                 want = {int(k): int(v) for k, v in pd.Series(listed).value_counts().items()}
                 assert dict(zip(rows.tolist(), count.tolist(), strict=True)) == want
+
+
+def test_a_log_of_contacts_one_by_one_is_counted_without_counts() -> None:
+    each, _ = _runs()
+    lg = LogArrays(each.events)
+    for kind in ("contact_kept", "contact_missed", "contact_cancelled"):
+        rows, count = lg.contact_counts(kind, each.context.contact_interval, 100.0, 400.0)
+        assert count is None
+        np.testing.assert_array_equal(rows, lg.contacts_in(kind, each.context.contact_interval, 100.0, 400.0))
 
 
 @settings(max_examples=300, deadline=None)
