@@ -574,15 +574,20 @@ def report_figures(result: Result) -> list[tuple[str, str, str, dict[str, Any]]]
     """Every chart of the report as ``(div id, heading, note, plotly figure dict)``."""
     ctx, ev, s = result.context, result.events, result.summary
     cur = str(s.get("currency", ""))
+    # the tables from the log, the heaviest first: each holds its temporaries over tens of millions of rows
+    # on a national log, and the staff segments stay with the log's index once made
+    enforcement = enforcement_by(ev, result.register, ctx)
+    flows = journey_flows(ev, ctx)
+    loads = staff_caseloads(ev, ctx)
     figs = [
         ("fig-journey", "Journeys", "Each band is a number of cases moving from one stage to the next (or in and "
          "out of the service) during the measured window. For every stage, what flows in equals what flows out.",
-         sankey_figure(journey_flows(ev, ctx), ctx)),
+         sankey_figure(flows, ctx)),
         ("fig-population", "Population by stage", "Cases in each stage at the end of every time step; the shaded "
          "part is the warm-up, left out of every figure in the table above.",
          population_figure(result.timeseries, ctx)),
         ("fig-caseload", "Caseload distribution", "One count per case manager: the cases they held on average "
-         "over the measured window while in post.", caseload_figure(staff_caseloads(ev, ctx), ctx)),
+         "over the measured window while in post.", caseload_figure(loads, ctx)),
         ("fig-pressure", "Caseload pressure", "Pressure is each available manager's weighted caseload divided "
          "by their capacity; 100% is a full caseload. Lower panel: share of managers at work who are above "
          "100% and 110%.", pressure_figure(result.timeseries, ctx)),
@@ -592,7 +597,7 @@ def report_figures(result: Result) -> list[tuple[str, str, str, dict[str, Any]]]
          "enforcement actions, in each time step.", compliance_time_figure(result.timeseries, ctx)),
         ("fig-compliance-groups", "Compliance and enforcement by mode and risk", "Contacts kept (%) and "
          "warnings and breaches per 1,000 contacts required, by the supervision mode and risk level at the time.",
-         compliance_groups_figure(s, enforcement_by(ev, result.register, ctx))),
+         compliance_groups_figure(s, enforcement)),
         ("fig-waits", "Waits by provider", "Mean days from referral to the start of the intervention, for "
          "interventions that started in the measured window.",
          waits_figure(waits_by_provider(ev, ctx, provider_names(result)), ctx)),

@@ -84,11 +84,15 @@ class Result:
         def fill(tmp: Path) -> None:
             # The event table, the largest file, is written in a thread of its own while the rest is made:
             # Arrow encodes and compresses it without holding the interpreter, so the report is built on the
-            # other core meanwhile (leaving the block waits for it, and raises its error if it failed).
+            # other core meanwhile (leaving the block waits for it, and raises its error if it failed). The
+            # report comes first, the only user of the log's index here, which is let go before the other
+            # tables are converted to Arrow.
             index, self.log_index = self.log_index, None
-            with ThreadPoolExecutor(max_workers=1) as writer, shared_log_arrays(self.events, index):
-                del index
+            with ThreadPoolExecutor(max_workers=1) as writer:
                 events_written = writer.submit(write_parquet_in_pieces, self.events, tmp / "events.parquet")
+                with shared_log_arrays(self.events, index):
+                    del index
+                    html = self.report_html()
                 (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
                 self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
                 self.cases.to_parquet(tmp / "cases.parquet", index=False)
@@ -98,7 +102,7 @@ class Result:
                     table.to_csv(tmp / f"{name}.csv", index=False)
                 (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
                 (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
-                (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
+                (tmp / "report.html").write_text(html, encoding="utf-8")
                 events_written.result()
 
         return write_directory(out_dir, fill)
