@@ -12,6 +12,7 @@ Public here (and re-exported by :mod:`casesim.metrics`): :func:`staff_load`,
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -100,6 +101,7 @@ class LogArrays:
 
     def __init__(self, events: pd.DataFrame) -> None:
         """Extract columns and group rows by kind (one stable sort)."""
+        self._frame = weakref.ref(events)
         self.time = events["time"].to_numpy(dtype=np.float64)
         self.case = _ids(events["case"])
         self.manager = _ids(events["manager"])
@@ -115,6 +117,10 @@ class LogArrays:
         #: Tables derived from these arrays that several metrics need (staff segments, cost inputs), kept as
         #: long as the arrays are, by the function that derives them; :meth:`forget` lets them go.
         self.derived: dict[str, object] = {}
+
+    def is_of(self, events: pd.DataFrame) -> bool:
+        """Whether these arrays were built from this very frame (``is``; the frame must not have been changed)."""
+        return self._frame() is events
 
     def forget(self) -> None:
         """Drop the derived tables (the arrays themselves stay)."""
@@ -178,6 +184,11 @@ class LogArrays:
         if missing.any():
             bad = self.cause_names[self.cause[runs][missing][0]]
             raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has no contact interval")
+        wrong = ~(np.isfinite(step) & (step > 0))
+        if wrong.any():
+            bad = self.cause_names[self.cause[runs][wrong][0]]
+            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has contact interval {step[wrong][0]!r}, not a "
+                             "positive number of days")
         if (count < 1).any() or (count != self.value[runs]).any():
             raise ValueError(f"{_RUNS[kind]} rows need a positive whole count in value")
         return runs, count, step
@@ -311,8 +322,8 @@ def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndar
         return np.full(n_q, -1, dtype=np.int64)
     # The updates are few (risk and mode changes), the queries many (every contact row of a national log):
     # only the updates are sorted, by case and order (a stable sort: of equal orders the one listed last
-    # comes last). Each query then walks its own case's updates, all queries at once, a step per round,
-    # keeping the latest one before it; a query leaves the walk at its case's first update not before it.
+    # comes last). Each query then bisects its own case's updates for the last one before it, all queries
+    # at once, a halving per round (a case has a few updates: two or three rounds).
     base = min(int(upd_case.min()), int(q_case.min()))
     u_case = upd_case.astype(np.int64) - base
     q_at = q_case.astype(np.int64) - base
@@ -330,17 +341,18 @@ def latest_label(upd_case: np.ndarray, upd_order: np.ndarray, upd_label: np.ndar
         ok = cases[at] == q_at
         first, count = first[at], np.where(ok, count[at], 0)
     del u_case, q_at
-    out = np.full(n_q, -1, dtype=np.int64)
-    walking = np.flatnonzero(count > 0)
+    lo, hi = first.copy(), first + count   # the answer's successor lies in [lo, hi]
     q_order = np.asarray(q_order)
-    step = 0
-    while len(walking):
-        at = first[walking] + step
-        before = u_order[at] < q_order[walking]
-        out[walking[before]] = labels[at[before]]
-        walking = walking[before & (count[walking] > step + 1)]
-        step += 1
-    return out
+    active = np.flatnonzero(count > 0)
+    while len(active):
+        mid = (lo[active] + hi[active]) // 2
+        before = u_order[mid] < q_order[active]
+        lo[active[before]] = mid[before] + 1
+        hi[active[~before]] = mid[~before]
+        active = active[lo[active] < hi[active]]
+    last = lo - 1   # the case's last update before the query, if it is one of the case's
+    found = last >= first
+    return np.where(found, labels[np.maximum(last, 0)], -1)
 
 
 def last_per_group(group: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:
@@ -592,10 +604,10 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
         ok = pos >= 0
         return pos[ok], rows[ok]
 
-    def count(rows: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:   # times: each row counts as many
+    def count(rows: np.ndarray, contacts: np.ndarray | None = None) -> np.ndarray:   # contacts: per row (1)
         pos = index.get_indexer(lg.case[rows])
         ok = pos >= 0
-        weights = None if times is None else times[ok]
+        weights = None if contacts is None else contacts[ok]
         return np.bincount(pos[ok], weights, minlength=n).astype(np.int64)
 
     out = register.reset_index(drop=True).copy()

@@ -70,7 +70,8 @@ class Result:
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     fte: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: The index of ``events`` the metrics used, kept by ``run(keep_index=True)`` for ``write()``, which
-    #: then lets it go (saves indexing a national log twice; hundreds of MB while held).
+    #: then lets it go (saves indexing a national log twice; hundreds of MB while held). ``write()`` uses it
+    #: only for the very frame it was built from.
     log_index: LogArrays | None = field(default=None, repr=False, compare=False)
 
     def report_html(self) -> str:
@@ -88,6 +89,8 @@ class Result:
             # report comes first, the only user of the log's index here, which is let go before the other
             # tables are converted to Arrow.
             index, self.log_index = self.log_index, None
+            if index is not None and not index.is_of(self.events):   # kept for another frame: not this one's
+                index = None
             with ThreadPoolExecutor(max_workers=1) as writer:
                 events_written = writer.submit(write_parquet_in_pieces, self.events, tmp / "events.parquet")
                 with shared_log_arrays(self.events, index):

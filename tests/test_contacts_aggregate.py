@@ -7,6 +7,7 @@ time order; and every table must count a row that stands for ``n`` contacts as t
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import cache
 
@@ -189,16 +190,43 @@ def test_contacts_counted_per_row_are_the_contacts_listed_one_by_one() -> None:
     edges = [-np.inf, 0.0, agg.context.warmup, agg.context.horizon, np.inf]
     edges += picks + [float(np.nextafter(x, -np.inf)) for x in picks] + [float(np.nextafter(x, np.inf)) for x in picks]
     for kind in ("contact_kept", "contact_missed", "contact_cancelled"):
-        for start in edges[::2]:
-            for end in edges[1::2]:
-                rows, count = lg.contact_counts(kind, iv, start, end)
-                # no count where no row stands for several (misses are always one by one)
-                assert (count is None) == (kind == "contact_missed")
-                count = np.ones(len(rows), dtype=np.int32) if count is None else count
-                listed = lg.contacts_in(kind, iv, start, end)
-                assert (count >= 1).all() and len(np.unique(rows)) == len(rows)
-                want = {int(k): int(v) for k, v in pd.Series(listed).value_counts().items()}
-                assert dict(zip(rows.tolist(), count.tolist(), strict=True)) == want
+        for start, end in itertools.product(edges, edges):
+            rows, count = lg.contact_counts(kind, iv, start, end)
+            # no count where no row stands for several (misses are always one by one)
+            assert (count is None) == (kind == "contact_missed")
+            count = np.ones(len(rows), dtype=np.int32) if count is None else count
+            listed = lg.contacts_in(kind, iv, start, end)
+            assert (count >= 1).all() and len(np.unique(rows)) == len(rows)
+            want = {int(k): int(v) for k, v in pd.Series(listed).value_counts().items()}
+            assert dict(zip(rows.tolist(), count.tolist(), strict=True)) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1e6), st.sampled_from([1e-3, 0.1, 1 / 3, 7.0, 28.7, 1e3]),
+                      st.integers(1, 5000)), min_size=1, max_size=30),
+       st.floats(-10.0, 1.1e6))
+def test_the_first_contact_at_or_after_a_bound_is_found_exactly_for_many_runs_at_once(runs: list,
+                                                                                   bound: float) -> None:
+    # many runs in one call, far from the estimate's reach (tiny steps, large times), some corrected up and
+    # some down at once
+    from casesim.metrics_tables import _first_at_least
+    t0, step, n = (np.array(x) for x in zip(*runs, strict=True))
+    got = _first_at_least(t0.astype(float), step.astype(float), n.astype(np.int64), bound)
+    for i, (a, d, k) in enumerate(runs):
+        times = a + np.arange(k, dtype=np.float64) * d   # as LogArrays.contacts computes them
+        assert got[i] == int(np.searchsorted(times, bound, side="left"))
+
+
+def test_a_stretch_whose_mode_has_no_positive_interval_is_refused() -> None:
+    _, agg = _runs()
+    lg = LogArrays(agg.events)
+    mode = str(lg.cause_names[lg.cause[lg.rows("contacts_kept")[0]]])
+    for bad in (0.0, -7.0, math.inf):
+        iv = {**agg.context.contact_interval, mode: bad}
+        with pytest.raises(ValueError, match="not a positive number of days"):
+            lg.contact_counts("contact_kept", iv, 0.0, 100.0)
+        with pytest.raises(ValueError, match="not a positive number of days"):
+            lg.contacts("contact_kept", iv)
 
 
 def test_a_log_of_contacts_one_by_one_is_counted_without_counts() -> None:

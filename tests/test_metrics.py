@@ -633,6 +633,22 @@ def test_context_validation() -> None:
         ctx_for(tick=0.0)
 
 
+def test_latest_label_of_a_case_with_thousands_of_updates() -> None:
+    # each query bisects its case's updates: a long history takes a dozen rounds, not one per update
+    from casesim.metrics_tables import latest_label
+
+    rng = np.random.default_rng(4)
+    u_case = np.r_[np.zeros(3000, np.int32), np.ones(3, np.int32)]
+    u_order = np.r_[np.arange(3000) * 2, [5, 5, 9]].astype(np.int64)   # case 1: two updates at one order
+    u_label = np.r_[np.arange(3000) % 5, [1, 2, 3]].astype(np.int64)
+    q_order = rng.integers(0, 6001, 20000)
+    q_case = (rng.random(20000) < 0.1).astype(np.int32)
+    got = latest_label(u_case, u_order, u_label, q_case, q_order)
+    want = np.where(q_case == 0, np.where(q_order > 0, np.minimum((q_order - 1) // 2, 2999) % 5, -1),
+                    np.where(q_order > 9, 3, np.where(q_order > 5, 2, -1)))
+    np.testing.assert_array_equal(got, want)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 3)), max_size=25),
        st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.5, 6.0, math.inf])), max_size=25),

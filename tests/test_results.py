@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -77,6 +78,13 @@ def test_a_run_indexes_its_log_once_and_extracts_the_cost_inputs_once(tmp_path: 
         assert (shared / name).read_bytes() == (alone / name).read_bytes(), name
     assert summarize(plain.events, plain.register, plain.context) == {
         k: v for k, v in plain.summary.items() if k not in ("scenario", "seed")}
+    # an index kept for one frame is not used for another: a result whose log was replaced writes the
+    # report of its own log
+    again = run(SMALL, overrides=TINY, keep_index=True)
+    half = dataclasses.replace(again, events=again.events.iloc[: len(again.events) // 2].reset_index(drop=True))
+    fresh = dataclasses.replace(half, log_index=None)
+    assert (half.write(tmp_path / "half") / "report.html").read_bytes() == (
+        fresh.write(tmp_path / "fresh") / "report.html").read_bytes()
 
 
 def test_the_event_table_written_a_row_group_at_a_time_reads_back_as_written_whole(
