@@ -1,0 +1,145 @@
+"""What a run's results cost after the simulation: each table made from the log, timed, with its memory.
+
+Runs the scenario (default the national preset, ``scenarios/england_wales_national.yaml``, at ``--scale``)
+once in ``--parts`` parts, as ``casesim run --parts`` does, and keeps the merged log, register, staff table
+and metrics context in ``--cache`` (reused when present, so the tables can be timed again, or before and
+after a change, without simulating again). Then, in this process and in the order ``casesim run`` makes
+them, it times the log's index, the time series, the case table, the summary, the cost and FTE tables and
+the report, and prints each one's wall seconds and, with ``--trace``, its peak memory above the loaded log
+(``tracemalloc``: NumPy's and Python's allocations, not Arrow's). Last, a hash of the summary, every table
+and the report: equal hashes before and after a change mean identical results. Nothing is asserted.
+
+    python benchmarks/bench_tail.py --scale 1 --parts 2 --cache /tmp/tail-national        # the national preset
+    python benchmarks/bench_tail.py --scenario scenarios/england_wales.yaml --scale 0.2 --cache /tmp/tail-each --trace
+
+Profile lesson (step 11 in the README's Performance section; py-spy on the parent of a national run of the
+preset, then this script on its saved log): once the parts ran in about 4 minutes, the single-core tail
+after them was the target, 62.5 s here. The largest shares were finding each contact's risk and mode (a
+three-key sort of 17 million contacts with the changes), listing 25 million contacts one by one only to
+count them, the staff segments made three times, the cost inputs extracted twice and the log indexed twice.
+Sorting only the changes and bisecting each case's few, counting contacts per row, and making each table
+once took it to 31-34 s with the same hash. ``--trace`` at 1 in 5 per contact then showed that counting
+one-by-one contacts with a count each, and holding the staff segments through the report, raised the
+report's peak by a third: the counts are now left out where every row is one contact, and the report
+makes its heaviest table first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def simulate(scenario: str, scale: float, parts: int, seed: int | None, cache: Path) -> None:
+    """Run the scenario in parts, as ``casesim run --parts`` does, and keep what the tables are made from."""
+    import pandas as pd
+
+    from casesim.scenario import load_scenario
+    from casesim.split import run_parts
+
+    sc, _ = load_scenario(scenario, [f"population_scale={scale}"])
+    seed = sc.seed if seed is None else seed
+    start = time.perf_counter()
+    if parts > 1:
+        events, register, staff, ctx, _ = run_parts(sc, seed, parts)
+    else:
+        from casesim.results import metrics_context
+        from casesim.simulation import Simulation
+
+        sim = Simulation(sc, seed)
+        while sim.running:
+            sim.step()
+        events, register, staff, ctx = (sim.log.to_frame(), pd.DataFrame(sim.register), sim.staff_table(),
+                                        metrics_context(sim))
+        del sim
+    print(f"simulated in {time.perf_counter() - start:.1f} s: {len(events):,} rows", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("events", events), ("register", register), ("staff", staff)):
+        frame.to_pickle(cache / f"{name}.pkl")
+    (cache / "context.pkl").write_bytes(pickle.dumps((sc, seed, ctx)))
+
+
+def measure(cache: Path, trace: bool) -> dict[str, Any]:
+    """Make every table from the kept log, in ``casesim run``'s order; returns seconds, peaks and the hash."""
+    import pandas as pd
+
+    from casesim.costs import cost_and_fte_tables
+    from casesim.metrics import case_table, summarize, timeseries
+    from casesim.metrics_tables import LogArrays, shared_log_arrays
+    from casesim.results import Result
+
+    events, register, staff = (pd.read_pickle(cache / f"{n}.pkl") for n in ("events", "register", "staff"))
+    sc, seed, ctx = pickle.loads((cache / "context.pkl").read_bytes())
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    if trace:
+        tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0] if trace else 0
+
+    def timed(name: str, make: Callable[[], Any]) -> Any:
+        if trace:
+            tracemalloc.reset_peak()
+        start = time.perf_counter()
+        out = make()
+        seconds[name] = time.perf_counter() - start
+        if trace:
+            peaks[name] = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+        print(f"  {name:<12} {seconds[name]:7.2f} s" + (f"  {peaks[name]:8.0f} MiB" if trace else ""), flush=True)
+        return out
+
+    with shared_log_arrays(events):
+        index = timed("index", lambda: LogArrays.of(events))
+        series = timed("timeseries", lambda: timeseries(events, register, ctx))
+        cases = timed("case table", lambda: case_table(events, register, ctx))
+        summary = timed("summary", lambda: {"scenario": sc.name, "seed": seed, **summarize(events, register, ctx)})
+        costs, fte = timed("cost tables", lambda: cost_and_fte_tables(events, ctx))
+    result = Result(scenario=sc, seed=seed, summary=summary, timeseries=series, cases=cases, events=events,
+                    register=register, staff=staff, context=ctx, costs=costs, fte=fte)
+    if hasattr(index, "forget"):   # the index goes on to the report, as in casesim run
+        index.forget()
+        block = shared_log_arrays(events, index)
+    else:                          # (a checkout from before step 11: the report indexes the log again)
+        block = shared_log_arrays(events)
+    del index
+    with block:
+        html = timed("report", result.report_html)
+    digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode())
+    for table in (series, cases, costs, fte):
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    digest.update(html.encode())
+    return {"rows": len(events), "seconds": seconds, "total_s": sum(seconds.values()), "peak_mib": peaks,
+            "hash": digest.hexdigest()[:16]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "england_wales_national.yaml"))
+    ap.add_argument("--scale", type=float, default=0.05)
+    ap.add_argument("--parts", type=int, default=2)
+    ap.add_argument("--seed", type=int, help="seed instead of the scenario's")
+    ap.add_argument("--cache", required=True,
+                    help="directory for the kept log: made by the first run, then reused whatever the options")
+    ap.add_argument("--trace", action="store_true", help="peak memory of each table (tracemalloc; slower)")
+    args = ap.parse_args(argv)
+    cache = Path(args.cache)
+    if not (cache / "context.pkl").exists():
+        simulate(args.scenario, args.scale, args.parts, args.seed, cache)
+    got = measure(cache, args.trace)
+    print(f"{got['rows']:,} rows: {got['total_s']:.1f} s for the tables; hash {got['hash']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
