@@ -39,6 +39,7 @@ from casesim.metrics_tables import (
     case_table,
     contact_total,
     exposure,
+    joined_counts,
     latest_label,
     staff_arrays,
     staff_load,
@@ -203,14 +204,11 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
     """Contact compliance in W, overall and by stage, mode and risk at the contact."""
     # counted per row: a row standing for several contacts weighs as many (every label is the row's)
     kept_rows, kept_n = lg.contact_counts("contact_kept", interval, a, h)
-    missed_rows, missed_n = lg.contact_counts("contact_missed", interval, a, h)
-    rows = np.concatenate([kept_rows, missed_rows])
-    count = None if kept_n is None and missed_n is None else np.concatenate(
-        [np.ones(len(r), dtype=np.int32) if c is None else c
-         for r, c in ((kept_rows, kept_n), (missed_rows, missed_n))])
+    rows, count = joined_counts([(kept_rows, kept_n), lg.contact_counts("contact_missed", interval, a, h)])
     n_kept, n_required = contact_total(kept_rows, kept_n), contact_total(rows, count)
     n_cancelled = contact_total(*lg.contact_counts("contact_cancelled", interval, a, h))
-    kept = np.r_[np.ones(len(kept_rows), bool), np.zeros(len(missed_rows), bool)]
+    kept = np.zeros(len(rows), dtype=bool)   # the kept ones come first
+    kept[:len(kept_rows)] = True
     risk = RiskTrack(lg, register)
     at_contact = risk.at(lg.case[rows], rows)
     return {

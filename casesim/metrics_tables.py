@@ -259,6 +259,15 @@ def contact_total(rows: np.ndarray, counts: np.ndarray | None) -> int:
     return len(rows) if counts is None else int(counts.sum())
 
 
+def joined_counts(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Several ``(rows, counts)`` of :meth:`LogArrays.contact_counts` as one, in the order given (counts None
+    only if every part's is)."""
+    rows = np.concatenate([r for r, _ in parts])
+    if all(c is None for _, c in parts):
+        return rows, None
+    return rows, np.concatenate([np.ones(len(r), dtype=np.int32) if c is None else c for r, c in parts])
+
+
 def _first_at_least(t0: np.ndarray, step: np.ndarray, n: np.ndarray, bound: float) -> np.ndarray:
     """For runs of ``n`` contacts at ``t0 + j * step`` (``j = 0 .. n-1``, computed as
     :meth:`LogArrays.contacts` computes them), the first ``j`` whose time is at least ``bound``, ``n`` if
@@ -599,23 +608,23 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     n = len(register)
     index = pd.Index(register["case"].to_numpy(dtype=np.int64))
 
-    def locate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def locate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:   # register positions of the rows' cases
         pos = index.get_indexer(lg.case[rows])
         ok = pos >= 0
-        return pos[ok], rows[ok]
+        return pos[ok], ok
 
     def count(rows: np.ndarray, contacts: np.ndarray | None = None) -> np.ndarray:   # contacts: per row (1)
-        pos = index.get_indexer(lg.case[rows])
-        ok = pos >= 0
-        weights = None if contacts is None else contacts[ok]
-        return np.bincount(pos[ok], weights, minlength=n).astype(np.int64)
+        pos, ok = locate(rows)
+        return np.bincount(pos, None if contacts is None else contacts[ok], minlength=n).astype(np.int64)
 
     out = register.reset_index(drop=True).copy()
-    pos, rows = locate(lg.closing("exit"))
-    out["exit_time"] = last_per_group(pos, lg.time[rows], n, np.nan)
+    rows = lg.closing("exit")
+    pos, ok = locate(rows)
+    out["exit_time"] = last_per_group(pos, lg.time[rows[ok]], n, np.nan)
     out["exited"] = ~np.isnan(out["exit_time"].to_numpy())
-    pos, rows = locate(lg.rows("stage_enter"))
-    last_stage = last_per_group(pos, lg.stage[rows], n, -1)
+    rows = lg.rows("stage_enter")
+    pos, ok = locate(rows)
+    last_stage = last_per_group(pos, lg.stage[rows[ok]], n, -1)
     out["final_stage"] = np.r_[lg.stage_names, [""]][last_stage]
     out["n_stage_entries"] = np.bincount(pos, minlength=n).astype(np.int64)
     out["continuity_breaks"] = count(lg.rows("manager_change"))
@@ -633,10 +642,9 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     custody = lg.stage_mask({s for s, v in ctx.stage_setting.items() if v == "custody"})
     enter, leave = lg.rows("stage_enter"), lg.closing("stage_exit")
     enter, leave = enter[custody[lg.stage[enter]]], leave[custody[lg.stage[leave]]]
-    pe, re_ = locate(enter)
-    px, rx = locate(leave)
-    out["custody_days"] = (np.bincount(pe, exposure(lg.time[re_], 0.0, h), n)
-                           - np.bincount(px, exposure(lg.time[rx], 0.0, h), n)).astype(float)
+    (pe, oe), (px, ox) = locate(enter), locate(leave)
+    out["custody_days"] = (np.bincount(pe, exposure(lg.time[enter[oe]], 0.0, h), n)
+                           - np.bincount(px, exposure(lg.time[leave[ox]], 0.0, h), n)).astype(float)
     risk = RiskTrack(lg, register)
     final = risk.at(index.to_numpy(), np.full(n, np.inf))
     out["final_risk"] = np.asarray(risk.names, dtype=object)[final]

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from casesim.metrics_tables import LogArrays, RiskTrack, exposure, latest_label, staff_arrays, stage_list
+from casesim.metrics_tables import (
+    LogArrays,
+    RiskTrack,
+    exposure,
+    joined_counts,
+    latest_label,
+    staff_arrays,
+    stage_list,
+)
 
 if TYPE_CHECKING:
     from casesim.metrics import MetricsContext
@@ -243,13 +251,10 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     a, h = ctx.warmup, ctx.horizon
     # (rows, contacts per row): a row standing for several contacts weighs as many, since its mode and risk
     # are the row's
-    required = [lg.contact_counts(k, ctx.contact_interval, a, h) for k in ("contact_kept", "contact_missed")]
-    weights = None if all(n is None for _, n in required) else np.concatenate(
-        [np.ones(len(r), dtype=np.int32) if n is None else n for r, n in required])
-    rows_of = {"contacts_required": (np.concatenate([r for r, _ in required]), weights),
+    rows_of = {"contacts_required": joined_counts([lg.contact_counts(k, ctx.contact_interval, a, h)
+                                                   for k in ("contact_kept", "contact_missed")]),
                "warnings": (lg.in_window(lg.rows("warning"), a, h), None),
                "breaches": (lg.in_window(lg.rows("breach"), a, h), None)}
-    del required, weights
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]

@@ -204,11 +204,10 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         # the largest table the metrics make is not held while the others run
         summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
         costs, fte = cost_and_fte_tables(events, ctx)
-        index = LogArrays.of(events)
-        index.forget()
-    if not keep_index:
-        del index
-        index = None
+        # kept for write() only when asked, without the derived tables
+        index = LogArrays.of(events) if keep_index else None
+        if index is not None:
+            index.forget()
     from casesim import __version__
     manifest = {
         "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
