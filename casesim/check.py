@@ -224,11 +224,11 @@ class _Referral:
         self.referrals = 0
         self.stage = None
         self.risk = "MEDIUM"
-        self.pending: list[Any] = []
-        self.met: set[str] = set()
+        self.pending: tuple[Any, ...] = ()
+        self.met: set[int] = set()
 
-    def need_met(self, need: str) -> None:
-        self.met.add(need)
+    def need_met(self, need_index: int) -> None:
+        self.met.add(need_index)
 
 
 def _provider_scenario(places: int, mean_service: float) -> Any:
@@ -267,7 +267,7 @@ def mmc_replication(lam: float, mean_service: float, places: int, counted: int, 
             for g in gaps:
                 yield timeout(g)
                 r = _Referral(i, key(i))
-                r.pending.append(refer(r, 0))
+                r.pending += (refer(r, 0),)
                 i += 1
                 if env.now >= warmup_days:
                     n_in += 1

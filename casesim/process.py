@@ -76,11 +76,111 @@ class ComplianceModel:
 
 def case_process(sim: Simulation, case: Case, stage: str, cause: str,
                  residual: bool = False) -> Generator[Any, Any, None]:
-    """The whole journey of one case, stay after stay, until EXIT."""
+    """The whole journey of one case, stay after stay, until EXIT.
+
+    One generator for the whole journey: a stay is a turn of the outer loop, not a generator of its own.
+    A national run holds hundreds of thousands of these at once, and a second generator per case cost
+    about 320 bytes and a delegation (``yield from``) at every wake-up."""
+    env, log, journey, p = sim.env, sim.log, sim.journey, sim.scenario.process
+    modes = sim.scenario.modes
+    aggregate = p.contact_settlement == "aggregate"
     previous = None
     while stage != EXIT:
-        outcome, nxt = yield from _stay(sim, case, stage, previous, cause, residual)
-        previous, stage, cause, residual = stage, nxt, outcome, False
+        spec = journey.stages[stage]
+        setting = journey.setting[stage]
+        acts = journey.activities[stage]
+        k = case.stays
+        case.stays += 1
+        case.stage = stage
+        start = env.now
+        d = journey.stay_duration(stage, previous)
+        length = sample(d.dist, d.mean_days[case.risk] * d.offence_multiplier.get(case.offence, 1.0), d.cv,
+                        _u(case.luck, DURATION, k))
+        if residual:
+            length *= _u(case.luck, RESIDUAL, k)
+        end = start + length
+        log.add(start, case.no, "stage_enter", stage, -1, cause, float(k))
+
+        approach = sim.approach[setting]
+        if (case.holder is not None and case.holder.setting != setting
+                and not approach.keeps_across(sim, case, stage)):
+            sim.approach[case.holder.setting].let_go(sim, case)
+        for t in [t for t in case.pending if t.provider.setting != setting]:
+            t.provider.withdraw(t)
+        _reassess_mode(sim, case)
+        case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
+        approach.take_on(sim, case, stage)
+
+        t_assess = start + approach.assessment(sim, case)[0] if "assess" in acts else INF
+        t_plan = INF
+        t_contact = start + p.first_contact_days if "contacts" in acts else INF
+        t_review = start + p.review_interval_days if "review" in acts else INF
+        rate = spec.reoffending_rate_per_year[case.risk]
+        t_offence = start - 365.25 * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
+        outcome = "completed"
+        enforceable = spec.on_breach is not None
+        while True:
+            # Contacts first, in a tight loop while the next contact comes before every other happening of
+            # the stay (an assessment, plan, offence or the end at the same instant goes first; a review
+            # at the same instant goes after): the same order as the general step below, with less work.
+            other = min(t_assess, t_plan, t_offence, end)
+            while t_contact < other and t_contact <= t_review:
+                if t_contact > env.now:
+                    yield Timeout(env, t_contact - env.now)
+                if aggregate:
+                    n, staff, interval, away = _window(sim, case, other, t_review, p.contact_window_days)
+                    if staff is None and n > 1:   # nobody at work until a known return: not offered
+                        case.contacts += n
+                        _not_offered(sim, case, stage, n, env.now)
+                        t_contact = env.now + n * interval
+                        continue
+                    if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
+                        breach = _settle(sim, case, stage, staff, n, interval, enforceable, away)
+                        if breach == n:
+                            t_contact = env.now + n * interval
+                            continue
+                        if breach:   # the stay ends at the missed contact that leads to breach
+                            yield Timeout(env, breach * interval)
+                        outcome = "breach"
+                        break
+                if _contact(sim, case, stage, enforceable):
+                    outcome = "breach"
+                    break
+                t_contact = env.now + modes[case.mode].contact_interval_days
+            if outcome == "breach":
+                break
+            t = min(t_assess, t_plan, t_contact, t_review, t_offence)
+            if t >= end:
+                if end > env.now:
+                    yield env.timeout(end - env.now)
+                break
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if t == t_offence:
+                outcome = "further_offence"
+                break
+            if t == t_assess:
+                _assess(sim, case, stage, approach)
+                t_assess = INF
+                if "plan" in acts:
+                    t_plan = env.now + p.plan_days
+            elif t == t_plan:
+                _plan(sim, case, stage, setting, approach)
+                t_plan = INF
+                case.phase = "implement"
+                _reassess_mode(sim, case)            # needs are known now
+                approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
+                if t_contact < INF:
+                    t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
+            else:   # a review (a contact at this instant has been settled above, before it)
+                _review(sim, case, stage, approach)
+                t_review = env.now + p.review_interval_days
+                if t_contact < INF:   # a more intensive mode brings the next contact forward
+                    t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
+
+        previous = stage
+        cause, stage = _leave(sim, case, stage, spec, k, outcome, start)
+        residual = False
     now = sim.env.now
     if case.holder is not None:
         sim.approach[case.holder.setting].let_go(sim, case)
@@ -91,107 +191,14 @@ def case_process(sim: Simulation, case: Case, stage: str, cause: str,
     case.remove()
 
 
-def _stay(sim: Simulation, case: Case, stage: str, previous: str | None, cause: str,
-          residual: bool) -> Generator[Any, Any, tuple[str, str]]:
-    env, log, journey, p = sim.env, sim.log, sim.journey, sim.scenario.process
-    spec = journey.stages[stage]
-    setting = journey.setting[stage]
-    acts = journey.activities[stage]
-    k = case.stays
-    case.stays += 1
-    case.stage = stage
-    start = env.now
-    d = journey.stay_duration(stage, previous)
-    length = sample(d.dist, d.mean_days[case.risk] * d.offence_multiplier.get(case.offence, 1.0), d.cv,
-                    _u(case.luck, DURATION, k))
-    if residual:
-        length *= _u(case.luck, RESIDUAL, k)
-    end = start + length
-    log.add(start, case.no, "stage_enter", stage, -1, cause, float(k))
-
-    approach = sim.approach[setting]
-    if (case.holder is not None and case.holder.setting != setting
-            and not approach.keeps_across(sim, case, stage)):
-        sim.approach[case.holder.setting].let_go(sim, case)
-    for t in [t for t in case.pending if t.provider.setting != setting]:
-        t.provider.withdraw(t)
-    _reassess_mode(sim, case)
-    case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
-    approach.take_on(sim, case, stage)
-
-    t_assess = start + approach.assessment(sim, case)[0] if "assess" in acts else INF
-    t_plan = INF
-    t_contact = start + p.first_contact_days if "contacts" in acts else INF
-    t_review = start + p.review_interval_days if "review" in acts else INF
-    rate = spec.reoffending_rate_per_year[case.risk]
-    t_offence = start - 365.25 * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
-    outcome = "completed"
-    modes = sim.scenario.modes
-    enforceable = spec.on_breach is not None
-    aggregate = p.contact_settlement == "aggregate"
-    while True:
-        # Contacts first, in a tight loop while the next contact comes before every other happening of
-        # the stay (an assessment, plan, offence or the end at the same instant goes first; a review
-        # at the same instant goes after): the same order as the general step below, with less work.
-        other = min(t_assess, t_plan, t_offence, end)
-        while t_contact < other and t_contact <= t_review:
-            if t_contact > env.now:
-                yield Timeout(env, t_contact - env.now)
-            if aggregate:
-                n, staff, interval, away = _window(sim, case, other, t_review, p.contact_window_days)
-                if staff is None and n > 1:   # nobody at work until a known return: not offered
-                    case.contacts += n
-                    _not_offered(sim, case, stage, n, env.now)
-                    t_contact = env.now + n * interval
-                    continue
-                if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
-                    breach = _settle(sim, case, stage, staff, n, interval, enforceable, away)
-                    if breach == n:
-                        t_contact = env.now + n * interval
-                        continue
-                    if breach:   # the stay ends at the missed contact that leads to breach
-                        yield Timeout(env, breach * interval)
-                    outcome = "breach"
-                    break
-            if _contact(sim, case, stage, enforceable):
-                outcome = "breach"
-                break
-            t_contact = env.now + modes[case.mode].contact_interval_days
-        if outcome == "breach":
-            break
-        t = min(t_assess, t_plan, t_contact, t_review, t_offence)
-        if t >= end:
-            if end > env.now:
-                yield env.timeout(end - env.now)
-            break
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        if t == t_offence:
-            outcome = "further_offence"
-            break
-        if t == t_assess:
-            _assess(sim, case, stage, approach)
-            t_assess = INF
-            if "plan" in acts:
-                t_plan = env.now + p.plan_days
-        elif t == t_plan:
-            _plan(sim, case, stage, setting, approach)
-            t_plan = INF
-            case.phase = "implement"
-            _reassess_mode(sim, case)            # needs are known now
-            approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
-            if t_contact < INF:
-                t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
-        else:   # a review (a contact at this instant has been settled above, before it)
-            _review(sim, case, stage, approach)
-            t_review = env.now + p.review_interval_days
-            if t_contact < INF:   # a more intensive mode brings the next contact forward
-                t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
-
-    now = env.now
+def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: str,
+           start: float) -> tuple[str, str]:
+    """The stay (the case's ``k``-th, begun at ``start``) ends with ``outcome``: log it; return the cause
+    of the next stay and the next stage."""
+    log, now = sim.log, sim.env.now
     log.add(now, case.no, "stage_exit", stage, -1, outcome, now - start)
     if outcome == "completed":
-        return outcome, journey.next_stage(stage, case.risk, _u(case.luck, NEXT_STAGE, k))
+        return outcome, sim.journey.next_stage(stage, case.risk, _u(case.luck, NEXT_STAGE, k))
     route = spec.on_breach
     holder_id = case.holder.unique_id if case.holder is not None else -1
     log.add(now, case.no, "breach", stage, holder_id, outcome if outcome != "breach" else "non_compliance")
@@ -206,8 +213,9 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
     case.assessments += 1
     found = 0
     for need in case.needs:
-        if need not in case.identified and _u(case.luck, DETECT, k * 64 + sim.need_index[need]) < detection:
-            case.identify(need)
+        ni = sim.need_index[need]
+        if not case.found >> ni & 1 and _u(case.luck, DETECT, k * 64 + ni) < detection:
+            case.identify(ni)
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.add(sim.env.now, case.no, "assessment", stage, holder, cause, float(found))
@@ -215,12 +223,14 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
 
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
     p = sim.scenario.process
-    open_needs = {t.need for t in case.pending}
+    referred = {t.need for t in case.pending}
+    todo = case.found & ~case.done
     uptake = min(1.0, p.discretionary_uptake * case.motivation / 0.5)
     planned: list[str] = []
     now = sim.env.now
-    for need in sorted(case.identified - case.met - open_needs, key=sim.need_index.__getitem__):
-        ni = sim.need_index[need]
+    for ni, need in enumerate(sim.needs):   # the needs found and not met, in the needs' order
+        if not todo >> ni & 1 or need in referred:
+            continue
         key = case.stays * 64 + ni
         if _u(case.luck, MANDATORY, key) >= p.mandatory_share and _u(case.luck, UPTAKE, key) >= uptake:
             continue
@@ -231,7 +241,7 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
             continue
         ticket = provider.refer(case, ni)
         if ticket is not None:
-            case.pending.append(ticket)
+            case.pending += (ticket,)
     holder = case.holder
     sim.log.add(now, case.no, "plan", stage, holder.unique_id if holder is not None else -1,
                 "", float(len(planned)))

@@ -36,6 +36,7 @@ import pandas as pd
 
 from casesim import models
 from casesim.agents import Case, CaseManager, Provider
+from casesim.agents.held import HeldRegistry
 from casesim.events import EventLog
 from casesim.journey import JourneyRuntime
 from casesim.models.staffing import VACANCY, reallocate, staff_life
@@ -79,7 +80,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class Simulation(mesa.Model):
+class Simulation(HeldRegistry, mesa.Model):
     """One run of one scenario with one seed."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
@@ -88,6 +89,7 @@ class Simulation(mesa.Model):
             gc.unfreeze()
             gc.collect()
         super().__init__(seed=seed)
+        self._hold_agents()   # cases and teams registered without weak references (casesim/agents/held.py)
         self.scenario = scenario
         self.seed = seed
         self.env = CalendarEnvironment()
@@ -101,6 +103,7 @@ class Simulation(mesa.Model):
         self.compliance = ComplianceModel(scenario)
         self.needs = list(scenario.arrivals.needs_prevalence)
         self.need_index = {n: i for i, n in enumerate(self.needs)}
+        self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
         self.approach = {s: models.build("approach", m.approach) for s, m in scenario.management.items()}
         self.segmentation = {s: models.build("segmentation", m.segmentation)
                              for s, m in scenario.management.items()}
@@ -395,6 +398,13 @@ class Simulation(mesa.Model):
     def cases(self) -> mesa.agent.AgentSet:
         return self.agents_by_type.get(Case, mesa.agent.AgentSet([], random=self.random))
 
+    def need_set(self, mask: int) -> frozenset[str]:
+        """The names of the needs whose bits are set in ``mask`` (bit ``i``: ``self.needs[i]``)."""
+        names = self._need_sets.get(mask)
+        if names is None:
+            names = self._need_sets[mask] = frozenset(n for i, n in enumerate(self.needs) if mask >> i & 1)
+        return names
+
     def all_staff(self) -> list[CaseManager]:
         """Everyone who has held a post in this run, leavers included."""
         return list(self.staff_ever)
@@ -436,44 +446,50 @@ class Simulation(mesa.Model):
 
 
 class _Register:
-    """The attributes of every case created, in compact columns: machine numbers in ``array``
-    buffers, strings shared (a national run creates about a million cases)."""
+    """The attributes of every case created (a national run creates more than a million), in compact
+    columns: numbers in ``array`` buffers, and each label (risk, offence, needs, patch) as a code into its
+    list of the labels seen (16 bits; 32 for the combinations of needs), 34 bytes a case where lists of
+    labels and a column of case numbers took 72 and more. Cases are numbered 0, 1, 2, ... in order of
+    creation, so the case number is the row."""
+
+    _LABELS = {"risk": "H", "offence": "H", "needs": "I", "patch": "H"}   # label -> array typecode
 
     def __init__(self) -> None:
-        self.case = array("q")
         self.arrival_time = array("d")
-        self.n_needs = array("q")
         self.propensity = array("d")
         self.motivation = array("d")
-        self.risk: list[str] = []
-        self.offence: list[str] = []
-        self.needs: list[str] = []
-        self.patch: list[str] = []
-        self._joined: dict[tuple[str, ...], str] = {}
+        self.codes = {k: array(typecode) for k, typecode in self._LABELS.items()}
+        self.labels: dict[str, list[Any]] = {k: [] for k in self._LABELS}   # code -> label (needs: a tuple)
+        self._code: dict[str, dict[Any, int]] = {k: {} for k in self._LABELS}
 
     def add(self, no: int, now: float, risk: str, offence: str, needs: tuple[str, ...], propensity: float,
             motivation: float, patch: str) -> None:
-        joined = self._joined.get(needs)
-        if joined is None:
-            joined = self._joined[needs] = "+".join(needs)
-        self.case.append(no)
+        if no != len(self.arrival_time):
+            raise ValueError(f"case {no} registered out of order (expected {len(self.arrival_time)})")
         self.arrival_time.append(now)
-        self.risk.append(risk)
-        self.offence.append(offence)
-        self.needs.append(joined)
-        self.n_needs.append(len(needs))
         self.propensity.append(propensity)
         self.motivation.append(motivation)
-        self.patch.append(patch)
+        for k, label in (("risk", risk), ("offence", offence), ("needs", needs), ("patch", patch)):
+            code = self._code[k].get(label)
+            if code is None:
+                code = self._code[k][label] = len(self.labels[k])
+                self.labels[k].append(label)
+            self.codes[k].append(code)
 
     def columns(self) -> dict[str, Any]:
         def num(a: array, dtype: Any) -> np.ndarray:
             return np.frombuffer(a, dtype=dtype).copy() if len(a) else np.empty(0, dtype=dtype)
 
-        return {"case": num(self.case, np.int64), "arrival_time": num(self.arrival_time, np.float64),
-                "risk": list(self.risk), "offence": list(self.offence), "needs": list(self.needs),
-                "n_needs": num(self.n_needs, np.int64), "propensity": num(self.propensity, np.float64),
-                "motivation": num(self.motivation, np.float64), "patch": list(self.patch)}
+        def strings(k: str, of: Any = str) -> list[Any]:
+            table = [of(label) for label in self.labels[k]]   # one object per label, shared by its rows
+            return [table[c] for c in self.codes[k]]
+
+        return {"case": np.arange(len(self.arrival_time), dtype=np.int64),
+                "arrival_time": num(self.arrival_time, np.float64),
+                "risk": strings("risk"), "offence": strings("offence"), "needs": strings("needs", "+".join),
+                "n_needs": np.array(strings("needs", len), dtype=np.int64).reshape(-1),
+                "propensity": num(self.propensity, np.float64),
+                "motivation": num(self.motivation, np.float64), "patch": strings("patch")}
 
 
 class _AttributeSampler:

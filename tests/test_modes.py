@@ -28,7 +28,7 @@ def case(risk: str = "LOW", offence: str = "general", identified: tuple[str, ...
          met: tuple[str, ...] = (), needs: tuple[str, ...] = ()) -> SimpleNamespace:
     """A stand-in for a Case with what a mode policy may look at."""
     return SimpleNamespace(risk=risk, offence=offence, identified=set(identified), met=set(met),
-                           needs=tuple(needs) or tuple(identified))
+                           open_needs=frozenset(identified) - frozenset(met), needs=tuple(needs) or tuple(identified))
 
 
 def rules(*rows: dict, default: str = "ADMINISTRATIVE") -> Rules:

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 
-_NONE: frozenset[str] = frozenset()
-
 
 class Case(mesa.Agent):
     """A person on a correctional journey.
@@ -24,14 +22,16 @@ class Case(mesa.Agent):
     engine needs to decide what happens next.
 
     A national run holds hundreds of thousands of cases at once, so the attributes live in
-    ``__slots__`` (no per-case dictionary), and the need sets and the warning list start as shared
-    empty immutables that are replaced, not mutated, when they change (``identified``, ``met``:
-    frozensets; ``warning_times``: a tuple).
+    ``__slots__`` (no per-case dictionary); the needs identified and met are bit masks over the
+    model's list of needs (bit ``i``: ``model.needs[i]``), small integers that Python shares, where a
+    set of names cost about 200 bytes each; and the warning list starts as a shared empty tuple that is
+    replaced, not mutated, when it changes. :attr:`identified`, :attr:`met` and :attr:`open_needs` give
+    the names.
     """
 
     __slots__ = ("no", "risk", "offence", "needs", "propensity", "motivation", "patch", "luck", "stage",
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
-                 "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "identified", "met",
+                 "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
                  "referrals", "assessments", "unmet", "logit0")
 
@@ -61,9 +61,9 @@ class Case(mesa.Agent):
         self.load_staff: Any = None       # staff member carrying this case's workload weight
         self.load_weight = 0.0
         self.mode: str | None = None
-        self.identified: frozenset[str] = _NONE  # needs identified by assessment
-        self.met: frozenset[str] = _NONE  # needs addressed by a completed intervention
-        self.pending: list[Any] = []      # open referrals / interventions (provider tickets)
+        self.found = 0                    # bit mask: needs identified by assessment
+        self.done = 0                     # bit mask: needs addressed by a completed intervention
+        self.pending: tuple[Any, ...] = ()  # open referrals / interventions (provider tickets)
         self.contacts = 0                 # contacts so far (indexes per-contact luck)
         self.kept_since_review = 0
         self.missed_since_review = 0
@@ -71,7 +71,7 @@ class Case(mesa.Agent):
         self.reviews = 0
         self.referrals = 0                # referrals so far (indexes per-referral luck)
         self.assessments = 0
-        self.unmet = 0                    # len(identified - met), kept by identify() and need_met()
+        self.unmet = 0                    # needs found and not done, kept by identify() and need_met()
         self.logit0: float | None = None  # compliance logit's fixed part for (risk, mode); None = stale
 
     @property
@@ -79,15 +79,30 @@ class Case(mesa.Agent):
         """Identified needs not yet met by a completed intervention."""
         return self.unmet
 
-    def identify(self, need: str) -> None:
-        """An assessment finds ``need``."""
-        self.identified = self.identified | {need}
-        self.unmet = len(self.identified - self.met)
+    @property
+    def identified(self) -> frozenset[str]:
+        """The needs an assessment has found."""
+        return self.model.need_set(self.found)
 
-    def need_met(self, need: str) -> None:
-        """A completed intervention meets ``need``."""
-        self.met = self.met | {need}
-        self.unmet = len(self.identified - self.met)
+    @property
+    def met(self) -> frozenset[str]:
+        """The needs a completed intervention has addressed."""
+        return self.model.need_set(self.done)
+
+    @property
+    def open_needs(self) -> frozenset[str]:
+        """The needs found and not yet met."""
+        return self.model.need_set(self.found & ~self.done)
+
+    def identify(self, need_index: int) -> None:
+        """An assessment finds the need ``model.needs[need_index]``."""
+        self.found |= 1 << need_index
+        self.unmet = (self.found & ~self.done).bit_count()
+
+    def need_met(self, need_index: int) -> None:
+        """A completed intervention meets the need ``model.needs[need_index]``."""
+        self.done |= 1 << need_index
+        self.unmet = (self.found & ~self.done).bit_count()
 
     def history(self) -> pd.DataFrame:
         """Every logged happening of this case so far, in time order."""

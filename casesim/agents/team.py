@@ -15,8 +15,12 @@ class Team(mesa.Agent):
     """A team convened for one case: a chair (a staff member with more authority), staff
     members, and representatives of the providers addressing the case's needs.
 
-    The chair carries the case in its weighted caseload; members carry the tasks of the plan.
+    The chair carries the case in its weighted caseload; members carry the tasks of the plan. Under case
+    teams every case has one, so the attributes live in ``__slots__`` and the provider representatives
+    start as a shared empty tuple.
     """
+
+    __slots__ = ("case", "case_no", "chair", "staff", "driver", "providers", "formed", "meetings")
 
     def __init__(self, model: Simulation, case: Any, chair: CaseManager,
                  staff: list[CaseManager], driver: CaseManager | None = None) -> None:
@@ -28,7 +32,7 @@ class Team(mesa.Agent):
         self.driver = driver              # hybrid: the member who drives the plan day to day
         for m in (chair, *staff):
             m.teams.add(self)
-        self.providers: list[Any] = []
+        self.providers: tuple[Any, ...] = ()
         self.formed = model.env.now
         self.meetings = 0
 

@@ -153,7 +153,7 @@ class TeamBased:
         for need in planned:
             rep = sim.provider_for(setting, need) if self.params.provider_representatives else None
             if rep is not None and rep not in team.providers:
-                team.providers.append(rep)
+                team.providers += (rep,)
             member = rep if rep is not None else (team.staff[0] if team.staff else team.chair)
             sim.log.add(now, case.no, "task_assigned", stage, member.unique_id, need, float(team.unique_id))
         monitor: CaseManager = team.driver or (team.staff[0] if team.staff else team.chair)

@@ -222,7 +222,7 @@ class Rules:
         self.default = params.default
 
     def mode_for(self, case: Case) -> str:
-        open_needs = case.identified - case.met
+        open_needs = case.open_needs
         for rule in self.rules:
             if rule.matches(case.risk, case.offence, open_needs):
                 return rule.mode

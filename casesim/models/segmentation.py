@@ -322,7 +322,7 @@ class CaseType(Specialised):
             return case.risk in mine
         if by == "offence":
             return case.offence in mine
-        return not mine.isdisjoint(case.identified - case.met)
+        return not mine.isdisjoint(case.open_needs)
 
     @classmethod
     def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:

@@ -1,0 +1,103 @@
+"""What a case holds in memory, by the place that allocated it (tracemalloc).
+
+Runs one scenario (by default the national preset at 1 in 100) to its horizon under ``tracemalloc`` and
+prints the bytes still held at the horizon per active case: in all, apart from the event log's buffer
+(its rows are shown alone: a small run has not yet filled its first million-row buffer, so its log would
+swamp the rest, while a national run keeps about 60 bytes a case of log in memory and the rest on disk),
+and then by allocation site, each with the last frames that led to it. Nothing is asserted: it is a
+measuring script, and tracemalloc makes the run several times slower (about 80 s at 1 in 100).
+
+    python benchmarks/bench_memory.py                               # national preset, 1 in 100
+    python benchmarks/bench_memory.py --scale 0.02 --top 40 --frames 6
+    python benchmarks/bench_memory.py --scenario scenarios/england_wales.yaml --set process.contact_settlement=each
+
+Counted this way, the bytes are Python's own allocations (objects and their buffers), without the
+allocator's slack; ``bench_scaling.py`` counts resident memory, which adds that slack and moves by a
+few hundred bytes a case from run to run.
+
+The lesson of its first use (national preset, 1 in 100; step 12 of the README's Performance section),
+4,477 bytes a case apart from the log buffer, of which:
+
+- 1,022 in two generators per case (the journey and, inside it with ``yield from``, the current stay),
+  and SimPy's process;
+- 459 in Mesa's two weak sets (all agents; the agent's class): a weak reference with a callback and a
+  dict slot per set, for agents that the model's own dict already holds;
+- 411 in the ``Case`` itself (34 slots, and Mesa's ``model``, ``unique_id`` and ``pos``);
+- about 200 in the sets of needs identified and met (a frozenset of names is about 200 bytes even for
+  one name), 56 in an empty list of open referrals, and under case teams about 500 more per case in its
+  ``Team`` (an agent with a dict of attributes, its lists, its members' sets of teams);
+- about 300 in the one SimPy event each case always has pending (the ``Timeout``, its callback list and
+  bound method, its entry in the calendar queue).
+
+What changed: one generator per case; Mesa's registry held in plain dicts
+(``casesim/agents/held.py``); needs as bit masks; open referrals and team representatives as tuples;
+``Team`` in slots. Then: 3,376 bytes a case (0.75), with every output identical. What is left is the
+design's own cost: a generator frame with the stay's state, a SimPy process and its pending event, an
+agent object, the dict slots that make it a Mesa agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_SCENARIO = ROOT / "scenarios" / "england_wales_national.yaml"
+
+
+def _site(frames: tracemalloc.Traceback, root: Path) -> str:
+    def short(f: tracemalloc.Frame) -> str:
+        name = f.filename
+        for anchor in (str(root) + "/", "site-packages/", "/lib/python3.11/", "/lib/python3.12/"):
+            if anchor in name:
+                name = name.split(anchor, 1)[1]
+        return f"{name}:{f.lineno}"
+
+    return " < ".join(short(f) for f in reversed(frames))   # the allocating line first
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
+    ap.add_argument("--scale", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="scenario overrides")
+    ap.add_argument("--top", type=int, default=25, help="allocation sites to list")
+    ap.add_argument("--frames", type=int, default=4, help="frames kept per allocation")
+    args = ap.parse_args()
+
+    from casesim import events
+    from casesim.scenario import load_scenario
+    from casesim.simulation import Simulation
+
+    scenario = load_scenario(args.scenario, [f"population_scale={args.scale}", *args.set])[0]
+    tracemalloc.start(args.frames)
+    before = tracemalloc.take_snapshot()
+    sim = Simulation(scenario, args.seed)
+    while sim.running:
+        sim.step()
+    after = tracemalloc.take_snapshot()
+    active = len(sim.cases())
+    log_buffer = [tracemalloc.Filter(True, events.__file__)]
+    not_log = [tracemalloc.Filter(False, events.__file__)]
+    in_log = sum(s.size_diff for s in after.filter_traces(log_buffer).compare_to(
+        before.filter_traces(log_buffer), "filename"))
+    stats = after.filter_traces(not_log).compare_to(before.filter_traces(not_log), "traceback")
+    rest = sum(s.size_diff for s in stats)
+    print(f"{Path(args.scenario).name} at {args.scale:g}, seed {args.seed}: {active:,} cases active at the horizon, "
+          f"{sim.cases_created:,} created, {len(sim.log):,} log rows")
+    print(f"bytes a case: {rest / active:,.0f} apart from the event log; the log {in_log / active:,.0f} "
+          f"({sim.log.disk_bytes() / active:,.0f} more on disk)")
+    print(f"{'B/case':>7} {'objects/case':>12}  allocated at (newest frame first)")
+    for s in stats[:args.top]:
+        print(f"{s.size_diff / active:7.0f} {s.count_diff / active:12.2f}  {_site(s.traceback, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

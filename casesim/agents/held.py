@@ -1,0 +1,90 @@
+"""Mesa's agent registry without weak references: what a case costs to be known to the model.
+
+Mesa 3.3 files each agent three times: in the model's dict of agents (a strong reference, which keeps it
+alive), and in two :class:`mesa.agent.AgentSet` (every agent; the agent's class), each a
+``WeakKeyDictionary``: a weak reference with a callback and a slot in a dict per agent and per set. In
+casesim an agent is alive exactly as long as it is registered (a case is removed from the model at its
+exit, a team when it disbands, a leaver when they go), so the weak references hold nothing the strong one
+does not. They cost about 460 bytes a case, a tenth of a case's memory at national size.
+
+:class:`HeldAgentSet` is an ``AgentSet`` whose agents are kept in a plain dict (:class:`HeldAgents`), and
+:class:`HeldRegistry` is the model's side: the set of every agent *is* the model's dict of agents, and each
+class's set is a ``HeldAgentSet``. An agent then costs one dict slot per set it is in. Everything an
+``AgentSet`` does is unchanged: order (insertion order, as before), ``select``, ``shuffle``, ``sort``,
+``do``, ``map``, ``get``, ``agg``, ``groupby``; sets made from them are Mesa's own weak ones.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Iterator
+from random import Random
+from typing import Any
+
+import mesa
+
+
+class HeldAgents(dict):
+    """A dict of agents (the value is always None) that also answers ``keyrefs()``, which Mesa's
+    ``AgentSet.do``, ``map`` and ``shuffle_do`` iterate over, with weak references made for that call."""
+
+    def keyrefs(self) -> list[weakref.ref]:
+        return [weakref.ref(agent) for agent in self]
+
+
+class HeldAgentSet(mesa.agent.AgentSet):
+    """An :class:`mesa.agent.AgentSet` that holds its agents in a :class:`HeldAgents` dict.
+
+    ``storage``, if given, is used as it is (not copied): the model's set of every agent shares the
+    model's own dict. An in-place ``select``, ``shuffle`` or ``sort`` gives the set a new dict, as Mesa's
+    gives it a new ``WeakKeyDictionary``; it never reorders or empties a shared one.
+    """
+
+    def __init__(self, agents: Iterable[Any] = (), random: Random | None = None,
+                 storage: HeldAgents | None = None) -> None:
+        super().__init__([], random=random)
+        self._agents = storage if storage is not None else HeldAgents.fromkeys(agents)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._agents)   # (Mesa returns the weak dict's keys(), an iterator; a dict's is a view)
+
+    def _update(self, agents: Iterable[Any]) -> HeldAgentSet:
+        self._agents = HeldAgents.fromkeys(agents)
+        return self
+
+    def shuffle(self, inplace: bool = False) -> mesa.agent.AgentSet:
+        agents = list(self._agents)
+        self.random.shuffle(agents)   # the same draws as Mesa's shuffle of the same number of references
+        return self._update(agents) if inplace else mesa.agent.AgentSet(agents, self.random)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.random = state["random"]
+        self._update(state["agents"])
+
+
+class HeldRegistry:
+    """A mixin for a :class:`mesa.Model` (listed before it): agents are registered in held sets.
+
+    Call :meth:`_hold_agents` in ``__init__`` right after ``mesa.Model.__init__``, before any agent is made.
+    """
+
+    def _hold_agents(self) -> None:
+        if self._agents:
+            raise RuntimeError("agents were registered before the registry was set up")
+        self._agents = HeldAgents()
+        self._all_agents = HeldAgentSet(random=self.random, storage=self._agents)
+
+    def register_agent(self, agent: Any) -> None:
+        self._agents[agent] = None
+        if self._all_agents._agents is not self._agents:   # the set of all was replaced in place by a user
+            self._all_agents.add(agent)
+        try:
+            self._agents_by_type[type(agent)].add(agent)
+        except KeyError:
+            self._agents_by_type[type(agent)] = HeldAgentSet([agent], random=self.random)
+
+    def deregister_agent(self, agent: Any) -> None:
+        del self._agents[agent]
+        if self._all_agents._agents is not self._agents:
+            self._all_agents.discard(agent)
+        self._agents_by_type[type(agent)].remove(agent)

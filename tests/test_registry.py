@@ -1,0 +1,146 @@
+"""The model's agent registry holds agents without weak references (casesim/agents/held.py) and behaves as
+Mesa's own; a case's needs are bit masks whose names match the log."""
+
+from __future__ import annotations
+
+import random
+import weakref
+
+import mesa
+import pandas as pd
+import pytest
+
+from casesim.agents.held import HeldAgentSet
+from casesim.simulation import Simulation
+from tests.helpers import small
+
+TEAMS = ("management.community.approach={name: team}", "time.horizon_days=500", "time.warmup_days=50")
+
+
+class MesaRegistered(Simulation):
+    """The same simulation with Mesa 3.3's own registry (two weak sets per agent)."""
+
+    register_agent = mesa.Model.register_agent
+    deregister_agent = mesa.Model.deregister_agent
+
+    def _hold_agents(self) -> None:
+        pass
+
+
+def _registry(sim: Simulation) -> dict[str, list[int]]:
+    out = {"all": [a.unique_id for a in sim.agents]}
+    for kind, agents in sim.agents_by_type.items():
+        out[kind.__name__] = [a.unique_id for a in agents]
+    return out
+
+
+def test_the_held_registry_lists_what_mesas_lists_in_the_same_order_at_every_tick() -> None:
+    """Cases arrive and leave, teams form and disband, staff leave and are replaced: after every tick the
+    model's set of agents and each class's set hold the same agents in the same order as with Mesa's
+    registry, and the runs log the same rows."""
+    held, mesas = Simulation(small(*TEAMS), 4), MesaRegistered(small(*TEAMS), 4)
+    assert isinstance(held.agents, HeldAgentSet) and not isinstance(mesas.agents, HeldAgentSet)
+    changed = set()
+    while held.running:
+        held.step()
+        mesas.step()
+        a, b = _registry(held), _registry(mesas)
+        assert a == b
+        changed |= {k for k, v in a.items() if v}
+    assert {"Case", "Team", "CaseManager"} <= changed
+    ev = held.log.to_frame()
+    pd.testing.assert_frame_equal(ev, mesas.log.to_frame())
+    assert (ev["kind"] == "team_formed").sum() > 0 and (ev["kind"] == "exit").sum() > 0
+    # every live case is known to the model exactly once per set, with no weak reference to it
+    cases = list(held.cases())
+    assert len(cases) == len(set(cases)) > 0
+    assert all(weakref.getweakrefcount(c) == 0 for c in cases)
+    assert all(weakref.getweakrefcount(c) == 2 for c in mesas.cases())   # Mesa's: all agents, the class
+    assert set(held.agents) == set().union(*(set(s) for s in held.agents_by_type.values()))
+
+
+def test_a_removed_agent_is_gone_from_every_set() -> None:
+    sim = Simulation(small(*TEAMS), 2)
+    for _ in range(20):
+        sim.step()
+    case = next(iter(sim.cases()))
+    n_all, n_cases = len(sim.agents), len(sim.cases())
+    case.remove()
+    assert case not in sim.agents and case not in sim.cases()
+    assert (len(sim.agents), len(sim.cases())) == (n_all - 1, n_cases - 1)
+    case.remove()   # a second removal is ignored, as in Mesa
+    assert len(sim.agents) == n_all - 1
+
+
+def test_agentset_methods_give_mesas_results_on_held_sets() -> None:
+    """select, shuffle (a copy and in place, with the same random state), sort, do, map, get, agg and
+    groupby on a held set give what they give on Mesa's own set of the same agents."""
+    sim = Simulation(small(*TEAMS), 3)
+    for _ in range(30):
+        sim.step()
+    held = sim.cases()
+    weak = mesa.agent.AgentSet(list(held), random=random.Random(0))
+    held_copy = HeldAgentSet(list(held), random=random.Random(0))
+    ids = [c.unique_id for c in held]
+    assert [c.unique_id for c in held_copy] == [c.unique_id for c in weak] == ids
+    assert [c.no for c in held] == sorted(c.no for c in held)   # registration order: arrival order
+    assert [c.unique_id for c in held_copy.shuffle()] == [c.unique_id for c in weak.shuffle()]
+    held_copy.shuffle(inplace=True)
+    weak.shuffle(inplace=True)
+    assert [c.unique_id for c in held_copy] == [c.unique_id for c in weak] != ids
+    high = held.select(lambda c: c.risk == "HIGH")
+    assert [c.unique_id for c in high] == [c.unique_id for c in held if c.risk == "HIGH"]
+    by_no = held.sort("no", ascending=True)
+    assert [c.no for c in by_no] == sorted(c.no for c in held)
+    assert held.map(lambda c: c.no) == [c.no for c in held] == held.get("no")
+    assert held.agg("contacts", sum) == sum(c.contacts for c in held)
+    assert held.groupby("risk").count() == weak.groupby("risk").count()
+    seen: list[int] = []
+    held.do(lambda c: seen.append(c.no))
+    assert seen == [c.no for c in held]
+    assert held[0] is next(iter(held)) and len(held[1:3]) == 2
+
+
+def test_reordering_the_set_of_all_agents_keeps_the_registry_whole() -> None:
+    """An in-place shuffle of ``model.agents`` gives it a dict of its own (as Mesa's gives it a new weak
+    dict); agents made and removed afterwards still reach it, and the model's own dict is untouched."""
+    sim = Simulation(small(*TEAMS), 5)
+    for _ in range(10):
+        sim.step()
+    before = list(sim._agents)
+    sim.agents.shuffle(inplace=True)
+    assert list(sim._agents) == before and set(sim.agents) == set(before)
+    for _ in range(20):
+        sim.step()
+    assert set(sim.agents) == set(sim._agents)
+    assert len(sim.agents) == sum(len(s) for s in sim.agents_by_type.values())
+
+
+def test_a_case_needs_found_and_met_are_what_the_log_says() -> None:
+    """Bit masks stand for the needs: for every live case, the names of the needs found number what its
+    assessments found, those met are the needs of its completed interventions, and unmet counts the rest."""
+    sim = Simulation(small("time.horizon_days=700", "time.warmup_days=50"), 8)
+    sim.run_to_end()
+    ev = sim.log.to_frame()
+    found = ev[ev["kind"] == "assessment"].groupby("case")["value"].sum()
+    done = ev[(ev["kind"] == "intervention_end") & (ev["cause"] == "completed")]
+    met = done.groupby("case")["value"].apply(lambda v: {sim.needs[int(i)] for i in v})
+    checked = with_met = 0
+    for case in sim.cases():
+        assert len(case.identified) == found.get(case.no, 0)
+        assert case.identified <= set(case.needs)
+        assert case.met == met.get(case.no, set())
+        assert case.open_needs == case.identified - case.met
+        assert case.unmet == len(case.open_needs)
+        checked += 1
+        with_met += bool(case.met)
+    assert checked > 50 and with_met > 5
+
+
+@pytest.mark.parametrize("mask", [0, 1, 0b1010, 0b111])
+def test_need_sets_name_the_bits(mask: int) -> None:
+    sim = Simulation(small("time.horizon_days=10", "time.warmup_days=1"), 1)
+    names = sim.need_set(mask)
+    assert names == {n for i, n in enumerate(sim.needs) if mask >> i & 1}
+    assert sim.need_set(mask) is names   # made once per mask
+
