@@ -144,3 +144,26 @@ def test_need_sets_name_the_bits(mask: int) -> None:
     assert names == {n for i, n in enumerate(sim.needs) if mask >> i & 1}
     assert sim.need_set(mask) is names   # made once per mask
 
+
+
+def test_the_register_of_cases_matches_the_log_and_the_live_cases() -> None:
+    """The register keeps labels as codes and numbers cases by row: its table must still give, for every
+    case created, the arrival the log records and the attributes the live case holds."""
+    sim = Simulation(small(*TEAMS), 6)
+    sim.run_to_end()
+    reg = pd.DataFrame(sim.register)
+    ev = sim.log.to_frame()
+    arrivals = ev[ev["kind"] == "arrival"].sort_values("case", kind="stable")
+    assert reg["case"].tolist() == list(range(sim.cases_created)) == arrivals["case"].tolist()
+    assert reg["arrival_time"].tolist() == arrivals["time"].tolist()
+    by_no = reg.set_index("case")
+    live = list(sim.cases())
+    assert len(live) > 50
+    for c in live:
+        row = by_no.loc[c.no]
+        assert (row["offence"], row["patch"], row["needs"], row["n_needs"]) == (
+            c.offence, c.patch, "+".join(c.needs), len(c.needs))
+        assert (row["propensity"], row["motivation"]) == (c.propensity, c.motivation)
+    assert reg["n_needs"].dtype == "int64" and set(reg["risk"]) <= {"LOW", "MEDIUM", "HIGH"}
+    with pytest.raises(ValueError, match="out of order"):
+        sim._register.add(0, 0.0, "LOW", "general", (), 0.0, 0.5, "North")
