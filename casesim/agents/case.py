@@ -29,7 +29,8 @@ class Case(mesa.Agent):
     the names.
     """
 
-    __slots__ = ("no", "risk", "offence", "needs", "propensity", "motivation", "patch", "luck", "stage",
+    __slots__ = ("model", "unique_id", "pos",   # (Mesa's own three, set by mesa.Agent.__init__)
+                 "no", "risk", "offence", "needs", "propensity", "motivation", "patch", "luck", "stage",
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",

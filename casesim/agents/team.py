@@ -20,7 +20,8 @@ class Team(mesa.Agent):
     start as a shared empty tuple.
     """
 
-    __slots__ = ("case", "case_no", "chair", "staff", "driver", "providers", "formed", "meetings")
+    __slots__ = ("model", "unique_id", "pos",   # (Mesa's own three, set by mesa.Agent.__init__)
+                 "case", "case_no", "chair", "staff", "driver", "providers", "formed", "meetings")
 
     def __init__(self, model: Simulation, case: Any, chair: CaseManager,
                  staff: list[CaseManager], driver: CaseManager | None = None) -> None:
