@@ -167,3 +167,12 @@ def test_the_register_of_cases_matches_the_log_and_the_live_cases() -> None:
     assert reg["n_needs"].dtype == "int64" and set(reg["risk"]) <= {"LOW", "MEDIUM", "HIGH"}
     with pytest.raises(ValueError, match="out of order"):
         sim._register.add(0, 0.0, "LOW", "general", (), 0.0, 0.5, "North")
+
+
+def test_a_held_set_made_without_a_generator_takes_its_agents_models() -> None:
+    sim = Simulation(small(*TEAMS), 7)
+    for _ in range(5):
+        sim.step()
+    cases = list(sim.cases())[:5]
+    made = HeldAgentSet(cases)
+    assert made.random is sim.random and list(made) == cases

@@ -42,8 +42,11 @@ class HeldAgentSet(mesa.agent.AgentSet):
 
     def __init__(self, agents: Iterable[Any] = (), random: Random | None = None,
                  storage: HeldAgents | None = None) -> None:
+        held = storage if storage is not None else HeldAgents.fromkeys(agents)
+        if random is None and held:   # as Mesa: the random number generator of the first agent's model
+            random = next(iter(held)).model.random
         super().__init__([], random=random)
-        self._agents = storage if storage is not None else HeldAgents.fromkeys(agents)
+        self._agents = held
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._agents)   # (Mesa returns the weak dict's keys(), an iterator; a dict's is a view)
