@@ -31,7 +31,8 @@ The lesson of its first use (national preset, 1 in 100; step 12 of the README's 
 
 What changed: one generator per case; Mesa's registry held in plain dicts
 (``casesim/agents/held.py``); needs as bit masks; open referrals and team representatives as tuples;
-``Team`` in slots. Then: 3,376 bytes a case (0.75), with every output identical. What is left is the
+``Case`` and ``Team`` in slots, Mesa's three attributes included; the register of cases as label codes.
+Then: 3,235 bytes a case (0.72), with every output identical. What is left is the
 design's own cost: a generator frame with the stay's state, a SimPy process and its pending event, an
 agent object, the dict slots that make it a Mesa agent.
 """
