@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 
-
 class Case(mesa.Agent):
     """A person on a correctional journey.
 

@@ -11,7 +11,10 @@ does not. They cost about 460 bytes a case, a tenth of a case's memory at nation
 :class:`HeldRegistry` is the model's side: the set of every agent *is* the model's dict of agents, and each
 class's set is a ``HeldAgentSet``. An agent then costs one dict slot per set it is in. Everything an
 ``AgentSet`` does is unchanged: order (insertion order, as before), ``select``, ``shuffle``, ``sort``,
-``do``, ``map``, ``get``, ``agg``, ``groupby``; sets made from them are Mesa's own weak ones.
+``do``, ``map``, ``get``, ``agg``, ``groupby``; sets made from them (and copies) are Mesa's own weak ones.
+Changing ``model.agents`` itself (``add``, ``discard``, ``remove``, an in-place ``select``, ``shuffle`` or
+``sort``) first gives it a dict of its own, as Mesa's set of all agents is apart from the model's registry:
+the registry is never changed through it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ class HeldAgentSet(mesa.agent.AgentSet):
     """An :class:`mesa.agent.AgentSet` that holds its agents in a :class:`HeldAgents` dict.
 
     ``storage``, if given, is used as it is (not copied): the model's set of every agent shares the
-    model's own dict. An in-place ``select``, ``shuffle`` or ``sort`` gives the set a new dict, as Mesa's
-    gives it a new ``WeakKeyDictionary``; it never reorders or empties a shared one.
+    model's own dict, and is given a copy the first time it is changed itself (``add``, ``discard``,
+    ``remove`` and the set operations built on them). An in-place ``select``, ``shuffle`` or ``sort`` gives
+    the set a new dict, as Mesa's gives it a new ``WeakKeyDictionary``; a shared dict is never changed.
     """
 
     def __init__(self, agents: Iterable[Any] = (), random: Random | None = None,
@@ -47,12 +51,35 @@ class HeldAgentSet(mesa.agent.AgentSet):
             random = next(iter(held)).model.random
         super().__init__([], random=random)
         self._agents = held
+        self._shared = storage is not None
+
+    def _own(self) -> None:
+        """Copy a shared dict before this set changes (the model's registry changes only by registration)."""
+        if self._shared:
+            self._agents = HeldAgents(self._agents)
+            self._shared = False
+
+    def add(self, agent: Any) -> None:
+        self._own()
+        self._agents[agent] = None
+
+    def discard(self, agent: Any) -> None:
+        self._own()
+        self._agents.pop(agent, None)
+
+    def remove(self, agent: Any) -> None:
+        self._own()
+        del self._agents[agent]
+
+    def __copy__(self) -> mesa.agent.AgentSet:
+        return mesa.agent.AgentSet(list(self._agents), self.random)   # a copy is Mesa's (weak), as in Mesa
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._agents)   # (Mesa returns the weak dict's keys(), an iterator; a dict's is a view)
 
     def _update(self, agents: Iterable[Any]) -> HeldAgentSet:
         self._agents = HeldAgents.fromkeys(agents)
+        self._shared = False
         return self
 
     def shuffle(self, inplace: bool = False) -> mesa.agent.AgentSet:
@@ -79,7 +106,7 @@ class HeldRegistry:
 
     def register_agent(self, agent: Any) -> None:
         self._agents[agent] = None
-        if self._all_agents._agents is not self._agents:   # the set of all was replaced in place by a user
+        if self._all_agents._agents is not self._agents:   # the set of all has a dict of its own (see above)
             self._all_agents.add(agent)
         try:
             self._agents_by_type[type(agent)].add(agent)
