@@ -222,12 +222,6 @@ class LogArrays:
         times[single:] += j                               # time + j * interval, as the engine computed it
         return out_rows, times
 
-    def contacts_in(self, kind: str, interval: Mapping[str, float], start: float, end: float) -> np.ndarray:
-        """The rows of the contacts of ``kind`` due in ``[start, end)``, one entry per contact (see
-        :meth:`contacts`): what :meth:`in_window` is for other kinds."""
-        rows, t = self.contacts(kind, interval)
-        return rows[(t >= start) & (t < end)]
-
     def contact_counts(self, kind: str, interval: Mapping[str, float], start: float = -np.inf,
                        end: float = np.inf) -> tuple[np.ndarray, np.ndarray | None]:
         """The contacts of ``kind`` due in ``[start, end)`` as ``(rows, counts)``: each row that has any, once,
@@ -235,8 +229,9 @@ class LogArrays:
         ``counts`` None when every row is one contact (no row stands for several: a log of contacts one by
         one, where counts would only add memory).
 
-        The same contacts as :meth:`contacts_in`, to the last bit (a contact of a row standing for several is
-        at the row's time plus ``j`` intervals, computed as there), without listing them one by one: a
+        The same contacts as those of :meth:`contacts` due in the window, to the last bit (a contact of a row
+        standing for several is at the row's time plus ``j`` intervals, computed as there), without listing
+        them one by one (what :meth:`in_window` is for other kinds): a
         national log has tens of millions of contacts but a third as many rows. Everything a contact takes
         from its row (case, stage, mode, risk before the row) is the row's, so tables that count contacts by
         such labels weigh each row by its count.

@@ -224,7 +224,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
     p = sim.scenario.process
     referred = {t.need for t in case.pending}
-    todo = case.found & ~case.done
+    todo = case.open_mask
     uptake = min(1.0, p.discretionary_uptake * case.motivation / 0.5)
     planned: list[str] = []
     now = sim.env.now

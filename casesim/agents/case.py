@@ -90,19 +90,24 @@ class Case(mesa.Agent):
         return self.model.need_set(self.done)
 
     @property
+    def open_mask(self) -> int:
+        """Bit mask of the needs found and not yet met."""
+        return self.found & ~self.done
+
+    @property
     def open_needs(self) -> frozenset[str]:
         """The needs found and not yet met."""
-        return self.model.need_set(self.found & ~self.done)
+        return self.model.need_set(self.open_mask)
 
     def identify(self, need_index: int) -> None:
         """An assessment finds the need ``model.needs[need_index]``."""
         self.found |= 1 << need_index
-        self.unmet = (self.found & ~self.done).bit_count()
+        self.unmet = self.open_mask.bit_count()
 
     def need_met(self, need_index: int) -> None:
         """A completed intervention meets the need ``model.needs[need_index]``."""
         self.done |= 1 << need_index
-        self.unmet = (self.found & ~self.done).bit_count()
+        self.unmet = self.open_mask.bit_count()
 
     def history(self) -> pd.DataFrame:
         """Every logged happening of this case so far, in time order."""

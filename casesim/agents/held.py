@@ -59,6 +59,10 @@ class HeldAgentSet(mesa.agent.AgentSet):
             self._agents = HeldAgents(self._agents)
             self._shared = False
 
+    def shares(self, storage: HeldAgents) -> bool:
+        """Whether this set's dict is ``storage`` itself (the model's, until this set is changed)."""
+        return self._agents is storage
+
     def add(self, agent: Any) -> None:
         self._own()
         self._agents[agent] = None
@@ -106,7 +110,7 @@ class HeldRegistry:
 
     def register_agent(self, agent: Any) -> None:
         self._agents[agent] = None
-        if self._all_agents._agents is not self._agents:   # the set of all has a dict of its own (see above)
+        if not self._all_agents.shares(self._agents):   # the set of all has a dict of its own (see above)
             self._all_agents.add(agent)
         try:
             self._agents_by_type[type(agent)].add(agent)
@@ -115,6 +119,6 @@ class HeldRegistry:
 
     def deregister_agent(self, agent: Any) -> None:
         del self._agents[agent]
-        if self._all_agents._agents is not self._agents:
+        if not self._all_agents.shares(self._agents):
             self._all_agents.discard(agent)
         self._agents_by_type[type(agent)].remove(agent)
