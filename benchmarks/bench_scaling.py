@@ -51,6 +51,16 @@ deallocations, which a discrete-event loop keeps near zero, so collections are r
 young generation, and the full ones walk every live case, process and pending event. The engine now
 keeps the collector off its objects (``casesim.simulation.collector_paused``), with identical results:
 1 in 5 went from 176 to 132 CPU s, the national run in two parts from 738-754 to 546 s.
+
+The lesson of the memory hierarchy (alternated runs of the national preset under four allocators, no
+profile shows it: the time is spread over every line that touches a case): once no step scans the
+population, what still grows with it is the working set, hundreds of megabytes of small objects touched in
+no useful order, so a growing share of accesses misses the processor's address translation cache.
+CPython's allocator takes 4 KiB pages in arenas of its own; started with glibc's allocator and glibc
+asked for transparent huge pages (``--huge-pages``, what ``casesim run --parts`` gives its parts:
+``casesim.split.part_environment``), the same run took 0.90-0.93 of the CPU at 1 in 2, 0.92-0.98 at
+1 in 5 and the same at 1 in 100, for 2-5% more resident memory. Huge pages alone (CPython's arenas
+untouched) gave nothing sure, and glibc's allocator alone was slower.
 """
 
 from __future__ import annotations
@@ -128,6 +138,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
         "log_bytes": sim.log.nbytes(), "log_disk_bytes": sim.log.disk_bytes(),
         "rss_before_mib": rss_before, "rss_after_sim_mib": rss_after,
         "rss_sim_peak_mib": peak_rss_mib(), "engine": engine_digest(), "load_average": load_average(),
+        "allocator": os.environ.get("PYTHONMALLOC", "pymalloc"),
     }
     out["bytes_per_active_case"] = (rss_after - rss_before) * MIB / max(1, active)
     out["log_bytes_per_active_case"] = out["log_bytes"] / max(1, active)
@@ -163,7 +174,16 @@ def in_child(args: argparse.Namespace, scale: float, horizon: float | None) -> d
         cmd.append("--sim-only")
     if args.bare_days:
         cmd += ["--bare-days", str(args.bare_days)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    env = None
+    if args.huge_pages:   # the allocator the parts of a split run get (casesim.split.part_environment)
+        from casesim.split import part_environment
+
+        extra = part_environment()
+        if not extra:
+            print("--huge-pages: this machine has no transparent huge pages for the parts (see "
+                  "casesim.split.part_environment); the run uses the default allocator", file=sys.stderr)
+        env = {**os.environ, **extra}
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -193,13 +213,13 @@ COLUMNS = [("scale", "scale", "{:g}"), ("horizon_days", "days", "{:,.0f}"),
            ("log_bytes_per_active_case", "log B/case", "{:,.0f}"),
            ("log_disk_bytes_per_active_case", "log on disk B/case", "{:,.0f}"),
            ("bare_timeouts_per_cpu_s", "bare SimPy/CPU s", "{:,.0f}"), ("overhead_cpu", "overhead", "{:.2f}x"),
-           ("load_average", "load", "{:.1f}")]
+           ("allocator", "allocator", "{}"), ("load_average", "load", "{:.1f}")]
 
 
 def table(runs: list[dict[str, Any]]) -> str:
     rows = [[label for _, label, _ in COLUMNS]]
     for r in runs:
-        rows.append([fmt.format(r[k]) if isinstance(r.get(k), (int, float)) else "-" for k, _, fmt in COLUMNS])
+        rows.append([fmt.format(r[k]) if isinstance(r.get(k), (int, float, str)) else "-" for k, _, fmt in COLUMNS])
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
@@ -214,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bare-days", type=float, default=0.0,
                     help="after each run, bare SimPy on as many processes at the same event density for this "
                          "many simulated days (365 is plenty): the engine's overhead factor at that size")
+    ap.add_argument("--huge-pages", action="store_true",
+                    help="start each run's process as the parts of 'casesim run --parts' are: glibc's allocator "
+                         "on transparent huge pages (casesim.split.part_environment)")
     ap.add_argument("--json", help="also write every run's figures and the fit here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -106,3 +106,42 @@ def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "casesim", "run", str(SMALL), "--parts", "0", "--out", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "--parts" in proc.stderr and not out.exists()
+
+
+def test_the_parts_are_started_on_huge_pages_only_where_the_kernel_has_them(tmp_path) -> None:
+    from casesim.split import part_environment, thp_mode
+
+    huge = {"PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    assert part_environment({}, "madvise", "linux") == huge
+    assert part_environment({}, "always", "linux") == huge
+    assert part_environment({}, "never", "linux") == {}        # glibc's allocator alone is slower: nothing
+    assert part_environment({}, "madvise", "darwin") == {}
+    assert part_environment({"CASESIM_HUGE_PAGES": "0"}, "madvise", "linux") == {}
+    assert part_environment({"CASESIM_HUGE_PAGES": "1"}, "madvise", "linux") == huge
+    assert part_environment({"PYTHONMALLOC": "debug"}, "madvise", "linux") == {}   # the caller's allocator is kept
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    assert part_environment(mine, "madvise", "linux")["GLIBC_TUNABLES"] == \
+        "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    assert part_environment(mine, "madvise", "linux")["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
+    mode = tmp_path / "enabled"
+    mode.write_text("always [madvise] never\n")
+    assert thp_mode(mode) == "madvise"
+    assert thp_mode(tmp_path / "missing") is None
+
+
+def test_the_allocator_of_the_parts_changes_no_result(monkeypatch) -> None:
+    import os
+
+    from casesim import split
+
+    before = dict(os.environ)
+    scenario = small(*SHORT)
+    events, _, _, _, info = split.run_parts(scenario, 7, 2)
+    assert dict(os.environ) == before   # the parts' variables were set only while they started
+    expected = "malloc" if split.part_environment() else "pymalloc"
+    assert [p["allocator"] for p in info["part"]] == [expected, expected]
+    monkeypatch.setenv("CASESIM_HUGE_PAGES", "0")
+    plain, _, _, _, plain_info = split.run_parts(scenario, 7, 2)
+    assert [p["allocator"] for p in plain_info["part"]] == ["pymalloc", "pymalloc"]
+    assert events.equals(plain)
