@@ -671,3 +671,35 @@ def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: 
         before = [(o, i) for i, (c, o, _) in enumerate(updates) if c == case and o < order]
         want.append(updates[max(before)[1]][2] if before else -1)
     assert got.dtype == np.int64 and got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 40), shuffle=st.booleans(), gap=st.integers(0, 5),
+       queries=st.lists(st.integers(-3, 50), max_size=60), seed=st.integers(0, 2**16))
+def test_register_positions_are_those_of_a_hash_index(n: int, shuffle: bool, gap: int, queries: list,
+                                                      seed: int) -> None:
+    from casesim.metrics_tables import RegisterPositions
+
+    cases = np.arange(n, dtype=np.int64)   # by row, as a run numbers its cases ...
+    if gap:
+        cases = cases * (gap + 1)           # ... or with gaps ...
+    if shuffle:
+        np.random.default_rng(seed).shuffle(cases)   # ... or out of order
+    q = np.array(queries, dtype=np.int32)
+    at = RegisterPositions(cases)
+    assert at.by_row == np.array_equal(cases, np.arange(n))
+    got = at(q)
+    assert got.dtype == np.intp
+    assert got.tolist() == pd.Index(cases).get_indexer(q).tolist()
+
+
+def test_the_case_table_of_a_register_by_row_is_that_of_the_same_register_in_another_order() -> None:
+    from casesim.results import run
+    from tests.helpers import small
+
+    res = run(small("time.horizon_days=300", "time.warmup_days=50"), seed=3)
+    reg = res.register
+    assert reg["case"].tolist() == list(range(len(reg)))   # the fast path is the one a run takes
+    by_row = case_table(res.events, reg, res.context)
+    flipped = case_table(res.events, reg.iloc[::-1].reset_index(drop=True), res.context)
+    pd.testing.assert_frame_equal(flipped.iloc[::-1].reset_index(drop=True), by_row)
