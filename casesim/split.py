@@ -32,6 +32,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -55,6 +56,7 @@ _COLUMNS = ("time", "case", "kind", "stage", "manager", "cause", "value")
 #: Set to ``0`` to start the parts with the interpreter's own allocator (see :func:`part_environment`).
 HUGE_PAGES_VAR = "CASESIM_HUGE_PAGES"
 _THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+_ENVIRON_LOCK = threading.Lock()
 
 
 class SplitError(ValueError):
@@ -172,17 +174,19 @@ def part_environment(environ: Mapping[str, str] | None = None, thp: str | None =
 def _started_with(extra: Mapping[str, str]) -> Iterator[None]:
     """``os.environ`` with ``extra`` set, for the processes started inside the block, then as it was. (A
     spawned process takes the environment of the moment it starts, and ``multiprocessing`` gives no other
-    way to pass one.)"""
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    way to pass one.) One block at a time in a process: two runs started from two threads at once would
+    otherwise each restore what the other had set."""
+    with _ENVIRON_LOCK:
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _huge_pages_mib() -> float | None:

@@ -145,3 +145,29 @@ def test_the_allocator_of_the_parts_changes_no_result(monkeypatch) -> None:
     plain, _, _, _, plain_info = split.run_parts(scenario, 7, 2)
     assert [p["allocator"] for p in plain_info["part"]] == ["pymalloc", "pymalloc"]
     assert events.equals(plain)
+
+
+def test_the_parts_variables_are_set_one_run_at_a_time_and_restored(monkeypatch) -> None:
+    # two runs starting their parts from two threads at once must each see their own variables while their
+    # processes start, and leave the environment as it was
+    import os
+    import threading
+    import time
+
+    from casesim.split import _started_with
+
+    monkeypatch.delenv("CASESIM_TEST_VAR", raising=False)
+    seen: list[bool] = []
+
+    def start(i: int) -> None:
+        with _started_with({"CASESIM_TEST_VAR": str(i)}):
+            time.sleep(0.005)
+            seen.append(os.environ.get("CASESIM_TEST_VAR") == str(i))
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [True] * 8
+    assert "CASESIM_TEST_VAR" not in os.environ
