@@ -111,6 +111,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
     from casesim.results import metrics_context
     from casesim.scenario import load_scenario
     from casesim.simulation import Simulation
+    from casesim.split import allocator
 
     overrides = [f"population_scale={scale}"]
     if horizon is not None:
@@ -138,7 +139,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
         "log_bytes": sim.log.nbytes(), "log_disk_bytes": sim.log.disk_bytes(),
         "rss_before_mib": rss_before, "rss_after_sim_mib": rss_after,
         "rss_sim_peak_mib": peak_rss_mib(), "engine": engine_digest(), "load_average": load_average(),
-        "allocator": os.environ.get("PYTHONMALLOC", "pymalloc"),
+        "allocator": allocator(),
     }
     out["bytes_per_active_case"] = (rss_after - rss_before) * MIB / max(1, active)
     out["log_bytes_per_active_case"] = out["log_bytes"] / max(1, active)

@@ -189,6 +189,12 @@ def _started_with(extra: Mapping[str, str]) -> Iterator[None]:
                     os.environ[k] = v
 
 
+def allocator() -> str:
+    """The allocator this process runs on, as ``PYTHONMALLOC`` names it (``pymalloc``, CPython's own, when
+    unset). Read at startup, so the variable of the moment the process started."""
+    return os.environ.get("PYTHONMALLOC", "pymalloc")
+
+
 def _huge_pages_mib() -> float | None:
     """This process's anonymous memory on transparent huge pages, in MiB (None where the kernel does not say)."""
     try:
@@ -225,7 +231,7 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
             "cases_active_end": len(sim.cases()), "events": len(sim.log),
             "sim_cpu_s": cpu, "sim_wall_s": wall,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "allocator": os.environ.get("PYTHONMALLOC", "pymalloc"), "huge_pages_mib": huge}
+            "allocator": allocator(), "huge_pages_mib": huge}
 
 
 def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = None,
