@@ -41,7 +41,7 @@ from casesim.events import EventLog
 from casesim.journey import JourneyRuntime
 from casesim.models.staffing import VACANCY, reallocate, staff_life
 from casesim.params import RISKS, SETTINGS
-from casesim.process import ComplianceModel, case_process
+from casesim.process import CaseProcess, ComplianceModel
 from casesim.rng import Luck, Streams
 from casesim.scenario import Scenario
 from casesim.scheduler import CalendarEnvironment
@@ -279,7 +279,7 @@ class Simulation(HeldRegistry, mesa.Model):
         now = self.env.now
         self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
         self.log.add(now, no, "arrival", "", -1, cause, 1.0)
-        self.env.process(case_process(self, case, stage, cause, residual))
+        CaseProcess(self, case, stage, cause, residual)
         return case
 
     def _arrivals(self):  # noqa: ANN202 - a SimPy generator

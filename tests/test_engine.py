@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 
+import casesim.simulation
 from casesim.metrics import stage_occupancy, summarize
+from casesim.process import CaseProcess
 from casesim.results import run
 from casesim.simulation import Simulation
 from tests.helpers import run_small, small
@@ -48,6 +51,33 @@ def test_mesa_clock_follows_simpy_and_live_counts_conserve_cases() -> None:
     # the DataCollector kept one row per step, keyed by the moving clock
     frame = sim.datacollector.get_model_vars_dataframe()
     assert len(frame) == steps and frame["time"].is_monotonic_increasing
+
+
+def _pending_case_processes(env: simpy.Environment) -> list[CaseProcess]:
+    entries = list(env._queue)
+    for bucket in getattr(env, "_later", {}).values():   # (a calendar's later days)
+        entries += bucket
+    return [event for *_, event in entries if isinstance(event, CaseProcess)]
+
+
+@pytest.mark.parametrize("mode", ["each", "aggregate"])
+@pytest.mark.parametrize("calendar", [True, False])
+def test_every_live_case_has_exactly_one_wake_up_pending(mode: str, calendar: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case process is its own event and sleeps on one thing at a time: after every step, the scheduler
+    holds exactly one wake-up for each live case and none for a case that has left, with every pending
+    wake-up's callbacks in place, on the calendar and on SimPy's own environment."""
+    if not calendar:
+        monkeypatch.setattr(casesim.simulation, "CalendarEnvironment", simpy.Environment)
+    sim = Simulation(small("time.horizon_days=300", f"process.contact_settlement={mode}"), seed=5)
+    while sim.running:
+        sim.step()
+        pending = _pending_case_processes(sim.env)
+        live = sim.cases()
+        assert len(pending) == len(live) > 0
+        assert {id(p.case) for p in pending} == {id(c) for c in live}
+        assert all(p.callbacks is not None and p.stage == p.case.stage for p in pending)
+    assert sim.cases_created > len(sim.cases())   # cases have left along the way, and left nothing pending
 
 
 def test_conservation_in_every_timeseries_row() -> None:
