@@ -12,7 +12,7 @@ and the report: equal hashes before and after a change mean identical results. N
     python benchmarks/bench_tail.py --scale 1 --parts 2 --cache /tmp/tail-national        # the national preset
     python benchmarks/bench_tail.py --scenario scenarios/england_wales.yaml --scale 0.2 --cache /tmp/tail-each --trace
 
-Profile lesson (step 11 in the README's Performance section; py-spy on the parent of a national run of the
+Profile lesson (step 11 in docs/performance.md; py-spy on the parent of a national run of the
 preset, then this script on its saved log): once the parts ran in about 4 minutes, the single-core tail
 after them was the target, 62.5 s here. The largest shares were finding each contact's risk and mode (a
 three-key sort of 17 million contacts with the changes), listing 25 million contacts one by one only to

@@ -36,8 +36,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from multiprocessing import get_context
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,27 @@ def _leave() -> None:
     os._exit(0)
 
 
+def _end_with_parent() -> None:
+    """Make this process (a part, or the progress queue's manager) end as soon as its parent ends.
+
+    If the process that started the parts is killed, a part would otherwise simulate on to its horizon for
+    nobody, then block for ever sending its results into a pipe nobody reads, holding its whole simulation
+    (hundreds of MiB at national size), and the manager of the progress queue would wait for ever too. A
+    daemon thread waits on the parent's sentinel, which multiprocessing keeps open in the parent for as long
+    as the process object lives and which the kernel closes however the parent ends, and ends this process
+    at once. Runs in each pool worker and in the manager as their initializer.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()   # returns when the parent's end of the sentinel closes
+        os._exit(1)
+
+    threading.Thread(target=watch, name="casesim-end-with-parent", daemon=True).start()
+
+
 def thp_mode(path: Path = _THP_MODE) -> str | None:
     """The kernel's transparent huge page mode (``always``, ``madvise`` or ``never``), or None where there
     is none to read (not Linux, or no THP)."""
@@ -150,7 +172,7 @@ def part_environment(environ: Mapping[str, str] | None = None, thp: str | None =
     pages. Started with glibc's allocator (``PYTHONMALLOC=malloc``) and glibc asked to mark its heap for
     transparent huge pages of 2 MiB (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``), the part's objects lie
     on huge pages: at 1 in 2 of the national preset the simulation took 0.90 of the CPU time, for 5% more
-    resident memory (README, Performance, step 13). glibc's allocator alone, without huge pages, is
+    resident memory (docs/performance.md, step 13). glibc's allocator alone, without huge pages, is
     slower than CPython's, so nothing is set where the kernel has no transparent huge pages (not Linux, or
     the mode ``never``). The results are the same to the bit: only where objects lie changes.
 
@@ -245,9 +267,14 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
     seeds = part_seeds(seed, parts)
     days, counts = [0.0] * parts, [0] * parts
     mp = get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp, mp.Manager() as manager:
-        queue = manager.Queue() if on_progress is not None else None
-        with ProcessPoolExecutor(max_workers=workers or parts, mp_context=mp) as pool:
+    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp, ExitStack() as stack:
+        queue = None
+        if on_progress is not None:
+            manager = SyncManager(ctx=mp)
+            manager.start(_end_with_parent)
+            stack.enter_context(manager)
+            queue = manager.Queue()
+        with ProcessPoolExecutor(max_workers=workers or parts, mp_context=mp, initializer=_end_with_parent) as pool:
             with _started_with(part_environment()):   # the workers start at their first tasks
                 futures = [pool.submit(_run_part, pieces[i], seeds[i], tmp, i, queue) for i in range(parts)]
             pending = set(futures)

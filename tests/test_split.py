@@ -3,15 +3,19 @@ the whole scenario, and the merged result is exactly the union of the parts run 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from casesim.results import run
 from casesim.split import SplitError, part_seeds, split_scenario
-from tests.helpers import SMALL, small
+from tests.helpers import ROOT, SMALL, small
 
 SHORT = ("time.horizon_days=400", "time.warmup_days=100")
 ADDITIVE = ("cases_entered", "cases_exited", "cases_active_end", "contacts_required", "contacts_kept",
@@ -171,3 +175,54 @@ def test_the_parts_variables_are_set_one_run_at_a_time_and_restored(monkeypatch)
         t.join()
     assert seen == [True] * 8
     assert "CASESIM_TEST_VAR" not in os.environ
+
+
+_KILLED_PARENT = """
+import os, signal, sys
+from pathlib import Path
+from casesim.split import run_parts
+from tests.helpers import small
+
+def ppid(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+def on_progress(days, counts):
+    if min(days) >= 30:   # both parts are well under way: record the children and die as if killed -9
+        me = os.getpid()
+        kids = [p for p in os.listdir("/proc") if p.isdigit() and ppid(p) == me]
+        Path(sys.argv[1]).write_text(" ".join(kids))
+        os.kill(me, signal.SIGKILL)
+
+run_parts(small("time.horizon_days=30000"), 3, 2, on_progress=on_progress)
+"""
+
+
+def _running(pid: str) -> bool:
+    try:
+        stat = (Path("/proc") / pid / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"   # a zombie has ended (nobody may reap it here)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_parts_end_when_the_run_that_started_them_is_killed(tmp_path) -> None:
+    """Killing `casesim run --parts N` (here with SIGKILL, which nothing can catch) ends its parts and the
+    progress queue's manager within seconds, instead of leaving them to simulate for nobody and then wait
+    for ever with their memory held."""
+    kids_file = tmp_path / "kids"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(kids_file)], cwd=ROOT, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    kids = kids_file.read_text().split()
+    assert len(kids) >= 3   # two parts and the manager (and multiprocessing's resource tracker)
+    deadline = time.monotonic() + 20
+    while any(_running(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [k for k in kids if _running(k)]
+    for k in left:   # (do not leave them behind if the test fails)
+        os.kill(int(k), signal.SIGKILL)
+    assert not left, f"processes still running after their parent was killed: {left}"
