@@ -30,6 +30,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -107,6 +108,7 @@ def split_scenario(scenario: Scenario, parts: int) -> list[Scenario]:
 
 
 _EXIT_REGISTERED = False
+_PART_DIR: str | None = None   # in a part's process: the run's directory of log columns
 
 
 def _exit_without_teardown_once() -> None:
@@ -138,7 +140,8 @@ def _end_with_parent() -> None:
     (hundreds of MiB at national size), and the manager of the progress queue would wait for ever too. A
     daemon thread waits on the parent's sentinel, which multiprocessing keeps open in the parent for as long
     as the process object lives and which the kernel closes however the parent ends, and ends this process
-    at once. Runs in each pool worker and in the manager as their initializer.
+    at once, first removing the run's temporary directory of log columns, which the killed parent cannot.
+    Runs in each pool worker and in the manager as their initializer.
     """
     parent = multiprocessing.parent_process()
     if parent is None:
@@ -146,6 +149,8 @@ def _end_with_parent() -> None:
 
     def watch() -> None:
         parent.join()   # returns when the parent's end of the sentinel closes
+        if _PART_DIR is not None:   # the dead parent's temporary directory of log columns (up to GiBs)
+            shutil.rmtree(_PART_DIR, ignore_errors=True)
         os._exit(1)
 
     threading.Thread(target=watch, name="casesim-end-with-parent", daemon=True).start()
@@ -235,6 +240,8 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
     from casesim.results import metrics_context
     from casesim.simulation import Simulation
 
+    global _PART_DIR
+    _PART_DIR = out_dir
     cpu, wall = time.process_time(), time.perf_counter()
     sim = Simulation(scenario, seed)
     while sim.running:

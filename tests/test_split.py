@@ -201,28 +201,38 @@ run_parts(small("time.horizon_days=30000"), 3, 2, on_progress=on_progress)
 """
 
 
-def _running(pid: str) -> bool:
+def _stat(pid: str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (state first), or None if it is gone."""
     try:
-        stat = (Path("/proc") / pid / "stat").read_text()
+        return (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"   # a zombie has ended (nobody may reap it here)
+        return None
+
+
+def _running(pid: str, started: str) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (clock ticks after boot) is still running: a
+    zombie has ended (nobody may reap it here), and a new process with the same number is another one."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z" and fields[19] == started
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_parts_end_when_the_run_that_started_them_is_killed(tmp_path) -> None:
     """Killing `casesim run --parts N` (here with SIGKILL, which nothing can catch) ends its parts and the
     progress queue's manager within seconds, instead of leaving them to simulate for nobody and then wait
-    for ever with their memory held."""
-    kids_file = tmp_path / "kids"
-    proc = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(kids_file)], cwd=ROOT, timeout=300)
+    for ever with their memory held; and the parts remove the run's temporary directory of log columns."""
+    kids_file, tmp = tmp_path / "kids", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(kids_file)], cwd=ROOT, timeout=300,
+                          env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == -signal.SIGKILL
-    kids = kids_file.read_text().split()
+    kids = {pid: fields[19] for pid in kids_file.read_text().split() if (fields := _stat(pid)) is not None}
     assert len(kids) >= 3   # two parts and the manager (and multiprocessing's resource tracker)
     deadline = time.monotonic() + 20
-    while any(_running(k) for k in kids) and time.monotonic() < deadline:
+    while any(_running(*kid) for kid in kids.items()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = [k for k in kids if _running(k)]
-    for k in left:   # (do not leave them behind if the test fails)
-        os.kill(int(k), signal.SIGKILL)
+    left = [pid for pid, started in kids.items() if _running(pid, started)]
+    for pid in left:   # (do not leave them behind if the test fails)
+        os.kill(int(pid), signal.SIGKILL)
     assert not left, f"processes still running after their parent was killed: {left}"
+    assert not list(tmp.glob("casesim-parts-*"))
