@@ -38,8 +38,9 @@ The lesson of the second use (step 14): the largest share left was the process m
 A generator's frame keeps every local of the journey's loop and its value stack (about 570 bytes), SimPy's
 ``Process`` wraps it, and each sleep allocates a new ``Timeout`` with a callback list and a bound method.
 A case waits for one thing at a time, so ``casesim.process.CaseProcess`` is the case's process and its
-pending event at once, its state in slots: 2,348 bytes a case (0.73), every output identical. What is left
-(at 1 in 100, in bytes a case): the ``Case`` 411, its ``CaseProcess`` 195, the two dict slots of Mesa's
+pending event at once, its state in slots: 2,348 bytes a case (0.73), every output identical; 2,316 once
+the slots that the stage gives (setting, activities, approach) were dropped. What is left
+(at 1 in 100, in bytes a case): the ``Case`` 411, its ``CaseProcess`` 164, the two dict slots of Mesa's
 registry 243, under case teams the case's ``Team`` about 270, its entry in the scheduler's queue about 120,
 the register of every case created (3.6 created per case active at the horizon) about 180, the luck key
 and provider tickets about 90. These are the cost of one agent object per case; going much lower would

@@ -98,9 +98,8 @@ class CaseProcess:
     generator and no ``Process._resume`` per wake-up.
     """
 
-    __slots__ = ("callbacks", "at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "setting",
-                 "acts", "approach", "enforceable", "k", "start", "end", "t_assess", "t_plan", "t_contact",
-                 "t_review", "t_offence")
+    __slots__ = ("callbacks", "at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
+                 "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence")
     _ok = True   # (what SimPy's step reads of an event it has processed: it did not fail)
 
     def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
@@ -146,8 +145,8 @@ class CaseProcess:
             return None
         env, log, journey, p = sim.env, sim.log, sim.journey, sim.scenario.process
         self.spec = spec = journey.stages[stage]
-        self.setting = setting = journey.setting[stage]
-        self.acts = acts = journey.activities[stage]
+        setting = journey.setting[stage]
+        acts = journey.activities[stage]
         self.k = k = case.stays
         case.stays += 1
         case.stage = stage
@@ -160,7 +159,7 @@ class CaseProcess:
         self.end = start + length
         log.add(start, case.no, "stage_enter", stage, -1, self.cause, float(k))
 
-        self.approach = approach = sim.approach[setting]
+        approach = sim.approach[setting]
         if (case.holder is not None and case.holder.setting != setting
                 and not approach.keeps_across(sim, case, stage)):
             sim.approach[case.holder.setting].let_go(sim, case)
@@ -176,7 +175,6 @@ class CaseProcess:
         self.t_review = start + p.review_interval_days if "review" in acts else INF
         rate = spec.reoffending_rate_per_year[case.risk]
         self.t_offence = start - 365.25 * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
-        self.enforceable = spec.on_breach is not None
         return self._advance(_BEGIN)
 
     def _advance(self, at: int) -> str | None:
@@ -185,7 +183,8 @@ class CaseProcess:
         sim, case = self.sim, self.case
         env, p, stage = sim.env, sim.scenario.process, self.stage
         modes = sim.scenario.modes
-        aggregate = p.contact_settlement == "aggregate"
+        aggregate = sim.contacts_in_aggregate
+        enforceable = self.spec.on_breach is not None
         t_assess, t_plan, t_contact, t_review = self.t_assess, self.t_plan, self.t_contact, self.t_review
         t_offence, end = self.t_offence, self.end
         while True:
@@ -211,7 +210,7 @@ class CaseProcess:
                             t_contact = env.now + n * interval
                             continue
                         if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
-                            breach = _settle(sim, case, stage, staff, n, interval, self.enforceable, away)
+                            breach = _settle(sim, case, stage, staff, n, interval, enforceable, away)
                             if breach == n:
                                 t_contact = env.now + n * interval
                                 continue
@@ -219,7 +218,7 @@ class CaseProcess:
                                 self._sleep(_BREACH, breach * interval, t_assess, t_plan, t_contact, t_review)
                                 return None
                             return "breach"
-                    if _contact(sim, case, stage, self.enforceable):
+                    if _contact(sim, case, stage, enforceable):
                         return "breach"
                     t_contact = env.now + modes[case.mode].contact_interval_days
                 t = min(t_assess, t_plan, t_contact, t_review, t_offence)
@@ -233,14 +232,15 @@ class CaseProcess:
                     return None
             if t == t_offence:
                 return "further_offence"
-            approach = self.approach
+            setting = sim.journey.setting[stage]   # (the stay's setting, approach and activities: rare here)
+            approach = sim.approach[setting]
             if t == t_assess:
                 _assess(sim, case, stage, approach)
                 t_assess = INF
-                if "plan" in self.acts:
+                if "plan" in sim.journey.activities[stage]:
                     t_plan = env.now + p.plan_days
             elif t == t_plan:
-                _plan(sim, case, stage, self.setting, approach)
+                _plan(sim, case, stage, setting, approach)
                 t_plan = INF
                 case.phase = "implement"
                 _reassess_mode(sim, case)            # needs are known now

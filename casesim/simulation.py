@@ -101,6 +101,7 @@ class Simulation(HeldRegistry, mesa.Model):
         self.log = EventLog()
         self.journey = JourneyRuntime(scenario.journey)
         self.compliance = ComplianceModel(scenario)
+        self.contacts_in_aggregate = scenario.process.contact_settlement == "aggregate"
         self.needs = list(scenario.arrivals.needs_prevalence)
         self.need_index = {n: i for i, n in enumerate(self.needs)}
         self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)

@@ -182,20 +182,14 @@ import os, signal, sys
 from pathlib import Path
 from casesim.split import run_parts
 from tests.helpers import small
-
-def ppid(pid):
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+from tests.test_split import _stat
 
 def on_progress(days, counts):
     if min(days) >= 30:   # both parts are well under way: record the children and die as if killed -9
-        me = os.getpid()
-        kids = [p for p in os.listdir("/proc") if p.isdigit() and ppid(p) == me]
+        me = str(os.getpid())
+        kids = [p for p in os.listdir("/proc") if p.isdigit() and (_stat(p) or [None, None])[1] == me]
         Path(sys.argv[1]).write_text(" ".join(kids))
-        os.kill(me, signal.SIGKILL)
+        os.kill(int(me), signal.SIGKILL)
 
 run_parts(small("time.horizon_days=30000"), 3, 2, on_progress=on_progress)
 """
