@@ -10,7 +10,9 @@ population while the work per event does not.
 (``width`` days; one day by default) and files later ones, unsorted, in a bucket per day. When the heap
 runs dry, the next bucket is heapified and becomes the heap. The heap then holds about one day of events
 (a few thousand at national size, small enough to stay in the processor's caches), and filing an event
-for later is one list append.
+for later is one list append. An event filed for later waits without its insertion number (a tuple of
+three, not four, and no integer of its own: 36 bytes less for each of the hundreds of thousands waiting);
+its place in its bucket's list keeps its order, and the number is given when its day comes.
 
 The order is exactly SimPy's: events come out by (time, priority, insertion number), as from the single
 heap. Every event due before the current bound is in the heap and every event in a bucket is due at or
@@ -51,12 +53,13 @@ class CalendarEnvironment(simpy.Environment):
         if t < self._bound or self._bound == Infinity:   # (once the last bucket runs, all goes in its heap)
             heappush(self._queue, (t, priority, next(self._eid), event))
             return
+        next(self._eid)   # (numbered as SimPy numbers every event; in a bucket, its place is its number)
         b = t // self._width
         b = int(b) if b < _NEVER else _NEVER   # the far future and "never" (inf, whose b is nan) share the last
         try:
-            self._later[b].append((t, priority, next(self._eid), event))
+            self._later[b].append((t, priority, event))
         except KeyError:
-            self._later[b] = [(t, priority, next(self._eid), event)]
+            self._later[b] = [(t, priority, event)]
             heappush(self._buckets, b)
 
     def _turn(self) -> bool:
@@ -64,7 +67,12 @@ class CalendarEnvironment(simpy.Environment):
         if not self._buckets:
             return False
         b = heappop(self._buckets)
-        queue = self._later.pop(b)
+        later = self._later.pop(b)
+        # A bucket's events are in the order they were scheduled, all before any event scheduled from now
+        # on, so numbers -n..-1 in that order rank them as their insertion numbers would: among
+        # themselves, and before every later event with the same time and priority (numbered from 0 up).
+        queue = [(t, priority, k, event) for k, (t, priority, event) in enumerate(later, -len(later))]
+        del later
         heapify(queue)
         self._queue = queue
         self._bound = (b + 1) * self._width if b != _NEVER else Infinity

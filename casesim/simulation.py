@@ -276,7 +276,7 @@ class Simulation(HeldRegistry, mesa.Model):
         no = self.cases_created
         self.cases_created += 1
         risk, offence, needs, propensity, motivation, patch = self._attr.draw()
-        case = Case(self, no, risk, offence, needs, propensity, motivation, patch)
+        case = Case(self, no, risk, offence, needs, patch)
         now = self.env.now
         self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
         self.log.add(now, no, "arrival", "", -1, cause, 1.0)

@@ -99,6 +99,30 @@ def test_every_live_staff_load_matches_the_log() -> None:
         assert m.count == held
 
 
+@pytest.mark.parametrize("approach", ["individual", "team"])
+def test_a_staff_members_rosters_hold_exactly_their_cases_and_teams(approach: str) -> None:
+    """After every tick, with staff leaving and cases reallocated: a manager's roster of cases is exactly the
+    live cases it holds, each once, and every live team is on each of its members' rosters once and on
+    nobody else's (the rosters are lists kept as sets)."""
+    from casesim.agents import Team
+
+    sim = Simulation(small(f"management.community.approach={{name: {approach}}}", "time.horizon_days=400",
+                           "time.warmup_days=50", "staffing.turnover_per_year=0.5"), seed=6)
+    checked = 0
+    while sim.running:
+        sim.step()
+        staff = sim.all_staff()
+        teams = list(sim.agents_by_type.get(Team, []))
+        for m in staff:
+            assert len(m.held) == len(set(m.held)) and len(m.teams) == len(set(m.teams))
+            assert set(m.held) == {c for c in sim.cases() if c.holder is m}
+            assert set(m.teams) == {t for t in teams if m is t.chair or m in t.staff}
+            checked += len(m.held) + len(m.teams)
+    assert checked > 1000
+    ev = sim.log.to_frame()
+    assert ((ev["kind"] == "capacity") & (ev["cause"] == "leave")).sum() > 5   # staff left along the way
+
+
 def test_littles_law_holds_per_stage_in_a_long_run() -> None:
     """Mean number in each stage = entry rate x mean stay, over a long stationary window.
 

@@ -10,6 +10,7 @@ import mesa
 import pandas as pd
 import pytest
 
+from casesim.agents import Case, CaseManager
 from casesim.agents.held import HeldAgentSet
 from casesim.simulation import Simulation
 from tests.helpers import small
@@ -135,6 +136,35 @@ def test_changing_the_set_of_all_agents_leaves_the_registry_as_mesas() -> None:
         first.remove()   # still registered, so removed from the class's set and the model
         assert first not in sim.cases() and first not in sim._agents
     for _ in range(15):
+        held.step()
+        mesas.step()
+    assert _registry(held) == _registry(mesas)
+    pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
+
+
+def test_a_class_set_is_a_view_of_the_models_dict_until_it_is_changed_itself() -> None:
+    """Each class's set lists the model's agents of that class (no dict of its own, one slot an agent in
+    all); changed itself (a discard, an in-place shuffle), it takes a dict of its own, as Mesa's class set
+    is apart from its registry, and the registry keeps it: after the same changes and more ticks on both,
+    with cases arriving and leaving, the registries match, the changed sets' own order included."""
+    held, mesas = Simulation(small(*TEAMS), 11), MesaRegistered(small(*TEAMS), 11)
+    for _ in range(15):
+        held.step()
+        mesas.step()
+    cases = held.cases()
+    assert cases.shares(held._agents) and len(cases) == sum(type(a) is Case for a in held._agents)
+    staff = held.agents_by_type[CaseManager]
+    assert next(iter(staff)) not in cases and next(iter(cases)) in cases
+    for sim in (held, mesas):
+        first = list(sim.cases())[0]
+        sim.cases().discard(first)
+        assert first not in sim.cases() and first in sim.agents
+        sim.cases().add(first)   # back, at the end of the set's own order
+        sim.agents_by_type[CaseManager].shuffle(inplace=True)
+    assert not held.cases().shares(held._agents) and not staff.shares(held._agents)
+    assert _registry(held) == _registry(mesas) and _registry(held)["Case"][-1] == first.unique_id
+    assert [a.unique_id for a in held.agents if type(a) is Case] != _registry(held)["Case"]
+    for _ in range(20):
         held.step()
         mesas.step()
     assert _registry(held) == _registry(mesas)

@@ -16,7 +16,9 @@ class Case(mesa.Agent):
     """A person on a correctional journey.
 
     Attributes drawn at arrival are fixed (offence, true needs, propensity, motivation, patch);
-    risk changes at reviews. Everything that happens to the case is in the model's event log;
+    risk changes at reviews. Propensity and motivation are read from the model's register of cases,
+    which keeps every case's draws in columns of doubles (the same numbers, without two float objects
+    and two slots a case). Everything that happens to the case is in the model's event log;
     :meth:`history` returns that part of it. The remaining attributes are the live state the
     engine needs to decide what happens next.
 
@@ -29,21 +31,19 @@ class Case(mesa.Agent):
     """
 
     __slots__ = ("model", "unique_id", "pos",   # (Mesa's own three, set by mesa.Agent.__init__)
-                 "no", "risk", "offence", "needs", "propensity", "motivation", "patch", "luck", "stage",
+                 "no", "risk", "offence", "needs", "patch", "luck", "stage",
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
                  "referrals", "assessments", "unmet", "logit0")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
-                 propensity: float, motivation: float, patch: str) -> None:
+                 patch: str) -> None:
         super().__init__(model)
         self.no = no                      # arrival number: stable across scenarios sharing a seed
         self.risk = risk
         self.offence = offence
         self.needs = needs                # true needs
-        self.propensity = propensity      # latent compliance propensity (logit scale)
-        self.motivation = motivation      # 0..1
         self.patch = patch
         self.luck = model.luck.case_key(no)
         # live state
@@ -73,6 +73,16 @@ class Case(mesa.Agent):
         self.assessments = 0
         self.unmet = 0                    # needs found and not done, kept by identify() and need_met()
         self.logit0: float | None = None  # compliance logit's fixed part for (risk, mode); None = stale
+
+    @property
+    def propensity(self) -> float:
+        """Latent compliance propensity (logit scale), drawn at arrival and kept in the model's register."""
+        return self.model._register.propensity[self.no]
+
+    @property
+    def motivation(self) -> float:
+        """Motivation (0..1), drawn at arrival and kept in the model's register."""
+        return self.model._register.motivation[self.no]
 
     @property
     def unmet_needs(self) -> int:

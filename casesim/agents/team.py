@@ -89,4 +89,17 @@ class Team(mesa.Agent):
     def dissolve(self) -> None:
         for m in (self.chair, *self.staff):
             m.teams.discard(self)
+        if self.case.last_holder is self:   # (the case keeps what it needs of its former holder: the id)
+            self.case.last_holder = FormerTeam(self.unique_id)
         self.remove()
+
+
+class FormerTeam:
+    """What a case keeps of a disbanded team that held it, as its ``last_holder``: the team's id, which the
+    next change of holder records. A disbanded team never holds a case again, so nothing else of it is
+    read; kept whole, a third of the cases in custody under case teams held one (about 270 bytes each)."""
+
+    __slots__ = ("unique_id",)
+
+    def __init__(self, unique_id: int) -> None:
+        self.unique_id = unique_id
