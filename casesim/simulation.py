@@ -339,10 +339,12 @@ class Simulation(HeldRegistry, mesa.Model):
         """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""
         previous = case.holder if case.holder is not None else case.last_holder
         now = self.env.now
+        # A case is on the roster of its holder alone (a release takes it off), so it is appended to the new
+        # holder's without a look: only a holder taking back the case it holds already finds it there.
         if holder is previous:
+            if isinstance(holder, CaseManager) and case.holder is not holder:
+                holder.held.append(case)
             case.holder = holder
-            if isinstance(holder, CaseManager):
-                holder.held.add(case)
             return
         if case.ever_held and previous is not None:
             self.log.add(now, case.no, "manager_change", case.stage or "", holder.unique_id, cause,
@@ -352,7 +354,7 @@ class Simulation(HeldRegistry, mesa.Model):
         if isinstance(case.holder, CaseManager):
             case.holder.held.discard(case)
         if isinstance(holder, CaseManager):
-            holder.held.add(case)
+            holder.held.append(case)
         self.clear_cover(case)
         case.holder = holder
         case.holder_since = now

@@ -4,6 +4,7 @@ Mesa's own; a case's needs are bit masks whose names match the log."""
 from __future__ import annotations
 
 import random
+import sys
 import weakref
 
 import mesa
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from casesim.agents import Case, CaseManager
-from casesim.agents.held import HeldAgentSet
+from casesim.agents.held import HeldAgentSet, HeldRegistry
 from casesim.simulation import Simulation
 from tests.helpers import small
 
@@ -168,6 +169,33 @@ def test_a_class_set_is_a_view_of_the_models_dict_until_it_is_changed_itself() -
         held.step()
         mesas.step()
     assert _registry(held) == _registry(mesas)
+    pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
+
+
+def test_the_models_dict_is_copied_when_it_has_grown_and_every_set_still_lists_what_mesas_lists(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dict keeps the slots of removed keys, so the registry copies the model's dict when it has grown by
+    half since its last copy (here every 16 registrations are looked at): the copy replaces it in the sets
+    that share it, and not in a set that has a dict of its own (the set of all agents, changed mid-run);
+    after every tick each set lists what Mesa's registry lists, in the same order."""
+    monkeypatch.setattr(HeldRegistry, "_LOOK_EVERY", 16)
+    long = (*TEAMS, "time.horizon_days=2000")
+    held, mesas = Simulation(small(*long), 12), MesaRegistered(small(*long), 12)
+    copies = [0, 0]   # while the set of all shares the dict; after it has one of its own
+    ticks = 0
+    while held.running:
+        before = held._agents
+        held.step()
+        mesas.step()
+        ticks += 1
+        copies[ticks > 40] += held._agents is not before
+        if ticks == 40:
+            for sim in (held, mesas):
+                sim.agents.discard(next(iter(sim.cases())))   # the set of all takes a dict of its own
+        assert _registry(held) == _registry(mesas)
+        assert held.cases().shares(held._agents) and held.agents.shares(held._agents) == (ticks < 40)
+        assert sys.getsizeof(held._agents) * 2 <= held._copied_size * 3   # never grown by half unlooked-at
+    assert min(copies) >= 2
     pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
 
 

@@ -31,8 +31,8 @@ class Team(mesa.Agent):
         self.chair = chair
         self.staff = staff
         self.driver = driver              # hybrid: the member who drives the plan day to day
-        for m in (chair, *staff):
-            m.teams.add(self)
+        for m in (chair, *staff):   # (distinct staff; a new team is on nobody's roster yet)
+            m.teams.append(self)
         self.providers: tuple[Any, ...] = ()
         self.formed = model.env.now
         self.meetings = 0
