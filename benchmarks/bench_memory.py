@@ -3,7 +3,7 @@
 Runs one scenario (by default the national preset at 1 in 100) to its horizon under ``tracemalloc`` and
 prints the bytes still held at the horizon per active case: in all, apart from the event log's buffer
 (its rows are shown alone: a small run has not yet filled its first buffer of 262,144 rows, so its log would
-swamp the rest, while a national run keeps about 60 bytes a case of log in memory and the rest on disk),
+swamp the rest, while a national run keeps 15 bytes a case of log in memory on average, the rest on disk),
 and then by allocation site, each with the last frames that led to it. Nothing is asserted: it is a
 measuring script, and tracemalloc makes the run several times slower (about 80 s at 1 in 100).
 
