@@ -151,7 +151,8 @@ def processed_events(env: simpy.Environment) -> int | None:
     """Events ``env`` has processed (taken off its queue) so far.
 
     SimPy numbers every scheduled event from one counter (``Environment._eid``), so this costs
-    nothing during the run: ids handed out minus events still queued. (When ``run(until=...)``
+    nothing during the run: ids handed out minus events still queued, in the heap or, on casesim's
+    calendar, in a later day's bucket. (When ``run(until=...)``
     stops, SimPy re-queues the ``until`` event under a fresh id; the queued copy is subtracted and
     the processed one counted, so the identity holds across runs.) Returns None if a SimPy
     version has no such counter.
@@ -160,7 +161,8 @@ def processed_events(env: simpy.Environment) -> int | None:
     queue = getattr(env, "_queue", None)
     if counter is None or queue is None:
         return None
-    return next(counter) - len(queue)
+    later = sum(len(bucket) for bucket in getattr(env, "_later", {}).values())   # (a calendar's later days)
+    return next(counter) - len(queue) - later
 
 
 def engine_digest() -> str:

@@ -11,7 +11,7 @@ import mesa
 import pandas as pd
 import pytest
 
-from casesim.agents import Case, CaseManager
+from casesim.agents import Case, CaseManager, Team
 from casesim.agents.held import HeldAgentSet, HeldRegistry
 from casesim.simulation import Simulation
 from tests.helpers import small
@@ -197,6 +197,30 @@ def test_the_models_dict_is_copied_when_it_has_grown_and_every_set_still_lists_w
         assert sys.getsizeof(held._agents) * 2 <= held._copied_size * 3   # never grown by half unlooked-at
     assert min(copies) >= 2
     pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
+
+
+def test_a_class_set_combines_and_iterates_as_mesas_does() -> None:
+    """Set operators on a class's set give the agents Mesa's give, in the same order (as a held set), and
+    walking a class's set goes on while agents of another class come and go."""
+    held, mesas = Simulation(small(*TEAMS), 13), MesaRegistered(small(*TEAMS), 13)
+    for _ in range(20):
+        held.step()
+        mesas.step()
+
+    def ids(agents: object) -> list[int]:
+        return [a.unique_id for a in agents]
+
+    for combine in (lambda s, few: s | few, lambda s, few: s & few, lambda s, few: s - few,
+                    lambda s, few: s ^ few):
+        a = combine(held.cases(), list(held.cases())[2:7])   # (a list: a set's own order is by address)
+        b = combine(mesas.cases(), list(mesas.cases())[2:7])
+        assert isinstance(a, HeldAgentSet) and ids(a) == ids(b)
+    walked, formed = 0, []
+    for case in held.cases():   # a team formed while the cases are walked
+        if walked == 3:
+            formed.append(Team(held, case, held.all_staff()[0], []))
+        walked += 1
+    assert walked == len(held.cases()) > 3 and formed[0] in held.agents
 
 
 def test_reordering_the_set_of_all_agents_keeps_the_registry_whole() -> None:

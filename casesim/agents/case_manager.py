@@ -15,8 +15,9 @@ class Roster(list):
 
     A case is on its holder's roster (and on its stand-in's while covered), a team on its members'; a member
     has dozens at once, and a set of them, about four times the size of what it holds, cost some 65 bytes a
-    case where a list costs about 9. Nothing depends on a roster's order (whoever walks one in order sorts
-    it first, by case number or team id). ``add`` looks before it appends, as a set would; where the item
+    case where a list costs about 9. Nothing depends on a roster's order: where one is walked to act on
+    its items it is sorted first, by case number or team id (the one walk unsorted only clears a field of
+    each case). ``add`` looks before it appends, as a set would; where the item
     cannot be on the roster yet (a case given to a new holder, a newly formed team) the engine appends
     without the look. ``discard`` scans, a fraction of a microsecond for a caseload of fifty.
     """

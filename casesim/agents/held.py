@@ -14,7 +14,8 @@ order, when asked, and counts them as they register and leave. An agent then cos
 a dict of agents that come and go is, on average, about three times larger than what it holds, so a
 second dict per class cost about 107 bytes a case at national size. Everything an ``AgentSet`` does is
 unchanged: order (insertion order, as before), ``select``, ``shuffle``, ``sort``, ``do``, ``map``, ``get``,
-``agg``, ``groupby``; sets made from them (and copies) are Mesa's own weak ones. Changing ``model.agents``
+``agg``, ``groupby``; selections and copies are Mesa's own weak sets, and set operators (``|``, ``&``, ``-``)
+give held sets. Changing ``model.agents``
 or a class's set itself (``add``, ``discard``, ``remove``, an in-place ``select``, ``shuffle`` or ``sort``)
 first gives it a dict of its own, as Mesa's sets are apart from the model's registry: the registry is
 never changed through them.
@@ -158,8 +159,12 @@ class ClassView(HeldAgentSet):
     def __iter__(self) -> Iterator[Any]:
         if self._view is None:
             return iter(self._held)
-        kind = self._kind
-        return (a for a in self._view if type(a) is kind)
+        kind = self._kind   # (a list first: agents of other classes may come and go while it is walked)
+        return iter([a for a in self._view if type(a) is kind])
+
+    @classmethod
+    def _from_iterable(cls, agents: Iterable[Any]) -> HeldAgentSet:   # (what set operators make: a held set)
+        return HeldAgentSet(agents)
 
 
 class HeldRegistry:
