@@ -68,6 +68,11 @@ class HeldAgentSet(mesa.agent.AgentSet):
         """Whether this set's dict is ``storage`` itself (the model's, until this set is changed)."""
         return self._agents is storage
 
+    def moved(self, storage: HeldAgents, to: HeldAgents) -> None:
+        """The model's dict ``storage`` has been replaced by ``to`` (a copy): share that if this set shared it."""
+        if self._agents is storage:
+            self._agents = to
+
     def add(self, agent: Any) -> None:
         self._own()
         self._agents[agent] = None
@@ -109,8 +114,7 @@ class ClassView(HeldAgentSet):
     keeps a class's set."""
 
     def __init__(self, kind: type, storage: HeldAgents, random: Random) -> None:
-        super().__init__(random=random, storage=HeldAgents())
-        self._shared = False
+        super().__init__(random=random)
         self._kind = kind
         self._count = 0                               # the class's agents in the model's dict
         self._view: HeldAgents | None = storage       # None once the set has a dict of its own
@@ -133,6 +137,10 @@ class ClassView(HeldAgentSet):
 
     def shares(self, storage: HeldAgents) -> bool:
         return self._view is storage
+
+    def moved(self, storage: HeldAgents, to: HeldAgents) -> None:
+        if self._view is storage:
+            self._view = to
 
     def joined(self, agent: Any) -> None:
         """The registry has taken ``agent``, of this class, into the model's dict."""
@@ -223,10 +231,7 @@ class HeldRegistry:
         order), which holds only the live ones."""
         old = self._agents
         copy = HeldAgents(old)
-        if self._all_agents.shares(old):
-            self._all_agents._agents = copy
-        for view in self._agents_by_type.values():
-            if view.shares(old):
-                view._view = copy
+        for agents in (self._all_agents, *self._agents_by_type.values()):
+            agents.moved(old, copy)
         self._agents = copy
         self._copied_size = sys.getsizeof(copy)
