@@ -6,10 +6,14 @@ and metrics context in ``--cache`` (reused when present, so the tables can be ti
 after a change, without simulating again). Then, in this process and in the order ``casesim run`` makes
 them, it times the log's index, the time series, the case table, the summary, the cost and FTE tables and
 the report, and prints each one's wall seconds and, with ``--trace``, its peak memory above the loaded log
-(``tracemalloc``: NumPy's and Python's allocations, not Arrow's). Last, a hash of the summary, every table
-and the report: equal hashes before and after a change mean identical results. Nothing is asserted.
+(``tracemalloc``: NumPy's and Python's allocations, not Arrow's). With ``--write DIR`` every output file is
+written as ``casesim run`` writes it (the event table in a thread from before the first table; the report
+with the other files, timed as ``write``; ``wait``, the event table's writing left after them), so the total
+is the time from the merged log to the last file. Last, a hash of the summary, every table and the report:
+equal hashes before and after a change mean identical results. Nothing is asserted.
 
     python benchmarks/bench_tail.py --scale 1 --parts 2 --cache /tmp/tail-national        # the national preset
+    python benchmarks/bench_tail.py --cache /tmp/tail-national --write /tmp/tail-out       # ... and its files
     python benchmarks/bench_tail.py --scenario scenarios/england_wales.yaml --scale 0.2 --cache /tmp/tail-each --trace
 
 Profile lesson (step 11 in docs/performance.md; py-spy on the parent of a national run of the
@@ -34,6 +38,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +65,15 @@ def simulate(scenario: str, scale: float, parts: int, seed: int | None, cache: P
     (cache / "context.pkl").write_bytes(pickle.dumps((sc, seed, ctx)))
 
 
-def measure(cache: Path, trace: bool) -> dict[str, Any]:
-    """Make every table from the kept log, in ``casesim run``'s order; returns seconds, peaks and the hash."""
+def measure(cache: Path, trace: bool, write: Path | None = None) -> dict[str, Any]:
+    """Make every table from the kept log, in ``casesim run``'s order; returns seconds, peaks and the hash.
+    With ``write``, the files are written there as ``casesim run`` writes them: the output directory opened
+    first, the event table written behind from the start, the report made as the files are written; the
+    report is then timed with the writing of every file but the event table (``write``), and ``wait`` is
+    what remains of the event table's writing after that."""
     import pandas as pd
 
+    from casesim import results
     from casesim.costs import cost_and_fte_tables
     from casesim.metrics import case_table, summarize, timeseries
     from casesim.metrics_tables import LogArrays, shared_log_arrays
@@ -88,6 +98,11 @@ def measure(cache: Path, trace: bool) -> dict[str, Any]:
         print(f"  {name:<12} {seconds[name]:7.2f} s" + (f"  {peaks[name]:8.0f} MiB" if trace else ""), flush=True)
         return out
 
+    early = write is not None and hasattr(results, "OutputDirectory")   # (a checkout from before step 16:
+    output = None                                                         # every file written after the tables)
+    if early:
+        output = results.OutputDirectory(write).open()
+        output.behind("events.parquet", partial(results.write_parquet_in_pieces, events))
     with shared_log_arrays(events):
         index = timed("index", lambda: LogArrays.of(events))
         series = timed("timeseries", lambda: timeseries(events, register, ctx))
@@ -98,12 +113,19 @@ def measure(cache: Path, trace: bool) -> dict[str, Any]:
                     register=register, staff=staff, context=ctx, costs=costs, fte=fte)
     if hasattr(index, "forget"):   # the index goes on to the report, as in casesim run
         index.forget()
-        block = shared_log_arrays(events, index)
-    else:                          # (a checkout from before step 11: the report indexes the log again)
-        block = shared_log_arrays(events)
+        result.log_index = index
     del index
-    with block:
-        html = timed("report", result.report_html)
+    if write is None:
+        with shared_log_arrays(events, result.log_index):
+            result.log_index = None
+            html = timed("report", result.report_html)
+    elif output is not None:
+        timed("write", lambda: result.write_into(output))
+        timed("wait", output.close)
+        html = (write / "report.html").read_text(encoding="utf-8")
+    else:
+        timed("write", lambda: result.write(write))
+        html = (write / "report.html").read_text(encoding="utf-8")
     digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode())
     for table in (series, cases, costs, fte):
         digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
@@ -121,12 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", required=True,
                     help="directory for the kept log: made by the first run, then reused whatever the options")
     ap.add_argument("--trace", action="store_true", help="peak memory of each table (tracemalloc; slower)")
+    ap.add_argument("--write", metavar="DIR", help="write every output file to DIR, as casesim run does, and "
+                    "time it (replaces DIR)")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
     if not (cache / "context.pkl").exists():
         simulate(args.scenario, args.scale, args.parts, args.seed, cache)
-    got = measure(cache, args.trace)
-    print(f"{got['rows']:,} rows: {got['total_s']:.1f} s for the tables; hash {got['hash']}")
+    got = measure(cache, args.trace, Path(args.write) if args.write else None)
+    what = "the tables and files" if args.write else "the tables"
+    print(f"{got['rows']:,} rows: {got['total_s']:.1f} s for {what}; hash {got['hash']}")
     return 0
 
 

@@ -84,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from casesim.results import run
+    from casesim.results import OutputDirectory, run
     from casesim.scenario import load_scenario
 
     if args.seed is not None and args.seed < 0:
@@ -114,28 +114,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     if _out_blocked(out):
         return EXIT_INPUT
-    console = Console(stderr=True, quiet=args.quiet)
-    ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("day {task.fields[day]:,.0f}"),
-                  TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
-                  console=console, transient=True, disable=args.quiet) as progress:
-        label = scenario.name if args.parts == 1 else f"{scenario.name} in {args.parts} parts (slowest)"
-        task = progress.add_task(label, total=ticks, day=0, events=0)
-
-        def parts_moved(days: list[float], events: list[int]) -> None:
-            slowest = min(days)
-            progress.update(task, completed=math.ceil(slowest / scenario.time.tick_days - 1e-9), day=slowest,
-                            events=sum(events))
-
-        result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved, keep_index=True,
-                     on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
-    result.manifest["scenario_file"] = args.scenario
-    result.manifest["overrides"] = list(args.set)
-    try:
-        written = result.write(out)
+    output = OutputDirectory(out)
+    try:   # made first: the event table is written into it while the metrics are computed
+        output.open()
     except OSError as exc:
         print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
+    try:
+        console = Console(stderr=True, quiet=args.quiet)
+        ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("day {task.fields[day]:,.0f}"), TextColumn("{task.fields[events]:,} events"),
+                      TimeElapsedColumn(), console=console, transient=True, disable=args.quiet) as progress:
+            label = scenario.name if args.parts == 1 else f"{scenario.name} in {args.parts} parts (slowest)"
+            task = progress.add_task(label, total=ticks, day=0, events=0)
+
+            def parts_moved(days: list[float], events: list[int]) -> None:
+                slowest = min(days)
+                progress.update(task, completed=math.ceil(slowest / scenario.time.tick_days - 1e-9), day=slowest,
+                                events=sum(events))
+
+            result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved, keep_index=True,
+                         output=output,
+                         on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
+        result.manifest["scenario_file"] = args.scenario
+        result.manifest["overrides"] = list(args.set)
+        try:
+            result.write_into(output)
+            written = output.close()
+        except OSError as exc:
+            print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INPUT
+    finally:
+        output.discard()   # nothing once closed; otherwise (an error, an interrupt) nothing is left behind
     if not args.quiet:
         s = result.summary
         table = Table(title=f"{scenario.name}: seed {result.seed}, days {s['warmup_days']:,.0f}-"

@@ -12,10 +12,12 @@ import json
 import os
 import platform
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,45 +84,50 @@ class Result:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write every output file to ``out_dir`` atomically; returns the directory."""
-        def fill(tmp: Path) -> None:
-            # The event table, the largest file, is written in a thread of its own while the rest is made:
-            # Arrow encodes and compresses it without holding the interpreter, so the report is built on the
-            # other core meanwhile (leaving the block waits for it, and raises its error if it failed). The
-            # report comes first, the only user of the log's index here, which is let go before the other
-            # tables are converted to Arrow.
-            index, self.log_index = self.log_index, None
-            if index is not None and not index.is_of(self.events):   # kept for another frame: not this one's
-                index = None
-            with ThreadPoolExecutor(max_workers=1) as writer:
-                events_written = writer.submit(write_parquet_in_pieces, self.events, tmp / "events.parquet")
-                with shared_log_arrays(self.events, index):
-                    del index
-                    html = self.report_html()
-                (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
-                self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
-                self.cases.to_parquet(tmp / "cases.parquet", index=False)
-                self.staff.to_parquet(tmp / "staff.parquet", index=False)
-                for name, table in (("costs", self.costs), ("fte", self.fte)):
-                    table.to_parquet(tmp / f"{name}.parquet", index=False)
-                    table.to_csv(tmp / f"{name}.csv", index=False)
-                (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
-                (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
-                (tmp / "report.html").write_text(html, encoding="utf-8")
-                events_written.result()
+        with OutputDirectory(out_dir) as output:
+            self.write_into(output)
+        return output.out
 
-        return write_directory(out_dir, fill)
+    def write_into(self, output: OutputDirectory) -> None:
+        """Write every output file into ``output``, an open :class:`OutputDirectory`, which puts them in
+        place when it is closed. The event table, the largest file, is written behind, in the directory's
+        thread, unless ``run(output=...)`` already started it there (as soon as the log was complete)."""
+        # Arrow encodes and compresses the event table without holding the interpreter, so the report and
+        # the other tables are made on the other core meanwhile. The report comes first, the only user of
+        # the log's index here, which is let go before the other tables are converted to Arrow.
+        index, self.log_index = self.log_index, None
+        if index is not None and not index.is_of(self.events):   # kept for another frame: not this one's
+            index = None
+        if not output.started("events.parquet"):
+            output.behind("events.parquet", partial(write_parquet_in_pieces, self.events))
+        with shared_log_arrays(self.events, index):
+            del index
+            html = self.report_html()
+        tmp = output.tmp
+        (tmp / "summary.json").write_text(json.dumps(self.summary, indent=2, allow_nan=False) + "\n")
+        self.timeseries.to_parquet(tmp / "timeseries.parquet", index=False)
+        self.cases.to_parquet(tmp / "cases.parquet", index=False)
+        self.staff.to_parquet(tmp / "staff.parquet", index=False)
+        for name, table in (("costs", self.costs), ("fte", self.fte)):
+            table.to_parquet(tmp / f"{name}.parquet", index=False)
+            table.to_csv(tmp / f"{name}.csv", index=False)
+        (tmp / "scenario.resolved.yaml").write_text(dump_yaml(self.scenario.model_dump(mode="json")))
+        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        (tmp / "report.html").write_text(html, encoding="utf-8")
 
 
 #: Rows converted to Arrow at a time when the event table is written (one Parquet row group each).
 PARQUET_PIECE_ROWS = 1 << 20
 
 
-def write_parquet_in_pieces(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Event | None = None) -> None:
     """``frame.to_parquet(path, index=False)``, converted to Arrow a row group at a time.
 
     Converting a whole national event table (60 million rows) at once held a second copy of it in Arrow's
     memory pool, about 33 bytes a row more at the peak, kept after the write. Piece by piece, one row group is
     held at a time, and the pool gives its memory back afterwards. The file reads back as the same table.
+    When ``stop`` is set (the directory it goes to is being given up), the writing ends after the piece in
+    hand, leaving an incomplete file.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -128,38 +135,120 @@ def write_parquet_in_pieces(frame: pd.DataFrame, path: Path) -> None:
     schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
     with pq.ParquetWriter(path, schema) as writer:
         for lo in range(0, max(len(frame), 1), PARQUET_PIECE_ROWS):
+            if stop is not None and stop.is_set():
+                return
             piece = pa.Table.from_pandas(frame.iloc[lo:lo + PARQUET_PIECE_ROWS], schema=schema, preserve_index=False)
             writer.write_table(piece, row_group_size=PARQUET_PIECE_ROWS)
             del piece
             pa.default_memory_pool().release_unused()
 
 
+class OutputDirectory:
+    """A directory of results made atomically: files go into a temporary sibling of ``out``, which
+    replaces ``out`` when the directory is closed; given up (an error, an interrupt), the sibling is
+    removed and an old ``out`` is left as it was. Nothing half-written is ever left at ``out``.
+
+    Files can be written behind (:meth:`behind`), one after the other in a thread of the directory's own,
+    while the caller goes on: ``casesim run`` starts the event table there as soon as the log is complete,
+    so its encoding runs on the other core while the metrics are computed. Closing waits for them and raises
+    the first one's error; giving up tells them to stop and waits for them before removing anything.
+
+    Used as a context manager, it opens on entry, closes when the block ends without error and is given up
+    otherwise.
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        self._old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        self._writer: ThreadPoolExecutor | None = None
+        self._behind: dict[str, Future[None]] = {}
+        self._stop = threading.Event()
+        self._open = False
+
+    def open(self) -> OutputDirectory:
+        """Make the temporary directory (and ``out``'s parents); raises ``OSError`` when they cannot be made."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        self._open = True
+        return self
+
+    def behind(self, name: str, write: Callable[..., None]) -> None:
+        """Write file ``name`` in the directory's thread: ``write(path, stop)``, where ``stop`` is a
+        ``threading.Event`` set when the directory is given up (a long writer checks it now and then)."""
+        if not self._open:
+            raise RuntimeError("the output directory is not open")
+        if name in self._behind:
+            raise ValueError(f"{name} is already being written")
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casesim-output")
+        self._behind[name] = self._writer.submit(write, self.tmp / name, self._stop)
+
+    def started(self, name: str) -> bool:
+        """Whether file ``name`` is being (or has been) written behind."""
+        return name in self._behind
+
+    def _finish_behind(self, stop: bool) -> None:
+        if stop:
+            self._stop.set()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        errors = [f.exception() for f in self._behind.values()]
+        if not stop:
+            for err in errors:
+                if err is not None:
+                    raise err
+
+    def close(self) -> Path:
+        """Wait for the files written behind, then put the directory in place of ``out``; returns ``out``.
+        On an error (one of theirs included) the directory is given up and the error raised."""
+        try:
+            self._finish_behind(stop=False)
+            if self.out.exists():
+                self.out.rename(self._old)
+            self.tmp.rename(self.out)
+        except BaseException:
+            self.discard()
+            if self._old.exists() and not self.out.exists():
+                self._old.rename(self.out)
+            raise
+        self._open = False
+        shutil.rmtree(self._old, ignore_errors=True)
+        return self.out
+
+    def discard(self) -> None:
+        """Give the directory up: stop and wait for the files written behind, remove the temporary
+        directory. Nothing happens once the directory is closed (or if it was never opened)."""
+        if not self._open:
+            return
+        self._open = False
+        self._finish_behind(stop=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> OutputDirectory:
+        return self.open()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
 def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
     """Make directory ``out_dir`` atomically: ``fill`` writes into a temporary sibling, which then
     replaces ``out_dir``; on any failure nothing is left half-written and an old ``out_dir`` survives."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        fill(tmp)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return out
+    with OutputDirectory(out_dir) as output:
+        fill(output.tmp)
+    return output.out
 
 
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
         on_step: Callable[[Simulation], None] | None = None, parts: int = 1,
-        on_parts: Callable[[list[float], list[int]], None] | None = None, keep_index: bool = False) -> Result:
+        on_parts: Callable[[list[float], list[int]], None] | None = None, keep_index: bool = False,
+        output: OutputDirectory | None = None) -> Result:
     """Run a scenario (a path or a validated :class:`Scenario`) to its horizon.
 
     ``seed`` overrides the scenario's seed; ``overrides`` are ``dotted.key=value`` strings
@@ -168,6 +257,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     merges them (see :mod:`casesim.split`: a different model, for large services); ``on_step`` is
     then not called, and ``on_parts(days, events)`` gets every part's progress instead. ``keep_index``
     keeps the log's index in the result for its ``write()`` (for a run written at once, as the CLI does).
+    ``output``, an open :class:`OutputDirectory` the result will be written into (``Result.write_into``),
+    gets the event table written behind as soon as the log is complete, while the metrics are computed.
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -198,6 +289,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         staff = sim.staff_table()
         ctx = metrics_context(sim)
         del sim
+    if output is not None:   # the largest file, encoded on the other core while the metrics are computed
+        output.behind("events.parquet", partial(write_parquet_in_pieces, events))
     with shared_log_arrays(events):   # every metric below indexes the log once between them
         series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
         # last, the summary (it extracts the cost inputs at its end) and the cost tables (they reuse them):

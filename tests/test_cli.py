@@ -404,6 +404,21 @@ def test_run_out_below_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert blocker.read_text() == "x"
 
 
+def test_run_that_cannot_write_its_event_table_says_so_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # the event table is written while the metrics are computed: its failure is the run's, named as --out's
+    from casesim import results
+
+    def full(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results, "write_parquet_in_pieces", full)
+    out = tmp_path / "out"
+    assert only_error(capsys, "run", BASELINE, *TINY, "--out", out, "--quiet") == (
+        f"{out}: --out: cannot write: No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_negative_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     line = only_error(capsys, "run", BASELINE, *TINY, "--seed", "-1", "--out", out, "--quiet")

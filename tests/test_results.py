@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 import casesim
 from casesim import results
 from casesim.metrics import summarize
-from casesim.results import OUTPUT_FILES, Result, run
+from casesim.results import OUTPUT_FILES, OutputDirectory, Result, run
 from casesim.scenario import load_scenario
 from tests.helpers import SMALL, run_small
 
@@ -118,6 +119,76 @@ def test_a_failed_write_leaves_the_previous_result_untouched(tmp_path: Path,
         broken.write(out)
     assert (out / "summary.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_run_writing_its_event_table_while_the_metrics_run_writes_the_same_files(tmp_path: Path) -> None:
+    # casesim run opens the output first and starts the event table there as soon as the log is complete;
+    # the files are those of a run written afterwards, byte for byte (the manifest has the time it was made)
+    with OutputDirectory(tmp_path / "early") as output:
+        early = run(SMALL, overrides=TINY, keep_index=True, output=output)
+        assert output.started("events.parquet") and (output.tmp / "events.parquet").exists()
+        assert not (tmp_path / "early").exists()   # in place only when closed
+        early.write_into(output)
+    late = run(SMALL, overrides=TINY).write(tmp_path / "late")
+    assert sorted(p.name for p in output.out.iterdir()) == sorted(OUTPUT_FILES)
+    for name in OUTPUT_FILES:
+        if name != "manifest.json":
+            assert (output.out / name).read_bytes() == (late / name).read_bytes(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["early", "late"]
+
+
+def test_a_run_that_fails_after_its_event_table_started_leaves_nothing(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    out = run_small().write(tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("metrics failed")
+
+    monkeypatch.setattr(results, "summarize", boom)
+    with pytest.raises(RuntimeError, match="metrics failed"), OutputDirectory(out) as output:
+        run(SMALL, overrides=TINY, output=output)
+    assert output.started("events.parquet")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]   # the temporary directory is gone
+    output.discard()   # again: nothing
+
+
+def test_an_error_written_behind_is_raised_at_close_and_nothing_is_left(tmp_path: Path) -> None:
+    def full(path: Path, stop: threading.Event) -> None:
+        path.write_text("half")
+        raise OSError("disk full")
+
+    output = OutputDirectory(tmp_path / "out").open()
+    output.behind("big.bin", full)
+    with pytest.raises(ValueError, match="already"):
+        output.behind("big.bin", full)
+    (output.tmp / "small.txt").write_text("x")
+    with pytest.raises(OSError, match="disk full"):
+        output.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+class _StopAfter:
+    """A stop flag that is set once it has been looked at ``n`` times."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.looks = n, 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks > self.n
+
+
+def test_the_event_table_stops_between_row_groups_when_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = run_small().events
+    monkeypatch.setattr(results, "PARQUET_PIECE_ROWS", 100)
+    results.write_parquet_in_pieces(events, tmp_path / "three.parquet", stop=_StopAfter(3))
+    assert pq.ParquetFile(tmp_path / "three.parquet").metadata.num_row_groups == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "three.parquet"),
+                                  events.iloc[:300].reset_index(drop=True))
+    results.write_parquet_in_pieces(events, tmp_path / "all.parquet", stop=_StopAfter(10**9))
+    assert pq.ParquetFile(tmp_path / "all.parquet").metadata.num_row_groups == -(-len(events) // 100)
 
 
 def test_resolved_scenario_reruns_to_the_same_summary(tmp_path: Path) -> None:
