@@ -71,9 +71,9 @@ class Result:
     manifest: dict[str, Any] = field(default_factory=dict)
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     fte: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: The index of ``events`` the metrics used, kept by ``run(keep_index=True)`` for ``write()``, which
-    #: then lets it go (saves indexing a national log twice; hundreds of MB while held). ``write()`` uses it
-    #: only for the very frame it was built from.
+    #: The index of ``events`` the metrics used, kept by ``run(keep_index=True)`` for ``write()`` or
+    #: ``write_into()``, which then let it go (saves indexing a national log twice; hundreds of MB while
+    #: held). They use it only for the very frame it was built from.
     log_index: LogArrays | None = field(default=None, repr=False, compare=False)
 
     def report_html(self) -> str:
@@ -99,7 +99,9 @@ class Result:
         if index is not None and not index.is_of(self.events):   # kept for another frame: not this one's
             index = None
         if not output.started("events.parquet"):
-            output.behind("events.parquet", partial(write_parquet_in_pieces, self.events))
+            output.behind("events.parquet", partial(write_parquet_in_pieces, self.events), source=self.events)
+        elif output.source("events.parquet") is not self.events:
+            raise ValueError("the event table being written there is another log's, not this result's")
         with shared_log_arrays(self.events, index):
             del index
             html = self.report_html()
@@ -120,6 +122,10 @@ class Result:
 PARQUET_PIECE_ROWS = 1 << 20
 
 
+class WritingStopped(Exception):
+    """A file written behind was stopped before its end (its directory is being given up)."""
+
+
 def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Event | None = None) -> None:
     """``frame.to_parquet(path, index=False)``, converted to Arrow a row group at a time.
 
@@ -127,7 +133,7 @@ def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Eve
     memory pool, about 33 bytes a row more at the peak, kept after the write. Piece by piece, one row group is
     held at a time, and the pool gives its memory back afterwards. The file reads back as the same table.
     When ``stop`` is set (the directory it goes to is being given up), the writing ends after the piece in
-    hand, leaving an incomplete file.
+    hand with :class:`WritingStopped`, the file holding the pieces written so far.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -136,7 +142,7 @@ def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Eve
     with pq.ParquetWriter(path, schema) as writer:
         for lo in range(0, max(len(frame), 1), PARQUET_PIECE_ROWS):
             if stop is not None and stop.is_set():
-                return
+                raise WritingStopped(f"{path.name}: stopped after {lo:,} rows")
             piece = pa.Table.from_pandas(frame.iloc[lo:lo + PARQUET_PIECE_ROWS], schema=schema, preserve_index=False)
             writer.write_table(piece, row_group_size=PARQUET_PIECE_ROWS)
             del piece
@@ -153,41 +159,63 @@ class OutputDirectory:
     so its encoding runs on the other core while the metrics are computed. Closing waits for them and raises
     the first one's error; giving up tells them to stop and waits for them before removing anything.
 
+    :meth:`open` checks that the directory can be made (so a run fails before, not after, its simulation);
+    the temporary sibling itself is made at its first use (:attr:`tmp`), so a process killed during its
+    simulation leaves nothing behind. One directory is opened once, and then closed or given up.
     Used as a context manager, it opens on entry, closes when the block ends without error and is given up
     otherwise.
     """
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        self._tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         self._old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
         self._writer: ThreadPoolExecutor | None = None
-        self._behind: dict[str, Future[None]] = {}
+        self._behind: dict[str, tuple[Future[None], Any]] = {}
         self._stop = threading.Event()
-        self._open = False
+        self._state = "new"   # -> "open" -> "closed" (put in place) or "given up"
+        self._made = False
 
     def open(self) -> OutputDirectory:
-        """Make the temporary directory (and ``out``'s parents); raises ``OSError`` when they cannot be made."""
+        """Make ``out``'s parents and check that the temporary directory can be made there; raises
+        ``OSError`` when it cannot."""
+        if self._state != "new":
+            raise RuntimeError(f"the output directory {self.out} was already opened ({self._state})")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir()
-        self._open = True
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.mkdir()   # (the check; made again at its first use)
+        self._tmp.rmdir()
+        self._state = "open"
         return self
 
-    def behind(self, name: str, write: Callable[..., None]) -> None:
+    @property
+    def tmp(self) -> Path:
+        """The temporary directory the files go into, made at the first use."""
+        if self._state != "open":
+            raise RuntimeError(f"the output directory {self.out} is not open ({self._state})")
+        if not self._made:
+            self._tmp.mkdir(exist_ok=True)
+            self._made = True
+        return self._tmp
+
+    def behind(self, name: str, write: Callable[..., None], source: Any = None) -> None:
         """Write file ``name`` in the directory's thread: ``write(path, stop)``, where ``stop`` is a
-        ``threading.Event`` set when the directory is given up (a long writer checks it now and then)."""
-        if not self._open:
-            raise RuntimeError("the output directory is not open")
+        ``threading.Event`` set when the directory is given up (a long writer checks it now and then, and
+        raises). ``source``, what the file is written from, is kept for :meth:`source`."""
         if name in self._behind:
             raise ValueError(f"{name} is already being written")
+        path = self.tmp / name
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casesim-output")
-        self._behind[name] = self._writer.submit(write, self.tmp / name, self._stop)
+        self._behind[name] = (self._writer.submit(write, path, self._stop), source)
 
     def started(self, name: str) -> bool:
         """Whether file ``name`` is being (or has been) written behind."""
         return name in self._behind
+
+    def source(self, name: str) -> Any:
+        """What file ``name``, written behind, is written from (as given to :meth:`behind`)."""
+        return self._behind[name][1]
 
     def _finish_behind(self, stop: bool) -> None:
         if stop:
@@ -195,37 +223,43 @@ class OutputDirectory:
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
-        errors = [f.exception() for f in self._behind.values()]
         if not stop:
-            for err in errors:
+            for future, _ in self._behind.values():
+                err = future.exception()
                 if err is not None:
                     raise err
 
     def close(self) -> Path:
         """Wait for the files written behind, then put the directory in place of ``out``; returns ``out``.
-        On an error (one of theirs included) the directory is given up and the error raised."""
+        On an error (one of theirs included) the directory is given up, an old ``out`` restored, and the
+        error raised."""
+        tmp = self.tmp   # (made, if nothing was written: an empty result is still a result)
         try:
             self._finish_behind(stop=False)
             if self.out.exists():
                 self.out.rename(self._old)
-            self.tmp.rename(self.out)
+            tmp.rename(self.out)
         except BaseException:
-            self.discard()
-            if self._old.exists() and not self.out.exists():
-                self._old.rename(self.out)
+            try:
+                if self._old.exists() and not self.out.exists():
+                    self._old.rename(self.out)
+            finally:
+                self.discard()
             raise
-        self._open = False
+        self._state = "closed"
         shutil.rmtree(self._old, ignore_errors=True)
         return self.out
 
     def discard(self) -> None:
         """Give the directory up: stop and wait for the files written behind, remove the temporary
-        directory. Nothing happens once the directory is closed (or if it was never opened)."""
-        if not self._open:
+        directory. Nothing happens once the directory is closed or given up (or if it was never opened)."""
+        if self._state != "open":
             return
-        self._open = False
-        self._finish_behind(stop=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self._finish_behind(stop=True)
+        finally:   # (even when a second interrupt cuts the wait short)
+            self._state = "given up"
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> OutputDirectory:
         return self.open()
@@ -256,7 +290,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     ``parts`` above 1 runs the service as that many independent parts in parallel processes and
     merges them (see :mod:`casesim.split`: a different model, for large services); ``on_step`` is
     then not called, and ``on_parts(days, events)`` gets every part's progress instead. ``keep_index``
-    keeps the log's index in the result for its ``write()`` (for a run written at once, as the CLI does).
+    keeps the log's index in the result for its ``write()`` or ``write_into()`` (for a run written at once,
+    as the CLI does).
     ``output``, an open :class:`OutputDirectory` the result will be written into (``Result.write_into``),
     gets the event table written behind as soon as the log is complete, while the metrics are computed.
     """
@@ -290,7 +325,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         ctx = metrics_context(sim)
         del sim
     if output is not None:   # the largest file, encoded on the other core while the metrics are computed
-        output.behind("events.parquet", partial(write_parquet_in_pieces, events))
+        output.behind("events.parquet", partial(write_parquet_in_pieces, events), source=events)
     with shared_log_arrays(events):   # every metric below indexes the log once between them
         series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
         # last, the summary (it extracts the cost inputs at its end) and the cost tables (they reuse them):

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -406,16 +407,45 @@ def test_run_out_below_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_run_that_cannot_write_its_event_table_says_so_and_leaves_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    # the event table is written while the metrics are computed: its failure is the run's, named as --out's
+    # the event table is written while the metrics are computed (it has started before the summary is
+    # made); its failure is the run's, named as --out's, and nothing is left
     from casesim import results
 
+    writing, summarize = threading.Event(), results.summarize
+    seen: list[bool] = []
+
     def full(*_a: object, **_k: object) -> None:
+        writing.set()
         raise OSError(28, "No space left on device")
 
+    def summary(*args: Any, **kwargs: Any) -> Any:
+        seen.append(writing.wait(10))
+        return summarize(*args, **kwargs)
+
     monkeypatch.setattr(results, "write_parquet_in_pieces", full)
+    monkeypatch.setattr(results, "summarize", summary)
     out = tmp_path / "out"
     assert only_error(capsys, "run", BASELINE, *TINY, "--out", out, "--quiet") == (
         f"{out}: --out: cannot write: No space left on device")
+    assert seen == [True]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_that_cannot_make_its_output_says_so_before_simulating(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from casesim import results
+
+    def refused(self: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(results.OutputDirectory, "open", refused)
+    monkeypatch.setattr(results, "run", never)
+    out = tmp_path / "out"
+    assert only_error(capsys, "run", BASELINE, *TINY, "--out", out, "--quiet") == (
+        f"{out}: --out: cannot write: Permission denied")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -126,7 +127,7 @@ def test_a_run_writing_its_event_table_while_the_metrics_run_writes_the_same_fil
     # the files are those of a run written afterwards, byte for byte (the manifest has the time it was made)
     with OutputDirectory(tmp_path / "early") as output:
         early = run(SMALL, overrides=TINY, keep_index=True, output=output)
-        assert output.started("events.parquet") and (output.tmp / "events.parquet").exists()
+        assert output.started("events.parquet") and output.source("events.parquet") is early.events
         assert not (tmp_path / "early").exists()   # in place only when closed
         early.write_into(output)
     late = run(SMALL, overrides=TINY).write(tmp_path / "late")
@@ -151,7 +152,46 @@ def test_a_run_that_fails_after_its_event_table_started_leaves_nothing(tmp_path:
     assert output.started("events.parquet")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]   # the temporary directory is gone
+    with pytest.raises(RuntimeError, match="already opened"):   # given up: not opened again
+        output.open()
+    with pytest.raises(RuntimeError, match="not open"):
+        output.close()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_giving_a_directory_up_stops_its_writer_and_waits_for_it(tmp_path: Path) -> None:
+    # a writer that runs until it is told to stop: giving up tells it, waits for it, then removes everything
+    running, ended = threading.Event(), threading.Event()
+
+    def long(path: Path, stop: threading.Event) -> None:
+        path.write_text("rows")
+        running.set()
+        try:
+            if not stop.wait(10):
+                raise AssertionError("never told to stop")
+            raise results.WritingStopped("stopped")
+        finally:
+            ended.set()
+
+    output = OutputDirectory(tmp_path / "out").open()
+    assert list(tmp_path.iterdir()) == []   # made at the first use only
+    output.behind("events.parquet", long)
+    assert running.wait(10)
+    started = time.perf_counter()
+    output.discard()
+    assert ended.is_set() and time.perf_counter() - started < 5
+    assert list(tmp_path.iterdir()) == []
     output.discard()   # again: nothing
+
+
+def test_a_result_is_not_written_beside_another_logs_event_table(tmp_path: Path) -> None:
+    with OutputDirectory(tmp_path / "out") as output:
+        res = run(SMALL, overrides=TINY, output=output)
+        other = dataclasses.replace(res, events=res.events.iloc[:10])
+        with pytest.raises(ValueError, match="another log"):
+            other.write_into(output)
+        res.write_into(output)
+    pd.testing.assert_frame_equal(pd.read_parquet(output.out / "events.parquet"), res.events)
 
 
 def test_an_error_written_behind_is_raised_at_close_and_nothing_is_left(tmp_path: Path) -> None:
@@ -183,7 +223,8 @@ class _StopAfter:
 def test_the_event_table_stops_between_row_groups_when_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     events = run_small().events
     monkeypatch.setattr(results, "PARQUET_PIECE_ROWS", 100)
-    results.write_parquet_in_pieces(events, tmp_path / "three.parquet", stop=_StopAfter(3))
+    with pytest.raises(results.WritingStopped):
+        results.write_parquet_in_pieces(events, tmp_path / "three.parquet", stop=_StopAfter(3))
     assert pq.ParquetFile(tmp_path / "three.parquet").metadata.num_row_groups == 3
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "three.parquet"),
                                   events.iloc[:300].reset_index(drop=True))
