@@ -41,7 +41,6 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +100,11 @@ def measure(cache: Path, trace: bool, write: Path | None = None) -> dict[str, An
         print(f"  {name:<12} {seconds[name]:7.2f} s" + (f"  {peaks[name]:8.0f} MiB" if trace else ""), flush=True)
         return out
 
-    early = write is not None and hasattr(results, "OutputDirectory")   # (a checkout from before step 16:
-    output = None                                                         # every file written after the tables)
+    early = write is not None and hasattr(results, "write_events_behind")   # (a checkout from before step 16:
+    output = None                                                            # every file written after the tables)
     if early:
         output = results.OutputDirectory(write).open()
-        output.behind("events.parquet", partial(results.write_parquet_in_pieces, events), source=events)
+        results.write_events_behind(output, events)
     try:
         with shared_log_arrays(events):
             index = timed("index", lambda: LogArrays.of(events))

@@ -57,6 +57,12 @@ def _input_error(err: ScenarioError) -> int:
     return EXIT_INPUT
 
 
+def _cannot_write(path: Any, option: str, exc: OSError) -> int:
+    """Say on standard error that ``path``, given as ``option``, cannot be written; the exit code."""
+    print(f"{path}: {option}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+    return EXIT_INPUT
+
+
 def _safe_folder_name(name: str) -> bool:
     """Whether ``name`` is one plain path component (so ``results/<name>`` stays inside results/)."""
     return name not in ("", ".", "..") and not any(sep in name for sep in "/\\\0")
@@ -118,8 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:   # made first: the event table is written into it while the metrics are computed
         output.open()
     except OSError as exc:
-        print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return _cannot_write(out, "--out", exc)
     try:
         console = Console(stderr=True, quiet=args.quiet)
         ticks = math.ceil(scenario.time.horizon_days / scenario.time.tick_days)
@@ -143,8 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result.write_into(output)
             written = output.close()
         except OSError as exc:
-            print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_INPUT
+            return _cannot_write(out, "--out", exc)
     finally:
         output.discard()   # nothing once closed; otherwise (an error, an interrupt) nothing is left behind
     if not args.quiet:
@@ -180,8 +184,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         try:
             Path(args.out).write_text(text)
         except OSError as exc:
-            print(f"{args.out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_INPUT
+            return _cannot_write(args.out, "--out", exc)
     else:
         sys.stdout.write(text)
     return 0
@@ -264,8 +267,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
     try:
         written = write_workbook(args.xlsx, costs, fte, summary, scenario)
     except OSError as exc:
-        print(f"{args.xlsx}: --xlsx: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return _cannot_write(args.xlsx, "--xlsx", exc)
     cur = summary.get("currency", "")
     print(f"cost per case-year {_fmt(summary.get('cost_per_case_year'), '{:,.0f}')} {cur}; FTE required "
           f"{_fmt(summary.get('fte_required'), '{:.1f}')} against {_fmt(summary.get('fte_available'), '{:.1f}')} "
@@ -340,8 +342,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         written = write_outputs(comp, out)
     except OSError as exc:
-        print(f"{out}: --out: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return _cannot_write(out, "--out", exc)
     if not args.quiet:
         Console().print(console_table(comp))
     print(f"results written to {written}/ (compare.csv, compare.html)")

@@ -30,7 +30,9 @@ from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import dump_yaml
 
-OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", "events.parquet", "staff.parquet",
+#: The event table's file, written behind (see :func:`write_events_behind`).
+EVENTS_FILE = "events.parquet"
+OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", EVENTS_FILE, "staff.parquet",
                 "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json",
                 "report.html")
 
@@ -98,10 +100,7 @@ class Result:
         index, self.log_index = self.log_index, None
         if index is not None and not index.is_of(self.events):   # kept for another frame: not this one's
             index = None
-        if not output.started("events.parquet"):
-            output.behind("events.parquet", partial(write_parquet_in_pieces, self.events), source=self.events)
-        elif output.source("events.parquet") is not self.events:
-            raise ValueError("the event table being written there is another log's, not this result's")
+        write_events_behind(output, self.events)
         with shared_log_arrays(self.events, index):
             del index
             html = self.report_html()
@@ -147,6 +146,15 @@ def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Eve
             writer.write_table(piece, row_group_size=PARQUET_PIECE_ROWS)
             del piece
             pa.default_memory_pool().release_unused()
+
+
+def write_events_behind(output: OutputDirectory, events: pd.DataFrame) -> None:
+    """Start writing ``events`` to ``events.parquet`` in ``output``'s thread, unless it is being written there
+    already (by ``run(output=...)``, as soon as the log was complete); another frame's table there is an error."""
+    if not output.started(EVENTS_FILE):
+        output.behind(EVENTS_FILE, partial(write_parquet_in_pieces, events), source=events)
+    elif output.source(EVENTS_FILE) is not events:
+        raise ValueError("the event table being written there is another log's, not this result's")
 
 
 class OutputDirectory:
@@ -325,7 +333,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         ctx = metrics_context(sim)
         del sim
     if output is not None:   # the largest file, encoded on the other core while the metrics are computed
-        output.behind("events.parquet", partial(write_parquet_in_pieces, events), source=events)
+        write_events_behind(output, events)
     with shared_log_arrays(events):   # every metric below indexes the log once between them
         series, cases = timeseries(events, register, ctx), case_table(events, register, ctx)
         # last, the summary (it extracts the cost inputs at its end) and the cost tables (they reuse them):
