@@ -41,7 +41,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KPIS = ("contacts_required", "compliance_rate", "share_contacts_not_offered", "warnings",
+KPIS = ("contacts_required", "compliance_rate_of_offered", "share_contacts_not_offered", "warnings",
         "breaches_per_case_year", "recalls_per_case_year", "completion_rate", "continuity_breaks_per_case_year",
         "mean_caseload_pressure", "cost_per_case_year")
 MODES = ("each", "aggregate")

@@ -54,7 +54,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KPIS = ("mean_caseload", "mean_caseload_pressure", "compliance_rate", "breaches_per_case_year",
+KPIS = ("mean_caseload", "mean_caseload_pressure", "compliance_rate_of_offered", "breaches_per_case_year",
         "recalls_per_case_year", "continuity_breaks_per_case_year", "completion_rate", "cost_per_case_year")
 
 

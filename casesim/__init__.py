@@ -2,7 +2,7 @@
 
 >>> import casesim
 >>> result = casesim.run("scenarios/baseline.yaml", seed=1)   # doctest: +SKIP
->>> result.summary["compliance_rate"]                          # doctest: +SKIP
+>>> result.summary["compliance_rate_of_offered"]                          # doctest: +SKIP
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -235,7 +235,7 @@ def _provider_scenario(places: int, mean_service: float) -> Any:
     from casesim.scenario import Scenario
 
     return Scenario.model_validate({
-        "name": "mmc_check", "time": {"horizon_days": 1e12, "warmup_days": 0, "tick_days": 1e12},
+        "name": "mmc_check", "time": {"horizon_days": 36500, "warmup_days": 0, "tick_days": 36500},
         "arrivals": {"rate_per_day": 0.0}, "staff": [],
         "staffing": {"annual_leave_days": 0, "sickness_days_per_year": 0, "turnover_per_year": 0},
         "providers": [{"name": "mmc", "setting": "community", "need": "substance_misuse", "places": places,

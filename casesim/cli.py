@@ -28,7 +28,10 @@ SUMMARY_ROWS: list[tuple[str, str, str]] = [
     ("mean_caseload_pressure", "Mean caseload pressure (load / capacity)", "{:.0%}"),
     ("share_manager_time_over_capacity", "Manager time over capacity", "{:.1%}"),
     ("continuity_breaks_per_case_year", "Continuity breaks per case-year", "{:.2f}"),
-    ("compliance_rate", "Contacts kept", "{:.1%}"),
+    ("compliance_rate_of_offered", "Contacts kept, of those offered", "{:.1%}"),
+    ("compliance_rate_of_due", "Contacts kept, of those due", "{:.1%}"),
+    ("contacts_not_offered", "Contacts not offered (nobody to see the case)", "{:,.0f}"),
+    ("share_contacts_not_offered", "Contacts not offered, share of those due", "{:.1%}"),
     ("warnings_per_case_year", "Warnings per case-year", "{:.3f}"),
     ("breaches_per_case_year", "Breaches per case-year", "{:.3f}"),
     ("returns_to_court_per_case_year", "Returns to court per case-year", "{:.3f}"),
@@ -51,6 +54,30 @@ def _fmt(value: Any, pattern: str) -> str:
     return pattern.format(value)
 
 
+def stdout_console() -> Any:
+    """A ``rich`` console on standard output, as wide as the terminal, or 80 columns when the output goes to
+    a pipe or a file and ``COLUMNS`` does not say otherwise. (``rich`` alone would take the width of a
+    terminal on standard input or error, so ``casesim compare ... | less`` in a wide window would get lines
+    wider than 80.)"""
+    import os
+
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return Console()
+    return Console(width=80)
+
+
+def _print_run_warnings(warnings: list[dict[str, Any]]) -> None:
+    """The run's warnings (``summary.json`` ``run_warnings``, see :mod:`casesim.run_warnings`) on standard
+    error, after everything else, one paragraph each, marked so they are not taken for progress output."""
+    for w in warnings:
+        print(f"WARNING [{w['code']}]: {w['message']}", file=sys.stderr)
+    if warnings:
+        print(f"WARNING: {len(warnings)} warning(s) above; the summary describes a degenerate set-up "
+              "(also in summary.json, run_warnings)", file=sys.stderr)
+
+
 def _input_error(err: ScenarioError) -> int:
     for problem in err.problems:
         print(problem.format(), file=sys.stderr)
@@ -61,6 +88,52 @@ def _cannot_write(path: Any, option: str, exc: OSError) -> int:
     """Say on standard error that ``path``, given as ``option``, cannot be written; the exit code."""
     print(f"{path}: {option}: cannot write: {exc.strerror or exc}", file=sys.stderr)
     return EXIT_INPUT
+
+
+def _refused(message: str | None) -> bool:
+    """Whether an output was refused (:mod:`casesim.guard`), saying why on standard error."""
+    if message is not None:
+        print(message, file=sys.stderr)
+    return message is not None
+
+
+def _cannot_make(out: Path, option: str = "--out") -> int | None:
+    """Check, before anything is simulated, that result folder ``out`` can be made; the exit code if not.
+    The folders the check made on the way (``results/`` on a first run) are removed again, so a command
+    that fails later leaves nothing behind."""
+    from casesim.results import OutputDirectory
+
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    try:
+        OutputDirectory(out).open().discard()
+    except OSError as exc:
+        return _cannot_write(out, option, exc)
+    finally:
+        for folder in made:   # deepest first; only what is still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+    return None
+
+
+def _refuse_large(paths: Sequence[str | Path], overrides: Sequence[str]) -> None:
+    """Raise ``ScenarioError`` if a run of any of the (valid) scenario files is over the size ceilings
+    (:func:`casesim.scenario.size_problems`): the guard of the commands without ``--allow-large``."""
+    from casesim.scenario import load_scenario, size_problems
+
+    problems = []
+    for path in paths:
+        problems += size_problems(*load_scenario(path, overrides))
+    if problems:
+        raise ScenarioError(problems)
+
+
+def _allow_large(p: argparse.ArgumentParser) -> None:
+    """The ``--allow-large`` option of the commands that run (or validate) scenarios."""
+    p.add_argument("--allow-large", action="store_true",
+                   help="run even if the run's estimated size (events, ticks) or the sweep's number of runs is "
+                        "over the ceiling that guards against a typo starting a run that cannot finish")
 
 
 def _safe_folder_name(name: str) -> bool:
@@ -90,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from casesim.results import OutputDirectory, run
+    from casesim.guard import check_directory
+    from casesim.results import OutputDirectory, run, with_seed
     from casesim.scenario import load_scenario
 
     if args.seed is not None and args.seed < 0:
@@ -99,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.parts < 1:
         print(f"--parts: must be at least 1 (got {args.parts})", file=sys.stderr)
         return EXIT_INPUT
-    scenario, lines = load_scenario(args.scenario, args.set)
+    scenario, lines = load_scenario(args.scenario, args.set, allow_large=args.allow_large)
     if args.parts > 1:
         from casesim.split import SplitError, split_scenario
 
@@ -119,6 +193,11 @@ def cmd_run(args: argparse.Namespace) -> int:
               "choose another name or give --out", file=sys.stderr)
         return EXIT_INPUT
     if _out_blocked(out):
+        return EXIT_INPUT
+    planned = {"scenario_file": args.scenario, "overrides": list(args.set),   # (as the manifest will say)
+               "scenario_sha256": with_seed(scenario, args.seed).digest(),
+               "seed": scenario.seed if args.seed is None else args.seed, "parts": args.parts}
+    if _refused(check_directory(out, "run", planned, args.overwrite)):
         return EXIT_INPUT
     output = OutputDirectory(out)
     try:   # made first: the event table is written into it while the metrics are computed
@@ -163,13 +242,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 table.add_row(label, _fmt(s[key], pattern))
         Console().print(table)
         print(f"results written to {written}/")
+    else:   # on standard error: --quiet keeps standard output empty
+        print(f"results written to {written}/", file=sys.stderr)
+    _print_run_warnings(result.summary.get("run_warnings", []))   # even with --quiet: the figures mislead
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from casesim.scenario import load_scenario
 
-    scenario, _ = load_scenario(args.file, args.set)
+    scenario, _ = load_scenario(args.file, args.set, allow_large=args.allow_large)
     staff = sum(g.count for g in scenario.staff)
     print(f"{args.file}: valid scenario '{scenario.name}': {len(scenario.journey.stages)} stages, "
           f"{staff} staff, {len(scenario.providers)} providers, horizon {scenario.time.horizon_days:g} days")
@@ -177,9 +259,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from casesim.guard import check_file, is_casesim_schema
     from casesim.scenario import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.out and _refused(check_file(Path(args.out), is_casesim_schema, "a scenario schema", args.overwrite,
+                                        "--out")):
+        return EXIT_INPUT
     if args.out:
         try:
             Path(args.out).write_text(text)
@@ -203,6 +289,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("--workers: applies to the local cluster; an existing scheduler (--scheduler) has its own workers",
               file=sys.stderr)
         return EXIT_INPUT
+    if not args.allow_large:   # the run count before the design is expanded, then every run's size
+        from casesim.experiment import check_sweep_size
+
+        check_sweep_size(args.experiment)
     console = Console(stderr=True, quiet=args.quiet)
     bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}, "
@@ -229,22 +319,51 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:   # the summaries or the manifest could not be written (a full disk, say)
+        return _cannot_write(exc.filename or args.out or "results/sweeps", "--out", exc)
     finally:
         if shown.started:
             bar.stop()
+    for path, problem in sorted(outcome.redone.items()):
+        print(f"{path}: {problem}; its run was made again", file=sys.stderr)
     for run_id, error in sorted(outcome.errors.items()):
         print(f"run {run_id} failed: {error}", file=sys.stderr)
     if not args.quiet:
         print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before), {outcome.failed} failed; "
               f"results in {outcome.out}/ (summary.csv, summary.parquet, sweep.html)")
+    else:
+        print(f"results in {outcome.out}/", file=sys.stderr)
     return 0 if outcome.failed == 0 else 1
+
+
+class _Unreadable(Exception):
+    """A file of a result directory that cannot be read: ``str()`` is ``PATH: problem``."""
+
+
+def _read_result_file(path: Path, read: Any) -> Any:
+    """``read(path)``, any failure (a truncated JSON file, a damaged Parquet file) raised as :class:`_Unreadable`."""
+    try:
+        return read(path)
+    except Exception as exc:   # (whatever the reader raises, the problem is the file's)
+        lines = str(exc).strip().splitlines()
+        raise _Unreadable(f"{path}: cannot read it ({lines[0] if lines else type(exc).__name__})") from None
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
     """Cost and FTE workbook from a result directory, or from a scenario run now."""
-    from casesim.costs import write_workbook
+    from casesim.costs import is_casesim_workbook, write_workbook
+    from casesim.guard import check_file
     from casesim.scenario import load_scenario
 
+    if _refused(check_file(Path(args.xlsx), is_casesim_workbook, "a workbook", args.overwrite, "--xlsx")):
+        return EXIT_INPUT   # (before a scenario given as the source is run)
     src = Path(args.source)
     if src.is_dir():
         resolved = src / "scenario.resolved.yaml"
@@ -257,11 +376,18 @@ def cmd_costs(args: argparse.Namespace) -> int:
         import pandas as pd
 
         scenario, _ = load_scenario(resolved)
-        costs, fte = pd.read_parquet(src / "costs.parquet"), pd.read_parquet(src / "fte.parquet")
-        summary = json.loads((src / "summary.json").read_text())
+        try:
+            costs, fte = _read_result_file(src / "costs.parquet", pd.read_parquet), _read_result_file(
+                src / "fte.parquet", pd.read_parquet)
+            summary = _read_result_file(src / "summary.json", _json_object)
+        except _Unreadable as exc:
+            print(f"{exc}; re-run the result with `casesim run`", file=sys.stderr)
+            return EXIT_INPUT
     else:
         from casesim.results import run
 
+        if not args.allow_large:
+            _refuse_large([args.source], args.set)
         result = run(args.source, seed=args.seed, overrides=args.set)
         scenario, costs, fte, summary = result.scenario, result.costs, result.fte, result.summary
     try:
@@ -277,17 +403,31 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 def cmd_staff(args: argparse.Namespace) -> int:
     """Fewest case managers in a group meeting a KPI target (see casesim/staffing_solver.py)."""
-    from casesim.staffing_solver import Target, solve, write_outputs
+    from casesim.guard import check_directory
+    from casesim.scenario import load_scenario
+    from casesim.staffing_solver import Target, format_value, solve, write_outputs
 
     try:
         target = Target.parse(args.target)
     except ValueError as exc:
         print(f"--target: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    base, _ = load_scenario(args.scenario, args.set, allow_large=args.allow_large)
+    out = Path(args.out) if args.out else Path("results") / "staffing"
+    # what decides the answer (casesim.guard): an existing folder of other inputs is refused before any run
+    inputs = {"scenario_file": args.scenario, "overrides": list(args.set), "scenario_sha256": base.digest(),
+              "target": f"{target.kpi}{target.op}{target.value!r}", "replications": args.replications,
+              "group": args.group, "setting": None if args.group else args.setting}
+    if _out_blocked(out) or _refused(check_directory(out, "staffing", inputs, args.overwrite)):
+        return EXIT_INPUT
+    failed = _cannot_make(out)
+    if failed is not None:
+        return failed
 
     def show(c: Any) -> None:
         if not args.quiet:
-            print(f"  {c.staff:>5} staff: {target.kpi} = {c.mean:.4g} (95% {c.low:.4g} to {c.high:.4g}), "
+            mean, low, high = (format_value(target.kpi, x) for x in (c.mean, c.low, c.high))
+            print(f"  {c.staff:>5} staff: {target.kpi} = {mean} (95% CI {low} to {high}), "
                   f"{'meets' if c.meets else 'misses'} the target", file=sys.stderr)
 
     try:
@@ -296,9 +436,11 @@ def cmd_staff(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as exc:
         print(str(exc).strip("'\""), file=sys.stderr)
         return EXIT_INPUT
-    out = Path(args.out) if args.out else Path("results") / "staffing"
-    csv, html = write_outputs(sol, out)
-    print(sol.table().to_string(index=False))
+    try:
+        csv, html = write_outputs(sol, out, inputs)
+    except OSError as exc:
+        return _cannot_write(out, "--out", exc)
+    stdout_console().print(sol.console_table())
     if sol.answer is None:
         print(f"no staff count up to the search limit meets {args.target}; curve in {csv} and {html}")
         return 1
@@ -315,6 +457,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from casesim.compare import compare, console_table, default_out, load_entries, write_outputs
+    from casesim.guard import check_directory
 
     for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1),
                              ("--seed", args.seed, 0)):
@@ -324,6 +467,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"{flag}: {need} (got {value})", file=sys.stderr)
             return EXIT_INPUT
     entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
+    if not args.allow_large:
+        _refuse_large([e.path for e in entries], args.set)
     grains = {e.label: e.scenario.process.contact_settlement for e in entries}
     if len(set(grains.values())) > 1:
         print("note: these scenarios decide contacts differently (process.contact_settlement: "
@@ -332,6 +477,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
     if _out_blocked(out):
         return EXIT_INPUT
+    planned = {"scenarios": [{"file": e.path, "scenario_sha256": e.scenario.digest()} for e in entries],
+               "overrides": list(args.set),
+               "master_seed": entries[0].scenario.seed if args.seed is None else args.seed,
+               "replications": args.replications}
+    if _refused(check_directory(out, "compare", planned, args.overwrite)):
+        return EXIT_INPUT
+    failed = _cannot_make(out)
+    if failed is not None:
+        return failed
     console = Console(stderr=True, quiet=args.quiet)
     total = len(entries) * args.replications
     with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -344,7 +498,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _cannot_write(out, "--out", exc)
     if not args.quiet:
-        Console().print(console_table(comp))
+        stdout_console().print(console_table(comp))
     print(f"results written to {written}/ (compare.csv, compare.html)")
     return 0
 
@@ -364,12 +518,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", type=int, default=1, metavar="N",
                    help="run a large service as N independent parts in parallel processes and merge them "
                         "(a regional split: see 'Performance' in the README; default 1, one undivided service)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table (where the results "
+                   "went is still said, on standard error)")
+    p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "
+                   "result made from other inputs (another scenario, seed, --set or --parts) or of another kind; "
+                   "a folder that is not a casesim result is never replaced")
+    _allow_large(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a scenario file")
     p.add_argument("file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    _allow_large(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sweep", help="run every variant and replication of an experiment on Dask")
@@ -379,8 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--out", metavar="DIR", help="output directory (default results/sweeps/<experiment name>/)")
     p.add_argument("--fresh", action="store_true", help="discard the results of an earlier sweep in --out "
-                   "and start over (needed after the experiment file changed)")
+                   "and start over (needed after the experiment file changed), or replace another kind of "
+                   "casesim result there; a folder that is not a casesim result is never replaced")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no closing line")
+    _allow_large(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("costs", help="cost and staffing workbook (xlsx) of a result directory or a scenario")
@@ -388,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xlsx", required=True, help="workbook to write")
     p.add_argument("--seed", type=int, help="random seed when running a scenario (default: the scenario's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario value")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --xlsx file that casesim did not "
+                   "write (one it wrote is replaced without asking)")
+    _allow_large(p)
     p.set_defaults(func=cmd_costs)
 
     p = sub.add_parser("staff", help="fewest case managers in a staff group that meet a KPI target")
@@ -401,6 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario value, e.g. --set time.horizon_days=730 to go faster")
     p.add_argument("--out", help="output directory (default results/staffing/)")
     p.add_argument("--quiet", action="store_true", help="no line per candidate")
+    p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "
+                   "result made from other inputs (scenario, --set, --target, --replications, --group or "
+                   "--setting) or of another kind; a folder that is not a casesim result is never replaced")
+    _allow_large(p)
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("compare", help="run several scenarios with common random numbers and compare their KPIs")
@@ -414,10 +583,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value in every scenario, e.g. --set time.horizon_days=730 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "
+                   "result made from other inputs (scenarios, --set, --seed or --replications) or of another "
+                   "kind; a folder that is not a casesim result is never replaced")
+    _allow_large(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file that is not a "
+                   "schema casesim wrote (one it wrote is replaced without asking)")
     p.set_defaults(func=cmd_schema)
 
     from casesim.check import add_parser as add_check_parser  # `casesim check` (see casesim/check.py)

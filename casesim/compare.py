@@ -15,7 +15,8 @@ Outputs (written to a temporary folder renamed into place, so nothing is half-wr
   flattened to ``<kpi>.<key>`` as in sweeps);
 * ``compare.html``: self-contained page (plotly.js inline): headline KPIs as bars with 95% error bars
   beside the differences from the first scenario, and time series of the replication means overlaid;
-* ``manifest.json``: the scenario files, labels, overrides, seeds and casesim version.
+* ``manifest.json``: kind ``compare``, the scenario files, labels, overrides, seeds and casesim version
+  (what tells a later ``compare --out`` whether it may replace the folder: see :mod:`casesim.guard`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ SERIES: tuple[tuple[str, str, str, float], ...] = (
     ("mean_pressure", "Mean caseload pressure", "weighted caseload / capacity (%)", 100.0),
     ("share_over_capacity", "Staff above 100% of capacity", "% of staff at work", 100.0),
     ("continuity_breaks", "Continuity breaks per time step", "changes of responsible manager", 1.0),
-    ("compliance_rate", "Contacts kept per time step", "% of contacts required", 100.0),
+    ("compliance_rate_of_offered", "Contacts kept per time step", "% of contacts required", 100.0),
 )
 CSV_COLUMNS = ["scenario", "kpi", "mean", "ci_low", "ci_high", "diff_from_first", "diff_ci_low", "diff_ci_high",
                "n"]
@@ -317,7 +318,8 @@ def write_outputs(comp: Comparison, out: str | Path) -> Path:
     def fill(tmp: Path) -> None:
         comp.table.to_csv(tmp / "compare.csv", index=False)
         (tmp / "compare.html").write_text(page_html(comp), encoding="utf-8")
-        manifest = {"casesim_version": __version__, "master_seed": comp.master_seed, "seeds": comp.seeds,
+        manifest = {"kind": "compare", "casesim_version": __version__, "master_seed": comp.master_seed,
+                    "seeds": comp.seeds,
                     "replications": len(comp.seeds), "overrides": comp.overrides,
                     "scenarios": [{"label": e.label, "file": e.path, "scenario_sha256": e.scenario.digest()}
                                   for e in comp.entries], "outputs": list(OUTPUTS)}
@@ -335,32 +337,98 @@ def format_diff(value: Any, pattern: str) -> str:
     return pattern.replace("{:", "{:+", 1).format(value)
 
 
-def console_table(comp: Comparison) -> Any:
-    """The headline KPIs as a ``rich`` table: each scenario's mean, then its difference from the first with
-    the 95% interval."""
-    from rich.table import Table
+#: Layout of the console table: the gap between columns, and the indent of the scenario rows under a KPI.
+GAP, INDENT = 2, 2
+#: Narrowest the scenario column is folded to before each scenario's figures go below its name instead.
+MIN_NAME_WIDTH = 10
 
+
+@dataclass(frozen=True)
+class ConsoleTable:
+    """The comparison for a terminal or a pipe, laid out to the width it is printed at (``rich`` renderable).
+
+    A wide grid (one column per scenario and per difference) cannot hold large figures with their intervals
+    in 80 columns, so each KPI is a block instead: its label and unit on a line of their own (wrapped at
+    spaces when longer than the width, so never cut), then one row per scenario with four columns: the
+    scenario, its mean, its paired difference from the first scenario and that difference's 95% interval.
+    The width needed does not grow with the number of scenarios. Figures are never wrapped or cut: when they
+    and the longest scenario name do not fit, the names are folded onto a second line (no narrower than
+    :data:`MIN_NAME_WIDTH`); on a console too narrow even for that, each scenario's figures go on the lines
+    below its name.
+    """
+
+    title: str
+    header: tuple[str, str, str, str]
+    blocks: tuple[tuple[str, tuple[tuple[str, str, str, str], ...]], ...]   # (heading, rows)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        width = options.max_width
+        rows = [r for _, block in self.blocks for r in block]
+        num = [max([len(self.header[i]), *(len(r[i]) for r in rows)]) for i in (1, 2, 3)]
+        figures = sum(num) + GAP * len(num)
+        needed, room = max([len(self.header[0]), *(INDENT + len(r[0]) for r in rows)]), width - figures
+        beside = needed <= room or room >= MIN_NAME_WIDTH   # the figures beside the names (folded if need be)
+        name = min(needed, room)
+        yield Text(self.title, style="bold")
+        if beside:
+            yield Text(self._line(self.header, name, num), style="bold")
+            yield Text("─" * (name + figures))
+        for heading, block in self.blocks:
+            yield Text(heading, style="bold")
+            for row in block:
+                if beside:
+                    yield from (Text(line) for line in self._row(row, name, num))
+                else:   # too narrow for the figures beside the names: below them, one to a line
+                    yield Text(" " * INDENT + row[0], overflow="fold")
+                    yield from (Text(f"{' ' * 2 * INDENT}{h}: {v}", overflow="fold")
+                                for h, v in zip(self.header[1:], row[1:], strict=True) if v)
+
+    @staticmethod
+    def _line(cells: Sequence[str], name: int, num: Sequence[int]) -> str:
+        return (cells[0].ljust(name) + "".join(" " * GAP + c.rjust(w) for c, w in zip(cells[1:], num, strict=True))
+                ).rstrip()
+
+    def _row(self, row: Sequence[str], name: int, num: Sequence[int]) -> list[str]:
+        parts = _fold(row[0], name - INDENT)
+        first = self._line([" " * INDENT + parts[0], *row[1:]], name, num)
+        return [first, *(" " * INDENT + p for p in parts[1:])]
+
+
+def _fold(text: str, room: int) -> list[str]:
+    """``text`` in pieces of at most ``room`` characters, each broken after a space, ``_``, ``-`` or ``.`` in
+    its second half if there is one (``small_strict_`` / ``enforcement`` rather than ``small_strict_enforcem``)."""
+    parts, room = [], max(1, room)
+    while len(text) > room:
+        cut = max(text.rfind(c, room // 2, room) for c in " _-.") + 1 or room
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*parts, text]
+
+
+def console_table(comp: Comparison) -> ConsoleTable:
+    """The headline KPIs for the console (see :class:`ConsoleTable`): for each KPI and scenario, the mean over
+    the replications, and beside every scenario after the first its paired difference from the first with the
+    95% interval. Figures are formatted as in the HTML report (shares in %, their differences in percentage
+    points)."""
     labels = comp.labels
     cur = str(comp.entries[0].scenario.costs.currency)
-    table = Table(title=f"{' vs '.join(labels)}: mean of {len(comp.seeds)} replications (common random numbers); "
-                  f"difference from {labels[0]} with 95% CI")
-    table.add_column("Measure")
-    table.add_column("Unit")
-    for i, lab in enumerate(labels):
-        table.add_column(lab, justify="right")
-        if i:
-            table.add_column(f"{lab} - {labels[0]} (95% CI)", justify="right")
     by = comp.table.set_index(["kpi", "scenario"])
+    blocks = []
     for key, label, unit, pattern in KPI_ROWS:
         if (key, labels[0]) not in by.index:
             continue
-        cells = [label, unit.format(cur=cur)]
+        rows = []
         for i, lab in enumerate(labels):
             row = by.loc[(key, lab)]
-            cells.append(format_kpi(_num(row["mean"]), pattern))
-            if i:
-                cells.append(f"{format_diff(_num(row['diff_from_first']), pattern)} "
-                             f"[{format_diff(_num(row['diff_ci_low']), pattern)}, "
-                             f"{format_diff(_num(row['diff_ci_high']), pattern)}]")
-        table.add_row(*cells)
-    return table
+            mean = format_kpi(_num(row["mean"]), pattern)
+            if i == 0:
+                rows.append((lab, mean, "", ""))
+                continue
+            low, high = (format_diff(_num(row[c]), pattern) for c in ("diff_ci_low", "diff_ci_high"))
+            rows.append((lab, mean, format_diff(_num(row["diff_from_first"]), pattern), f"[{low}, {high}]"))
+        blocks.append((f"{label} ({unit.format(cur=cur)})", tuple(rows)))
+    title = (f"{' vs '.join(labels)}: mean of {len(comp.seeds)} replications (common random numbers); "
+             f"difference from {labels[0]} on the same seeds, with its 95% CI")
+    return ConsoleTable(title, ("Scenario", "Mean", "Difference", "95% CI"), tuple(blocks))

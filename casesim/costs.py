@@ -490,10 +490,107 @@ def _value_rows(value: Any, path: str, meta: dict[str, Any], base: type) -> list
     return [{"parameter": path, "value": shown, **meta}]
 
 
+#: The author written into the workbook's document properties (``dc:creator``).
+WORKBOOK_CREATOR = "casesim"
+
+
+def is_casesim_workbook(path: str | Path) -> bool:
+    """Whether the file at ``path`` is a workbook :func:`write_workbook` wrote (its author is casesim)."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            core = ElementTree.fromstring(book.read("docProps/core.xml"))
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return False
+    creator = core.find("{http://purl.org/dc/elements/1.1/}creator")
+    return creator is not None and creator.text == WORKBOOK_CREATOR
+
+
+#: Number formats of the workbook (Excel codes): money, FTE, other counts and amounts, and shares.
+FTE_FORMAT, AMOUNT_FORMAT, SHARE_FORMAT = "#,##0.0", "#,##0", "0.0##%"
+#: Column widths (characters): at least Excel's default and a little more, at most this.
+MIN_WIDTH, MAX_WIDTH = 10, 80
+
+
+def money_format(currency: str) -> str:
+    """Excel number format of an amount of money: thousands separators, no decimals, the currency code after
+    (``202,594,430 GBP``)."""
+    code = "".join(ch for ch in currency if ch.isalnum())
+    return f'#,##0 "{code}"' if code else "#,##0"
+
+
+def number_format(name: str, unit: str, currency: str) -> str | None:
+    """The number format of a value called ``name`` (a column header, or a summary measure) with ``unit``
+    (an assumption's unit; ""), or None to leave Excel's General: money for costs (``cost``, ``cost_*``,
+    ``*_cost``, ``*_cost_per_fte``, the pivot's ``year N``), one decimal for FTE and case-years, whole numbers
+    for hours and counts, and % for shares (a KPI named as :func:`casesim.staffing_solver.is_share` says, or
+    an assumption whose unit is a share, a probability or 0..1)."""
+    from casesim.staffing_solver import is_share
+
+    key = name.split(".", 1)[0]
+    if key.startswith(("cost", "year ")) or key.endswith(("_cost", "_cost_per_fte")):
+        return money_format(currency)
+    if key.startswith("fte") or key == "case_years":
+        return FTE_FORMAT
+    if key in ("workload_hours", "workload_hours_by_activity", "productive_hours_per_fte", "orders_completed",
+               "intervention_place_days", "custody_days"):
+        return AMOUNT_FORMAT
+    if is_share(name) or unit.startswith(("share", "probability")) or unit == "0..1":
+        return SHARE_FORMAT
+    return None
+
+
+def _shown_width(value: Any, fmt: str) -> int:
+    """About how many characters Excel shows for ``value`` in format ``fmt``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or fmt == "General":
+        return len(str(value if value is not None else ""))
+    if fmt == SHARE_FORMAT:
+        return len(f"{100 * value:.3f}%")
+    text = f"{value:,.1f}" if fmt == FTE_FORMAT else f"{value:,.0f}"
+    return len(text) + (len(fmt) - fmt.index('"') - 1 if '"' in fmt else 0)
+
+
+def format_sheet(sheet: Any, currency: str) -> None:
+    """Make a written sheet readable: the header row frozen (it stays in view when scrolling), number formats
+    by column header (:func:`number_format`; on the ``summary`` sheet by each row's measure, on
+    ``assumptions`` by each row's unit), and every column as wide as its header and its first 200 values as
+    shown (between :data:`MIN_WIDTH` and :data:`MAX_WIDTH`)."""
+    sheet.freeze_panes = "A2"
+    rows = list(sheet.iter_rows())
+    if not rows:
+        return
+    header = [str(c.value or "") for c in rows[0]]
+    by_column = [number_format(h, "", currency) for h in header]
+    # on these sheets the format of each row's value depends on the row: its measure, or its unit
+    named_by = {"summary": "measure", "assumptions": "unit"}.get(sheet.title)
+    per_row = named_by in header and "value" in header
+    for row in rows[1:]:
+        formats = list(by_column)
+        if per_row:
+            name = str(row[header.index(named_by)].value or "")
+            formats[header.index("value")] = (number_format(name, "", currency) if named_by == "measure"
+                                              else number_format("", name, currency))
+        for cell, fmt in zip(row, formats, strict=False):
+            if fmt and isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+                cell.number_format = fmt
+    for col in sheet.iter_cols(max_row=201):
+        width = max(_shown_width(c.value, c.number_format) for c in col)
+        sheet.column_dimensions[col[0].column_letter].width = min(max(MIN_WIDTH, width + 2), MAX_WIDTH)
+
+
 def write_workbook(path: str | Path, costs: pd.DataFrame, fte: pd.DataFrame, summary: dict[str, Any],
                    scenario: Any) -> Path:
-    """An Excel workbook: summary, costs (year x setting x category), cost pivot, FTE and assumptions."""
+    """An Excel workbook: summary, costs (year x setting x category), cost pivot, FTE and assumptions, each
+    sheet with its header frozen, number formats and fitted column widths (:func:`format_sheet`).
+
+    The assumptions are those of the run: its seed (``summary["seed"]``) is shown even where ``scenario``
+    still holds its file's. The workbook's author is :data:`WORKBOOK_CREATOR`, which tells a later
+    ``casesim costs`` that it may replace it (:func:`is_casesim_workbook`)."""
     path = Path(path)
+    if isinstance(summary.get("seed"), int) and getattr(scenario, "seed", None) != summary["seed"]:
+        scenario = scenario.model_copy(update={"seed": summary["seed"]})
     path.parent.mkdir(parents=True, exist_ok=True)
     head = [{"measure": k, "value": summary.get(k)} for k in SUMMARY_KEYS]
     head += [{"measure": f"cost_by_category.{k}", "value": v} for k, v in summary.get("cost_by_category", {}).items()]
@@ -509,9 +606,9 @@ def write_workbook(path: str | Path, costs: pd.DataFrame, fte: pd.DataFrame, sum
         pivot.to_excel(xl, sheet_name="costs_by_year", index=False)
         fte.to_excel(xl, sheet_name="fte", index=False)
         pd.DataFrame(parameter_rows(scenario)).to_excel(xl, sheet_name="assumptions", index=False)
-        for sheet in xl.book.worksheets:   # readable column widths
-            for col in sheet.columns:
-                width = max(len(str(c.value or "")) for c in col[:200])
-                sheet.column_dimensions[col[0].column_letter].width = min(max(10, width + 2), 80)
+        xl.book.properties.creator = WORKBOOK_CREATOR
+        currency = str(summary.get("currency") or getattr(getattr(scenario, "costs", None), "currency", ""))
+        for sheet in xl.book.worksheets:
+            format_sheet(sheet, currency)
     tmp.replace(path)
     return path

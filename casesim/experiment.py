@@ -37,6 +37,7 @@ from casesim.yamlio import (
     ScenarioError,
     load_yaml,
     problems_from_validation,
+    read_input_file,
     resolve,
 )
 
@@ -45,6 +46,11 @@ EXPERIMENT_INPUT = "experiment input"
 SEED_KEY_REPLICATION, SEED_KEY_DESIGN = 0, 1
 #: At most this many problems with variants are reported.
 MAX_PROBLEMS = 30
+#: The most runs (variants x replications) ``casesim sweep`` starts without ``--allow-large``: counted from
+#: the factor levels (or ``sample.count``) before the design is expanded, so a factorial of millions of
+#: variants is refused before it is built. The shipped experiments have 24 to 27 runs; 10,000 runs of a few
+#: seconds each are hours of computing, and each run is a manifest row and a result file.
+RUN_CEILING = 10_000
 
 
 class Range(Strict):
@@ -61,7 +67,8 @@ class Sample(Strict):
 
     method: Literal["lhs", "random"] = P("lhs", "method", "Latin hypercube: every one of `count` equal strata "
                                          "of each range is hit exactly once")
-    count: int = P(..., "variants", EXPERIMENT_INPUT, ge=1, le=100_000, strict=True)
+    count: int = P(..., "variants", EXPERIMENT_INPUT, ge=1, le=100_000, strict=True,
+                   limit="a hundred thousand: more variants than any sweep can run")
     ranges: dict[str, Range] = P(..., "dotted scenario key -> range", EXPERIMENT_INPUT, min_length=1)
 
 
@@ -76,8 +83,10 @@ class Experiment(Strict):
     factors: dict[str, Annotated[list[Any], Field(min_length=1)]] = P(
         dict, "dotted scenario key -> values", "full factorial: every combination of the values is a variant")
     sample: Sample | None = P(None, "section", "ranges to sample instead of factors")
-    replications: int = P(..., "runs per variant", EXPERIMENT_INPUT, ge=1, le=100_000, strict=True)
-    seed: int = P(..., "integer", "master seed: every run's seed derives from it", ge=0, strict=True)
+    replications: int = P(..., "runs per variant", EXPERIMENT_INPUT, ge=1, le=100_000, strict=True,
+                          limit="a hundred thousand: more replications than any sweep can run")
+    seed: int = P(..., "integer", "master seed: every run's seed derives from it", ge=0, le=2**63 - 1,
+                  strict=True, limit="fits a signed 64-bit integer, as the result tables store it")
 
     def factor_keys(self) -> list[str]:
         """The varied scenario keys, in file order."""
@@ -151,7 +160,7 @@ class LoadedExperiment:
 def load_experiment(path: str | Path) -> LoadedExperiment:
     """Read and validate an experiment file; raise ScenarioError with ``file:line: path: problem``."""
     data, lines = load_yaml(path)
-    blob = Path(path).read_bytes()
+    blob = read_input_file(path)   # (a regular file of at most 1 MiB, as load_yaml read it)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:
@@ -257,9 +266,51 @@ def _width(n: int) -> int:
     return max(3, len(str(max(n - 1, 0))))
 
 
-def build_design(loaded: LoadedExperiment, validate: bool = True) -> Design:
-    """Expand an experiment into variants and runs; with ``validate`` check each variant's scenario first."""
+def design_size(exp: Experiment) -> tuple[int, int]:
+    """(variants, runs) of ``exp``, from the number of values of each factor (or ``sample.count``): nothing
+    is expanded, so this is exact and cheap for any design."""
+    variants = exp.sample.count if exp.sample is not None else math.prod(len(v) for v in exp.factors.values())
+    return variants, variants * exp.replications
+
+
+def design_size_problems(loaded: LoadedExperiment) -> list[Problem]:
+    """A problem if the experiment has more than :data:`RUN_CEILING` runs, at the factors (or
+    ``sample.count``), or at ``replications`` when they are the larger part."""
+    from casesim.scenario import about
+
     exp = loaded.experiment
+    variants, runs = design_size(exp)
+    if runs <= RUN_CEILING:
+        return []
+    where: tuple[Any, ...] = ("sample", "count") if exp.sample is not None else ("factors",)
+    if exp.replications > variants:
+        where = ("replications",)
+    file, line = loaded.lines.locate(where)
+    return [Problem(file, line, ".".join(where),
+                    f"the sweep would be about {about(runs)} runs ({about(variants)} variants x "
+                    f"{exp.replications} replications; ceiling {about(RUN_CEILING)}); pass --allow-large to run "
+                    "it anyway")]
+
+
+def check_sweep_size(path: str | Path) -> Design:
+    """The command line's guard before a sweep: load the experiment, refuse more than :data:`RUN_CEILING`
+    runs before expanding it, then expand and validate it with every run's size checked too
+    (:func:`casesim.scenario.size_problems`). Returns the design; raises ScenarioError."""
+    return build_design(load_experiment(path), allow_large=False)
+
+
+def build_design(loaded: LoadedExperiment, validate: bool = True, allow_large: bool = True) -> Design:
+    """Expand an experiment into variants and runs; with ``validate`` check each variant's scenario first.
+
+    With ``allow_large=False`` a design over :data:`RUN_CEILING` runs is refused before it is expanded, and
+    (with ``validate``) so is a variant whose run is over the scenario ceilings. The default keeps library
+    callers as they were: they get what they ask for.
+    """
+    exp = loaded.experiment
+    if not allow_large:
+        problems = design_size_problems(loaded)
+        if problems:
+            raise ScenarioError(problems)
     keys = exp.factor_keys()
     combos: list[tuple[Any, ...]]
     origins: list[tuple[tuple[Any, ...], ...]]
@@ -286,7 +337,7 @@ def build_design(loaded: LoadedExperiment, validate: bool = True) -> Design:
             for v in variants for k in range(exp.replications)]
     design = Design(loaded, variants, runs, factor_columns=keys)
     if validate:
-        design.scenario_sha256 = validate_variants(design)
+        design.scenario_sha256 = validate_variants(design, allow_large=allow_large)
     return design
 
 
@@ -348,27 +399,36 @@ def _variant_problems(found: dict[Problem, list[Variant]], total: int) -> list[P
     return sorted(out, key=lambda p: (p.file, p.line or 0))
 
 
-def validate_variants(design: Design) -> str:
+def validate_variants(design: Design, allow_large: bool = True) -> str:
     """Validate the base scenario (with ``set``) and every variant; return the base scenario's digest.
+
+    With ``allow_large=False`` each run's estimated size is checked as well (``casesim sweep`` without
+    ``--allow-large``), located like any other problem of the variant.
 
     Raises:
         ScenarioError: naming each failing variant and its problem, located in the experiment file
             where the offending value is written (or in the scenario file).
     """
-    from casesim.scenario import Scenario, validate_data
+    from casesim.scenario import Scenario, size_problems, validate_data
+
+    def checked(*resolved: Any) -> Any:
+        scenario, lines = validate_data(*resolved)
+        if not allow_large and (problems := size_problems(scenario, lines)):
+            raise ScenarioError(problems)
+        return scenario
 
     loaded = design.loaded
     path = loaded.scenario_path
     defaults = Scenario.model_validate({}).model_dump(mode="json")
     base_set = list(loaded.experiment.set)
     try:
-        base, _ = validate_data(*resolve(path, base_set, defaults=defaults))
+        base = checked(*resolve(path, base_set, defaults=defaults))
     except ScenarioError as exc:
         raise ScenarioError(_relocate(loaded, exc.problems, None)) from None
     found: dict[Problem, list[Variant]] = {}
     for variant in design.variants:
         try:
-            validate_data(*resolve(path, [*base_set, *variant.overrides], defaults=defaults))
+            checked(*resolve(path, [*base_set, *variant.overrides], defaults=defaults))
         except ScenarioError as exc:
             for p in _relocate(loaded, exc.problems, variant):
                 found.setdefault(p, []).append(variant)

@@ -16,7 +16,20 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import field_validator
 
-from casesim.params import EXIT, RISKS, ByRisk, P, Strict
+from casesim.params import (
+    CV,
+    CV_LIMIT,
+    EXIT,
+    FACTOR,
+    FACTOR_LIMIT,
+    RISKS,
+    DaysByRisk,
+    P,
+    ProbabilityByRisk,
+    RatePerYearByRisk,
+    Strict,
+    bounded,
+)
 
 ACTIVITIES = ("assess", "plan", "contacts", "review")
 
@@ -26,10 +39,13 @@ class Duration(Strict):
 
     dist: Literal["fixed", "exponential", "lognormal", "uniform"] = P("lognormal", "distribution",
                                                                      "assumption: right-skewed stays")
-    mean_days: ByRisk = P(..., "days", "scenario input")
-    cv: float = P(0.5, "coefficient of variation", "assumption; ignored for fixed and exponential", ge=0)
-    offence_multiplier: dict[str, float] = P(dict, "factor on the mean by offence type",
-                                             "scenario input; missing offence types use 1")
+    mean_days: DaysByRisk = P(..., "days", "scenario input", "above 0: every stay takes time, so no case can "
+                              "go round the journey without the clock moving")
+    cv: float = P(0.5, "coefficient of variation", "assumption; ignored for fixed and exponential", ge=0, le=CV,
+                  limit=CV_LIMIT)
+    offence_multiplier: dict[str, bounded(float, FACTOR_LIMIT, gt=0, le=FACTOR)] = P(
+        dict, "factor on the mean by offence type", "scenario input; missing offence types use 1",
+        "above 0, as the mean it multiplies")
 
 
 class BreachRoute(Strict):
@@ -50,12 +66,14 @@ class Stage(Strict):
     duration_from: dict[str, Duration] = P(dict, "section per previous stage", "the journey's edges carry "
                                            "their own stay lengths: entering from that stage (e.g. "
                                            "release after recall) uses this instead of duration")
-    next: dict[str, ByRisk] = P(..., "probability by risk level", "scenario input; must sum to 1 per level")
+    next: dict[str, ProbabilityByRisk] = P(..., "probability by risk level",
+                                           "scenario input; must sum to 1 per level")
     on_breach: BreachRoute | None = P(None, "section", "none: misses are recorded but not enforced")
-    reoffending_rate_per_year: ByRisk = P(0.0, "further offences leading to breach, per year",
+    reoffending_rate_per_year: RatePerYearByRisk = P(0.0, "further offences leading to breach, per year",
                                           "explicit assumption (DOMAIN: reoffending is configurable)")
     workload_factor: float = P(1.0, "factor on the mode weight", "assumption: e.g. a pre-sentence report "
-                               "case weighs less than a supervised order", ge=0)
+                               "case weighs less than a supervised order", ge=0, le=FACTOR,
+                               limit=FACTOR_LIMIT)
 
     @field_validator("activities")
     @classmethod
@@ -177,6 +195,46 @@ def check_journey(j: Journey) -> list[tuple[tuple[Any, ...], str]]:
     for name in j.stages:
         if name not in reachable:
             out.append(((*base, name), f"cannot be reached from the entry stage '{j.entry}'"))
+    return out
+
+
+def instant_breach_cycles(j: Journey, first_contact_days: float,
+                          misses_can_breach: bool) -> list[tuple[tuple[Any, ...], str]]:
+    """Breach routes a case could go round forever with no time passing, as (path, message).
+
+    Every stay takes time (mean stays are above 0), so the only way round the journey in no time is
+    a breach at the very start of a stay: a stage with contacts whose first contact is due on entry
+    (``process.first_contact_days`` 0) can breach a case that misses it at once, if a miss can lead to
+    breach at all (``misses_can_breach``). A cycle of ``on_breach`` routes through such stages lets a
+    case that misses every first contact (say, one nobody can hold to account at capacity 0) loop at one
+    instant and the run never ends. One problem per cycle, at the ``on_breach.to`` of its first stage in
+    file order, naming the stages.
+    """
+    if first_contact_days > 0 or not misses_can_breach:
+        return []
+    step = {name: st.on_breach.to for name, st in j.stages.items()
+            if st.on_breach is not None and "contacts" in st.activities and st.on_breach.to in j.stages}
+    out: list[tuple[tuple[Any, ...], str]] = []
+    seen: set[str] = set()
+    order = list(j.stages)
+    for start in order:
+        path: list[str] = []
+        node: str | None = start
+        while node in step and node not in seen and node not in path:
+            path.append(node)
+            node = step[node]
+        seen.update(path)
+        if node is None or node not in path:
+            continue
+        cycle = path[path.index(node):]
+        first = min(cycle, key=order.index)
+        at = cycle.index(first)
+        cycle = cycle[at:] + cycle[:at]
+        route = " -> ".join([*cycle, first])
+        out.append((("journey", "stages", first, "on_breach", "to"),
+                    f"breach routes {route} can loop with no time passing: each stay's first contact is due "
+                    "the moment it begins (process.first_contact_days is 0), so a case that misses it is "
+                    "breached on at once; set process.first_contact_days above 0 or break the cycle"))
     return out
 
 

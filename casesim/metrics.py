@@ -216,7 +216,11 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
         "contacts_kept": n_kept,
         "contacts_not_offered": n_cancelled,
         "share_contacts_not_offered": _ratio(n_cancelled, n_required + n_cancelled),
-        "compliance_rate": _ratio(n_kept, n_required),
+        # two denominators, both exact in either contact mode (rows standing for several count as many):
+        # of the contacts that took place (kept or missed), and of every contact due, offered or not; a
+        # service with nobody to offer contacts keeps a high share of the few it offers
+        "compliance_rate_of_offered": _ratio(n_kept, n_required),
+        "compliance_rate_of_due": _ratio(n_kept, n_required + n_cancelled),
         "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names, count),
         "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names, count),
         "compliance_by_risk": _rates_by(at_contact, kept, risk.names, count),
@@ -232,8 +236,10 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     just before ``warmup`` (arrived and not exited before it), so
     ``cases_active_start + cases_entered - cases_exited == cases_active_end``.
     Staff comparisons ``load > cap`` and ``load > 1.1 cap`` are strict, with a 1e-9
-    tolerance for float round-off. Costs and FTE come from :func:`casesim.costs.cost_summary`
-    (categories staff, custody, interventions, courts, recalls; ``cost_total`` is their sum);
+    tolerance for float round-off. ``compliance_rate_of_offered`` is kept / contacts offered (kept or missed);
+    ``compliance_rate_of_due`` is kept / contacts due (offered or not: ``contacts_not_offered`` are the
+    ``contact_cancelled`` contacts). Costs and FTE come from :func:`casesim.costs.cost_summary`
+    (categories :data:`casesim.costs.CATEGORIES`; ``cost_total`` is their sum);
     contacts of a mode without workload hours take none and are listed in
     ``unpriced_contact_modes``; providers missing from ``provider_cost_per_day`` cost 0.
     Undefined ratios are None.
@@ -425,14 +431,14 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
     missed = flow(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["compliance_rate"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)
+        out["compliance_rate_of_offered"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)
     for key, kind in FLOW_KINDS.items():
         out[key] = flow(lg.rows(kind))
     out["interventions_started"] = flow(lg.rows("intervention_start"))
     staff_cols = ["mean_caseload", "mean_pressure", "share_over_capacity", "share_over_110"]
     head = [c for c in out if c not in staff_cols and not c.startswith("contacts")
-            and c not in ("compliance_rate", *FLOW_KINDS, "interventions_started")]
-    order = head + staff_cols + ["contacts_kept", "contacts_missed", "compliance_rate",
+            and c not in ("compliance_rate_of_offered", *FLOW_KINDS, "interventions_started")]
+    order = head + staff_cols + ["contacts_kept", "contacts_missed", "compliance_rate_of_offered",
                                  *FLOW_KINDS, "interventions_started"]
     return pd.DataFrame({c: out[c] for c in order})
 

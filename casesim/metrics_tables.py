@@ -613,12 +613,12 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     custody-setting stages, censored at the horizon; ``final_stage`` is the last stage
     entered ("" if none); ``final_risk`` is the last ``risk_change`` level or the
     register risk; ``final_mode`` the last mode set (missing if never set);
-    ``compliance_rate`` is NaN without contacts and ``exit_time`` NaN while active.
+    ``compliance_rate_of_offered`` is NaN without contacts and ``exit_time`` NaN while active.
 
     Returns:
         The register columns (in register order) plus exit_time, exited, final_stage,
         n_stage_entries, continuity_breaks, contacts_kept, contacts_missed,
-        compliance_rate, warnings, breaches, returns_to_court, recalls, referrals,
+        compliance_rate_of_offered, warnings, breaches, returns_to_court, recalls, referrals,
         interventions_completed, custody_days, final_risk, final_mode.
     """
     lg = LogArrays.of(events)
@@ -651,7 +651,7 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     missed = count(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["compliance_rate"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)
+        out["compliance_rate_of_offered"] = np.where(kept + missed > 0, kept / (kept + missed), np.nan)
     for col, kind in (("warnings", "warning"), ("breaches", "breach"),
                       ("returns_to_court", "return_to_court"), ("recalls", "recall"),
                       ("referrals", "referral")):

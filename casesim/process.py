@@ -72,7 +72,10 @@ class ComplianceModel:
         x = (x + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
              + c.pressure * max(0.0, pressure - c.pressure_threshold)
              + c.unmet_need * case.unmet)
-        return 1.0 / (1.0 + math.exp(-x))
+        try:
+            return 1.0 / (1.0 + math.exp(-x))
+        except OverflowError:   # x below about -709 (a manager far over a tiny capacity): the probability is 0
+            return 0.0
 
 
 #: Where a sleeping case process resumes (``CaseProcess.at``).

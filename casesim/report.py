@@ -90,7 +90,9 @@ KPI_ROWS: list[tuple[str, str, str, str]] = [
     ("share_manager_time_over_110", "Manager time above 110% of capacity", "% of manager time", "%"),
     ("continuity_breaks_per_case_year", "Changes of responsible manager (continuity breaks)", "per case-year",
      "{:.2f}"),
-    ("compliance_rate", "Contacts kept", "% of contacts required", "%"),
+    ("compliance_rate_of_offered", "Contacts kept, of those offered", "% of contacts offered (kept or missed)", "%"),
+    ("compliance_rate_of_due", "Contacts kept, of those due", "% of contacts due (offered or not)", "%"),
+    ("contacts_not_offered", "Contacts not offered (nobody to see the person)", "contacts", "{:,.0f}"),
     ("share_contacts_not_offered", "Contacts not offered (nobody at work to see the person)",
      "% of contacts due", "%"),
     ("warnings_per_case_year", "Warnings", "per case-year", "{:.3f}"),
@@ -455,7 +457,7 @@ def breaks_figure(summary: Mapping[str, Any], ctx: MetricsContext) -> dict[str, 
 def compliance_time_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
     """Compliance per time step and enforcement actions per time step."""
     x = _list(ts["time"])
-    data = [{"type": "scatter", "x": x, "y": _list(100.0 * ts["compliance_rate"]), "mode": "lines",
+    data = [{"type": "scatter", "x": x, "y": _list(100.0 * ts["compliance_rate_of_offered"]), "mode": "lines",
              "name": "contacts kept (%)", "xaxis": "x", "yaxis": "y",
              "hovertemplate": "day %{x:,.0f}: %{y:.1f}% kept<extra></extra>"}]
     for col, label in (("warnings", "warnings"), ("breaches", "breaches"), ("returns_to_court", "returns to court"),
@@ -475,7 +477,8 @@ def compliance_time_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, A
 
 
 def compliance_groups_figure(summary: Mapping[str, Any], enforcement: pd.DataFrame) -> dict[str, Any]:
-    """Compliance (%) and warnings and breaches per 1,000 contacts required, by mode and by risk."""
+    """Compliance (%, of contacts offered) and warnings and breaches per 1,000 contacts offered, by mode and by
+    risk."""
     data: list[dict[str, Any]] = []
     panels = (("mode", "compliance_by_mode", "x", "y", "x3", "y3"), ("risk", "compliance_by_risk", "x2", "y2",
                                                                       "x4", "y4"))
@@ -506,7 +509,7 @@ def compliance_groups_figure(summary: Mapping[str, Any], enforcement: pd.DataFra
               "xaxis2": {"domain": [0.54, 1], "anchor": "y2"}, "yaxis2": {"domain": [0.58, 1], "anchor": "x2",
                                                                           "matches": "y"},
               "xaxis3": {"domain": [0, 0.46], "anchor": "y3", "title": {"text": "supervision mode"}},
-              "yaxis3": {"domain": [0, 0.42], "anchor": "x3", "title": {"text": "per 1,000 contacts required"}},
+              "yaxis3": {"domain": [0, 0.42], "anchor": "x3", "title": {"text": "per 1,000 contacts offered"}},
               "xaxis4": {"domain": [0.54, 1], "anchor": "y4", "title": {"text": "risk level"}},
               "yaxis4": {"domain": [0, 0.42], "anchor": "x4", "matches": "y3"}}
     return {"data": data, "layout": layout}
@@ -572,7 +575,8 @@ def kpi_table_html(summary: Mapping[str, Any]) -> str:
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222}"
          "table.kpi{border-collapse:collapse;margin:1em 0}table.kpi td,table.kpi th{border-bottom:1px solid #ddd;"
          "padding:4px 10px;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-         "p.note{color:#555;max-width:60em}h2{margin-top:1.6em;border-top:1px solid #eee;padding-top:.6em}")
+         "p.note{color:#555;max-width:60em}"
+         "p.warning{color:#8a1c00;max-width:60em}h2{margin-top:1.6em;border-top:1px solid #eee;padding-top:.6em}")
 
 
 def report_figures(result: Result) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -598,10 +602,11 @@ def report_figures(result: Result) -> list[tuple[str, str, str, dict[str, Any]]]
          "100% and 110%.", pressure_figure(result.timeseries, ctx)),
         ("fig-breaks", "Continuity breaks", "Every change of the person or team responsible for a case, by "
          "why it happened, in the measured window.", breaks_figure(s, ctx)),
-        ("fig-compliance-time", "Compliance and enforcement over time", "Share of required contacts kept, and "
-         "enforcement actions, in each time step.", compliance_time_figure(result.timeseries, ctx)),
+        ("fig-compliance-time", "Compliance and enforcement over time", "Share of the contacts "
+         "offered that were kept, and enforcement actions, in each time step.",
+         compliance_time_figure(result.timeseries, ctx)),
         ("fig-compliance-groups", "Compliance and enforcement by mode and risk", "Contacts kept (%) and "
-         "warnings and breaches per 1,000 contacts required, by the supervision mode and risk level at the time.",
+         "warnings and breaches per 1,000 contacts offered, by the supervision mode and risk level at the time.",
          compliance_groups_figure(s, enforcement)),
         ("fig-waits", "Waits by provider", "Mean days from referral to the start of the intervention, for "
          "interventions that started in the measured window.",
@@ -641,6 +646,9 @@ def report_html(result: Result) -> str:
                      "grain. Caseload pressure and unmet needs are held over each window; otherwise it matches "
                      "deciding each contact at its own time in distribution, though not run for run. "
                      "Compare this run only with runs decided the same way.</p>")
+    for w in s.get("run_warnings", []):   # a degenerate set-up (casesim/run_warnings.py): said before the figures
+        parts.append(f"<p class='warning'><strong>Warning ({escape(str(w['code']))}):</strong> "
+                     f"{escape(str(w['message']))}</p>")
     parts.append(kpi_table_html(s))
     for i, (div_id, heading, note, fig) in enumerate(report_figures(result)):
         parts.append(f"<h2>{escape(heading)}</h2><p class='note'>{escape(note)}</p>")

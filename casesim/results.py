@@ -9,7 +9,6 @@ failed run never leaves a half-written result.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import threading
@@ -26,8 +25,10 @@ import pandas as pd
 from casesim.costs import context_prices, cost_and_fte_tables, provider_price
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
 from casesim.metrics_tables import LogArrays, shared_log_arrays
+from casesim.run_warnings import run_warnings, stages_entered
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
+from casesim.temporaries import dead_siblings, owner_tag, remove_dead_siblings
 from casesim.yamlio import dump_yaml
 
 #: The event table's file, written behind (see :func:`write_events_behind`).
@@ -176,20 +177,40 @@ class OutputDirectory:
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
-        self._tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
-        self._old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        # the host and process in the names let a later process tell a killed one's leftovers (see open())
+        self._tmp = self.out.parent / f"{self._tmp_prefix}{owner_tag()}"
+        self._old = self.out.parent / f"{self._old_prefix}{owner_tag()}"
         self._writer: ThreadPoolExecutor | None = None
         self._behind: dict[str, tuple[Future[None], Any]] = {}
         self._stop = threading.Event()
         self._state = "new"   # -> "open" -> "closed" (put in place) or "given up"
         self._made = False
 
+    @property
+    def _tmp_prefix(self) -> str:
+        return f".{self.out.name}.tmp-"
+
+    @property
+    def _old_prefix(self) -> str:
+        return f".{self.out.name}.old-"
+
     def open(self) -> OutputDirectory:
         """Make ``out``'s parents and check that the temporary directory can be made there; raises
-        ``OSError`` when it cannot."""
+        ``OSError`` when it cannot.
+
+        The leftovers of processes of this host that were killed while writing ``out`` are cleared first
+        (see :mod:`casesim.temporaries`): their temporary directories are removed, and an old ``out`` one
+        of them had moved aside to put its own in place is moved back if ``out`` is missing (it was killed
+        between the two renames), or removed if ``out`` is there."""
         if self._state != "new":
             raise RuntimeError(f"the output directory {self.out} was already opened ({self._state})")
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        for old in dead_siblings(self.out.parent, self._old_prefix):
+            if not self.out.exists():
+                old.rename(self.out)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        remove_dead_siblings(self.out.parent, self._tmp_prefix)
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir()   # (the check; made again at its first use)
         self._tmp.rmdir()
@@ -287,6 +308,16 @@ def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
     return output.out
 
 
+def with_seed(scenario: Scenario, seed: int | None) -> Scenario:
+    """``scenario`` with ``seed`` (None: its own) as its seed field: the scenario a run with that seed
+    runs. A result keeps this one, so its ``scenario.resolved.yaml`` runs again with the same seed, and
+    its SHA-256 identifies the run's inputs, seed included. Only the field changes: a scale already applied
+    stays applied (``population_scale_applied``)."""
+    if seed is None or int(seed) == scenario.seed:
+        return scenario
+    return scenario.model_copy(update={"seed": int(seed)})
+
+
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
         on_step: Callable[[Simulation], None] | None = None, parts: int = 1,
         on_parts: Callable[[list[float], list[int]], None] | None = None, keep_index: bool = False,
@@ -309,16 +340,17 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         scenario, _ = load_scenario(scenario, overrides)
     elif overrides:
         raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
+    scenario = with_seed(scenario, seed)   # what runs, and what scenario.resolved.yaml must say
+    seed = scenario.seed
     started = time.perf_counter()
     extra: dict[str, Any] = {}
     if parts > 1:
         from casesim.split import run_parts
 
-        seed = scenario.seed if seed is None else int(seed)
         events, register, staff, ctx, info = run_parts(scenario, seed, parts, on_progress=on_parts)
         sim_seconds = time.perf_counter() - started   # the parts and their merge
         cases_created = len(register)
-        extra = {"parts": parts, "part_seeds": info["seeds"], "part_runs": info["part"]}
+        extra = {"part_seeds": info["seeds"], "part_runs": info["part"]}
     else:
         sim = Simulation(scenario, seed)
         while sim.running:
@@ -339,6 +371,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         # last, the summary (it extracts the cost inputs at its end) and the cost tables (they reuse them):
         # the largest table the metrics make is not held while the others run
         summary = {"scenario": scenario.name, "seed": seed, **summarize(events, register, ctx)}
+        summary["run_warnings"] = run_warnings(scenario, ctx.stage_setting, stages_entered(events), summary)
         costs, fte = cost_and_fte_tables(events, ctx)
         # kept for write() only when asked, without the derived tables
         index = LogArrays.of(events) if keep_index else None
@@ -346,8 +379,10 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
             index.forget()
     from casesim import __version__
     manifest = {
-        "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
-        "overrides": list(overrides), "seed": seed, "scenario_sha256": scenario.digest(),
+        "kind": "run", "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
+        "overrides": list(overrides), "seed": seed, "scenario_sha256": scenario.digest(), "parts": parts,
+        # the resolved scenario holds the seed, but not the split: a run in parts is reproduced in as many
+        "rerun": "casesim run scenario.resolved.yaml" + (f" --parts {parts}" if parts > 1 else ""),
         "events": len(events), "cases": int(cases_created), **extra,
         "simulation_seconds": round(sim_seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

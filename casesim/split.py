@@ -49,6 +49,7 @@ import pandas as pd
 from casesim.events import KINDS, frame_of_columns
 from casesim.metrics import MetricsContext
 from casesim.scenario import Scenario
+from casesim.temporaries import owner_tag, remove_dead_siblings
 
 #: Kinds whose ``value`` holds an agent id (shifted with the agent ids when parts are merged).
 ID_VALUE_KINDS = ("manager_change", "cover_start", "cover_end", "task_assigned")
@@ -263,6 +264,18 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
             "allocator": allocator(), "huge_pages_mib": huge}
 
 
+#: Start of the names of the runs' temporary directories of log columns (then ``HOST-PID-XXXXXXXX``).
+PARTS_DIR_PREFIX = "casesim-parts-"
+
+
+def parts_directory() -> tempfile.TemporaryDirectory[str]:
+    """A new temporary directory for a run's log columns, named ``casesim-parts-HOST-PID-XXXXXXXX``, made
+    after removing the ones of this host's dead processes (a run killed outright leaves its own behind;
+    see :mod:`casesim.temporaries`)."""
+    remove_dead_siblings(Path(tempfile.gettempdir()), PARTS_DIR_PREFIX)
+    return tempfile.TemporaryDirectory(prefix=f"{PARTS_DIR_PREFIX}{owner_tag()}-")
+
+
 def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = None,
               on_progress: Callable[[list[float], list[int]], None] | None = None,
               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, MetricsContext, dict[str, Any]]:
@@ -274,7 +287,7 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
     seeds = part_seeds(seed, parts)
     days, counts = [0.0] * parts, [0] * parts
     mp = get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="casesim-parts-") as tmp, ExitStack() as stack:
+    with parts_directory() as tmp, ExitStack() as stack:
         queue = None
         if on_progress is not None:
             manager = SyncManager(ctx=mp)

@@ -74,6 +74,21 @@ def part_path(out: Path, run_id: str) -> Path:
     return out / PARTS / f"{run_id}.parquet"
 
 
+def part_problem(path: Path, run_id: str) -> str | None:
+    """What is wrong with the part at ``path`` (None if it is one readable row of run ``run_id``). Parts are
+    written atomically, but a disk that filled or a copy cut short can still leave a damaged one."""
+    import pyarrow.parquet as pq
+
+    try:
+        ids = pq.read_table(path, columns=["run_id"]).column("run_id").to_pylist()
+    except Exception as exc:   # (any failure to read it is the part's problem, reported)
+        text = str(exc).strip().splitlines()
+        return f"unreadable part ({text[0] if text else type(exc).__name__})"
+    if ids != [run_id]:
+        return f"holds {len(ids)} rows of runs {sorted(set(map(str, ids)))[:3]}, not the one row of run {run_id}"
+    return None
+
+
 # --------------------------------------------------------------------------- the worker side
 
 
@@ -330,7 +345,8 @@ def write_page(path: Path, table: pd.DataFrame, design: Design, counts: dict[str
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did."""
+    """What a sweep did. ``redone``: the parts of an earlier sweep that could not be read, by path, with
+    their problem (they were run again)."""
 
     out: Path
     total: int
@@ -339,6 +355,7 @@ class SweepOutcome:
     skipped: int
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    redone: dict[str, str] = field(default_factory=dict)
 
 
 class ProgressHooks:
@@ -382,7 +399,7 @@ class Manifest:
                            "definition": loaded.experiment.model_dump(mode="json")},
             "experiment_sha256": loaded.sha256,
             "scenario": {"file": str(loaded.scenario_path), "sha256": design.scenario_sha256},
-            "casesim_version": __version__,
+            "kind": "sweep", "casesim_version": __version__,
             "created": _now(),
         }
         self.design = design
@@ -418,11 +435,50 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def prepare_out(out: Path, design: Design, fresh: bool) -> None:
-    """Create ``out``; refuse a changed experiment unless ``fresh`` (which clears the old sweep's files)."""
-    manifest = out / MANIFEST
+def _sweep_files_only(out: Path) -> bool:
+    """Whether ``out`` holds nothing but what a sweep writes there (its parts, manifest, summaries and their
+    temporary files): a sweep killed before its first manifest, which ``--fresh`` may clear."""
+    def temporary(p: Path) -> bool:
+        return p.is_file() and p.name.startswith(".") and ".tmp-" in p.name
+
+    parts = out / PARTS
+    return (all(p.name in (PARTS, MANIFEST, *OUTPUTS) or temporary(p) for p in out.iterdir())
+            and (not parts.exists() or (parts.is_dir() and all(
+                (p.is_file() and p.suffix == ".parquet") or temporary(p) for p in parts.iterdir()))))
+
+
+def _check_out_is_a_sweep(out: Path, fresh: bool) -> None:
+    """Refuse an ``out`` that holds something else than a sweep: a folder that is not a casesim result,
+    always (it is left as it is); another kind of casesim result unless ``fresh``, which then removes it."""
+    from casesim.guard import survey
+
     if out.exists() and not out.is_dir():
         raise _input_error(out, "--out: exists and is not a directory")
+    found = survey(out)
+    if found.state in ("missing", "empty") or found.kind == "sweep" or (
+            found.state == "foreign" and _sweep_files_only(out)):
+        return
+    if found.state == "foreign":
+        raise _input_error(out, f"--out: exists and is not a casesim result (no {MANIFEST} written by casesim); "
+                           "it was left as it is: give another --out, a new or an empty folder")
+    if not fresh:
+        raise _input_error(out, f"--out: holds a casesim {found.kind} result, not a sweep; give --fresh to "
+                           "replace it, or another --out to keep it")
+    shutil.rmtree(out)
+
+
+def prepare_out(out: Path, design: Design, fresh: bool) -> None:
+    """Create ``out``; refuse a changed experiment unless ``fresh`` (which clears the old sweep's files), and
+    anything that is not a sweep's results (see :func:`_check_out_is_a_sweep`)."""
+    manifest = out / MANIFEST
+    try:
+        _check_out_is_a_sweep(out, fresh)
+        _prepare_out(out, design, fresh, manifest)
+    except OSError as exc:
+        raise _input_error(exc.filename or out, f"--out: cannot write: {exc.strerror or exc}") from None
+
+
+def _prepare_out(out: Path, design: Design, fresh: bool, manifest: Path) -> None:
     if fresh:
         shutil.rmtree(out / PARTS, ignore_errors=True)
         for name in (MANIFEST, *OUTPUTS):
@@ -499,8 +555,14 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
     prepare_out(out_dir, design, fresh)
     manifest = Manifest(out_dir / MANIFEST, design)
     pending = []
+    redone: dict[str, str] = {}
     for r in design.runs:
-        if part_path(out_dir, r.id).exists():
+        path = part_path(out_dir, r.id)
+        problem = part_problem(path, r.id) if path.exists() else None
+        if problem is not None:   # a part cut short or damaged: removed, so that the run is made again
+            redone[str(path)] = problem
+            path.unlink(missing_ok=True)
+        if path.exists():
             manifest.set(r.id, DONE)
         else:
             pending.append(r)
@@ -518,7 +580,8 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
     manifest.write(state="complete" if counts[DONE] == len(design.runs) else "incomplete")
     summarize_sweep(out_dir, design, manifest)
     return SweepOutcome(out=out_dir, total=len(design.runs), done=counts[DONE], failed=counts[FAILED],
-                        skipped=skipped, errors=dict(manifest.errors), seconds=time.perf_counter() - started)
+                        skipped=skipped, errors=dict(manifest.errors), seconds=time.perf_counter() - started,
+                        redone=redone)
 
 
 def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manifest, workers: int | None,

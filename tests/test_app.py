@@ -6,6 +6,7 @@ In CI (``CI=true``) a missing browser or Playwright is a failure; elsewhere the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -98,13 +99,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    """``casesim app`` on a free port of 127.0.0.1, killed at the end."""
+@contextlib.contextmanager
+def running_app(log_path: Path, env: dict[str, str] | None = None):
+    """``casesim app`` on a free port of 127.0.0.1 with its output in ``log_path``: its URL once it answers;
+    killed at the end."""
     port = _free_port()
-    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - read back on failure
+    log = open(log_path, "w+")  # noqa: SIM115 - read back on failure
     proc = subprocess.Popen([sys.executable, "-m", "casesim", "app", str(SMALL), "--port", str(port)],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=None if env is None else {**os.environ, **env})
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     try:
@@ -128,6 +131,30 @@ def server(tmp_path: Path):
             os.killpg(proc.pid, 9)
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """``casesim app`` on a free port of 127.0.0.1, killed at the end."""
+    with running_app(tmp_path / "server.log") as url:
+        yield url
+
+
+def test_page_loads_do_not_repeat_solaras_cookie_warning(tmp_path: Path) -> None:
+    """Solara warns, twelve lines long, that it cannot set its session cookie SameSite=None over http to a
+    host other than "localhost". Python would show it once, but forgets what it has shown whenever code
+    changes the warning filters (pandas does while the page computes), so it came back all through a session;
+    PYTHONWARNINGS=always shows every occurrence the same way, without a browser."""
+    from casesim.app import COOKIE_WARNING
+
+    log = tmp_path / "server.log"
+    with running_app(log, env={"PYTHONWARNINGS": "always::UserWarning"}) as url:
+        for _ in range(4):
+            with urllib.request.urlopen(url, timeout=30) as r:
+                assert r.status == 200 and "solara" in r.read().decode().lower()
+    text = log.read_text()
+    assert "live view of" in text   # the log is the server's output
+    assert text.count(COOKIE_WARNING) <= 1, text[-3000:]
 
 
 def _series(page, key: str) -> list[float | None]:

@@ -372,9 +372,10 @@ def test_run_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[s
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["overrides"] == TINY[1::2]
     assert manifest["scenario_file"] == str(BASELINE)
-    # without --quiet: the summary table and where the results went; the folder is replaced whole
+    # without --quiet: the summary table and where the results went; the same run replaces its own folder
+    # whole (another seed would be refused: see tests/test_output_safety.py)
     (out / "stale.txt").write_text("x")
-    code, stdout, err = cli(capsys, "run", BASELINE, *TINY, "--out", out)
+    code, stdout, err = cli(capsys, "run", BASELINE, *TINY, "--out", out, "--seed", "7")
     assert code == 0, err
     assert "Cases entered" in stdout and f"results written to {out}/" in stdout
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES

@@ -55,7 +55,7 @@ def test_means_and_differences_match_separate_runs(files: tuple[Path, Path], com
     table = comp.table.set_index(["kpi", "scenario"])
     a, b = runs["small"], runs["small_strict"]
     checked = 0
-    for kpi in ("compliance_rate", "breaches_per_case_year", "mean_caseload_pressure", "cost_total",
+    for kpi in ("compliance_rate_of_offered", "breaches_per_case_year", "mean_caseload_pressure", "cost_total",
                 "continuity_breaks_per_case_year", "completion_rate", "warnings"):
         xa, xb = [r[kpi] for r in a], [r[kpi] for r in b]
         row_a, row_b = table.loc[(kpi, "small")], table.loc[(kpi, "small_strict")]
@@ -103,8 +103,8 @@ def test_csv_rows_and_page(comp: Comparison, tmp_path: Path) -> None:
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert "<script src=\"http" not in page and "plotly.js v" in page
     figs = figure_payloads(page)
-    data, _ = figs["kpi-compliance_rate"]
-    rows = comp.table[comp.table["kpi"] == "compliance_rate"].set_index("scenario").loc[comp.labels]
+    data, _ = figs["kpi-compliance_rate_of_offered"]
+    rows = comp.table[comp.table["kpi"] == "compliance_rate_of_offered"].set_index("scenario").loc[comp.labels]
     assert data[0]["y"] == pytest.approx((100 * rows["mean"]).tolist())
     assert data[1]["y"] == pytest.approx((100 * rows["diff_from_first"].iloc[1:]).tolist(), abs=1e-12)
     assert data[0]["error_y"]["array"] == pytest.approx((100 * (rows["ci_high"] - rows["mean"])).tolist())
@@ -119,7 +119,12 @@ def cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, st
     return code, got.out, got.err
 
 
-def test_command_line_runs_in_processes_like_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_runs_in_processes_like_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=0: os.terminal_size((200, 50)))   # a wide terminal
+    monkeypatch.delenv("COLUMNS", raising=False)
     b = strict_file(tmp_path)
     sets = [x for kv in TINY for x in ("--set", kv)]
     out = tmp_path / "out"
@@ -127,6 +132,8 @@ def test_command_line_runs_in_processes_like_in_process(tmp_path: Path, capsys: 
                             *sets, "--out", out)
     assert code == 0, err
     assert "Contacts kept" in stdout and "small_strict" in stdout  # the rich table
+    table = stdout[:stdout.index("results written to")].splitlines()
+    assert len(table) > 20 and max(len(line) for line in table) <= 80   # piped: 80 columns, whatever the terminal
     assert f"results written to {out}/" in stdout
     csv = pd.read_csv(out / "compare.csv")
     here = compare([SMALL, b], replications=2, seed=3, overrides=TINY, workers=1).table
@@ -184,3 +191,90 @@ def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, capsys:
     assert expect in err, err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temporary folders
+
+
+# --- the console table ----------------------------------------------------------------------------------
+#: Three scenarios, the second with a long name; the first's total cost averages exactly 202,594,430.
+WIDE_LABELS = ["baseline", "small_strict_enforcement_more_staff", "pods_cover"]
+
+
+def synthetic(labels: list[str]) -> Comparison:
+    """A comparison of made-up replications (no runs): large costs and shares near 1, three replications."""
+    from casesim.compare import Entry, compare_table
+    from casesim.report import KPI_ROWS
+
+    rows = []
+    for i, lab in enumerate(labels):
+        for r in range(3):
+            row: dict[str, object] = {"scenario": lab, "replication": r, "seed": r}
+            for j, (key, _, _, pattern) in enumerate(KPI_ROWS):
+                wobble = (r - 1) * (j + 1) * 0.001 * (1 + i * (r == 0))   # the differences vary too
+                row[key] = min(1.0, 0.97 + 0.01 * i + wobble) if pattern == "%" else 1234.5 * (1 + 0.3 * i + wobble)
+            row["cost_total"] = [202_000_000.0, 203_188_860.0, 202_594_430.0][r] * (1 + 0.25 * i) + 1e6 * r * i
+            rows.append(row)
+    runs = pd.DataFrame(rows)
+    scenario = load_scenario(SMALL)[0]
+    return Comparison([Entry(lab, str(SMALL), scenario) for lab in labels], [1, 2, 3], 1, [], runs,
+                      pd.DataFrame(), compare_table(runs, labels))
+
+
+def rendered(renderable: object, width: int) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(width=width, file=out, color_system=None).print(renderable)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize(("n", "width"), [(2, 80), (3, 80), (4, 80), (3, 60)])
+def test_console_table_fits_the_width_with_every_figure_whole(n: int, width: int) -> None:
+    from casesim.compare import console_table, format_diff
+    from casesim.report import KPI_ROWS, format_kpi
+
+    labels = [*WIDE_LABELS, "fourth"][:n]
+    comp = synthetic(labels)
+    lines = rendered(console_table(comp), width)
+    assert max(len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    assert "202,594,430" in text
+    cur = comp.entries[0].scenario.costs.currency
+    by = comp.table.set_index(["kpi", "scenario"])
+    checked = 0
+    for key, label, unit, pattern in KPI_ROWS:
+        heading = f"{label} ({unit.format(cur=cur)})"
+        # a label is on one line, or wrapped at a space onto a second, never more
+        assert any(heading in " ".join(s.strip() for s in lines[i:i + 2]) for i in range(len(lines))), heading
+        for lab in labels:
+            row = by.loc[(key, lab)]
+            figures = [format_kpi(row["mean"], pattern)]
+            if lab != labels[0]:
+                figures += [format_diff(row[c], pattern) for c in ("diff_from_first", "diff_ci_low", "diff_ci_high")]
+            for figure in figures:   # whole, on one line
+                assert any(figure in line for line in lines), (key, lab, figure)
+                checked += 1
+    assert checked == len(KPI_ROWS) * (1 + 4 * (n - 1))
+    if width >= 80:   # room enough: a scenario's figures are on the line of its (short) name
+        for lab in (lab for lab in labels if len(lab) <= 12):
+            cost = by.loc[("cost_total", lab)]
+            figures = [format_kpi(cost["mean"], "{:,.0f}")]
+            figures += [format_diff(cost["diff_ci_high"], "{:,.0f}")] if lab != labels[0] else []
+            assert any(line.startswith(f"  {lab} ") and all(f in line for f in figures) for line in lines), lab
+
+
+def test_piped_output_is_80_columns_unless_columns_says_otherwise(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from rich.console import Console
+
+    from casesim.cli import stdout_console
+
+    # a wide terminal on standard input or error: rich alone would take its width for piped output too
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=0: os.terminal_size((200, 50)))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert Console().width == 200
+    assert stdout_console().width == 80   # standard output is captured: not a terminal
+    monkeypatch.setenv("COLUMNS", "120")
+    assert stdout_console().width == 120

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -194,6 +196,177 @@ def test_sums_by_group_made_a_piece_at_a_time_equal_one_pass_to_the_last_bit(mon
     res = short_run()
     monkeypatch.setattr(costs, "_PIECE", 97)
     got = summarize(res.events, res.register, res.context)
-    assert got == {k: v for k, v in res.summary.items() if k not in ("scenario", "seed")}
+    assert got == {k: v for k, v in res.summary.items() if k not in ("scenario", "seed", "run_warnings")}
     pd.testing.assert_frame_equal(res.costs, cost_table(res.events, res.context))
     pd.testing.assert_frame_equal(res.fte, fte_table(res.events, res.context))
+
+
+# --- the solver's intervals, tables and errors ---------------------------------------------------------
+def _t_df2(p: float) -> float:
+    """Student t quantile with 2 degrees of freedom, in closed form: (2p - 1) / sqrt(2p(1 - p))."""
+    return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+
+
+def _wilson_by_quadratic(values: list[float], t: float) -> tuple[float, float]:
+    """The shares q with (p - q)^2 = t^2 q (1 - q) / n_eff, n_eff = p(1 - p) / se^2, as roots of a quadratic."""
+    n = len(values)
+    p = sum(values) / n
+    se2 = sum((v - p) ** 2 for v in values) / (n - 1) / n
+    k = t * t / (p * (1 - p) / se2)
+    a, b, c = 1 + k, -(2 * p + k), p * p
+    root = math.sqrt(b * b - 4 * a * c)
+    return (-b - root) / (2 * a), (-b + root) / (2 * a)
+
+
+def test_shares_are_told_apart_by_their_names() -> None:
+    from casesim.staffing_solver import is_share
+
+    for kpi in ("share_manager_time_over_capacity", "compliance_rate_of_offered", "completion_rate", "share_needs_met",
+                "referral_acceptance_rate", "compliance_by_stage.CUSTODY", "compliance_rate_of_due",
+                "share_manager_time_over_capacity_by_setting.community"):
+        assert is_share(kpi), kpi
+    for kpi in ("mean_caseload_pressure", "mean_caseload_by_setting.community", "cost_total",
+                "breaches_per_case_year", "fte_required"):
+        assert not is_share(kpi), kpi
+
+
+@pytest.mark.parametrize("values", [[0.99, 1.0, 0.97], [0.0, 0.0, 0.01], [0.2, 0.5, 0.35]])
+def test_a_share_interval_stays_within_0_and_1_and_holds_the_mean(values: list[float]) -> None:
+    for op in ("<=", ">="):
+        c = judge(Target("compliance_rate_of_offered", op, 0.5), 10, values, [1.0] * 3)
+        assert 0.0 <= c.low <= c.mean <= c.high <= 1.0
+        assert (c.low, c.high) == pytest.approx(_wilson_by_quadratic(values, _t_df2(0.975)), rel=1e-9, abs=1e-12)
+        one_sided = _wilson_by_quadratic(values, _t_df2(0.95))
+        assert c.bound == pytest.approx(one_sided[1] if op == "<=" else one_sided[0], rel=1e-9, abs=1e-12)
+        assert c.low <= c.bound <= c.high
+    # the mean +/- t s/sqrt(n) these replace leaves [0, 1] here
+    if values[0] == 0.99:
+        plain = c.mean + _t_df2(0.975) * float(np.std(values, ddof=1)) / math.sqrt(3)
+        assert plain > 1.0
+
+
+def test_identical_shares_give_the_point_and_a_kpi_that_is_not_a_share_keeps_the_t_interval() -> None:
+    c = judge(Target("share_manager_time_over_capacity", "<=", 0.1), 5, [0.0, 0.0, 0.0], [1.0] * 3)
+    assert (c.low, c.mean, c.high, c.bound, c.meets) == (0.0, 0.0, 0.0, 0.0, True)
+    c = judge(Target("mean_caseload", "<=", 35), 5, [30.0, 33.0, 36.0], [1.0] * 3)
+    se = 3.0 / math.sqrt(3)   # sd 3 over three replications
+    assert c.low == pytest.approx(33 - _t_df2(0.975) * se, rel=1e-12)
+    assert c.high == pytest.approx(33 + _t_df2(0.975) * se, rel=1e-12)
+    assert c.bound == pytest.approx(33 + _t_df2(0.95) * se, rel=1e-12)   # 38.06: misses 35
+    assert not c.meets
+    c = judge(Target("mean_caseload_pressure", ">=", 0.9), 5, [0.99, 1.0, 0.97], [1.0] * 3)
+    assert c.high > 1.0   # a ratio that can exceed 1: the plain t interval
+
+
+def rendered(renderable: object, width: int) -> list[str]:
+    """The lines ``rich`` prints for ``renderable`` at ``width`` columns, without colour."""
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(width=width, file=out, color_system=None).print(renderable)
+    return out.getvalue().splitlines()
+
+
+def _share_solution() -> Any:
+    from casesim.staffing_solver import Solution
+
+    target = Target.parse("share_manager_time_over_capacity<=0.1")
+    curve = [judge(target, n, values, [cost, cost * 1.01, cost * 0.99])
+             for n, values, cost in ((10, [0.99, 1.0, 0.97], 202_594_430.0), (20, [0.3, 0.35, 0.32], 1.2e9),
+                                     (30, [0.05, 0.08, 0.11], 2.3e9), (40, [0.0, 0.0, 0.01], 2.5e9))]
+    return Solution(target, "community_probation_officers", 40, curve, "GBP")
+
+
+def test_the_staffing_table_fits_80_columns_in_percent_with_whole_numbers() -> None:
+    sol = _share_solution()
+    lines = rendered(sol.console_table(), 80)
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80
+    assert not re.search(r"\d[eE][-+]?\d", text)   # no scientific notation
+    assert "202,594,430" in text and "2,500,000,000" in text
+    c = next(c for c in sol.curve if c.staff == 10)
+    assert f"[{100 * c.low:.2f}%, {100 * c.high:.2f}%]" in text and "100.00%" not in text
+    assert "met *" in text and text.count("missed") == 3
+
+
+def test_the_staffing_curve_files_keep_share_intervals_within_0_and_1(tmp_path: Path) -> None:
+    from casesim.report import figure_payloads
+
+    sol = _share_solution()
+    csv, html = write_outputs(sol, tmp_path / "staffing")
+    table = pd.read_csv(csv)
+    assert table["ci95_low"].ge(0).all() and table["ci95_high"].le(1).all()
+    assert (table["ci95_low"] <= table["mean"]).all() and (table["mean"] <= table["ci95_high"]).all()
+    assert set(table["interval"]) == {"wilson"}
+    (data, layout), = figure_payloads(html.read_text()).values()
+    bars = data[0]["error_y"]
+    assert [m + up for m, up in zip(data[0]["y"], bars["array"], strict=True)] == pytest.approx(table["ci95_high"])
+    assert [m - down for m, down in zip(data[0]["y"], bars["arrayminus"], strict=True)] == \
+        pytest.approx(table["ci95_low"])
+    assert layout["yaxis"]["tickformat"] == ".0%"
+
+
+def test_a_misspelt_target_kpi_names_the_valid_ones_on_one_line() -> None:
+    summary = {"scenario": "s", "seed": 1, "mean_caseload": 30.0, "compliance_rate_of_offered": 0.9,
+               "mean_caseload_by_setting": {"community": 31.0, "custody": 20.0}, "currency": "GBP"}
+    Target.parse("mean_caseload_by_setting.custody<=40").check(summary)   # valid: no error
+    with pytest.raises(ValueError) as err:
+        Target.parse("complience_rate>=0.8").check(summary)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no KPI 'complience_rate' in summary.json (did you mean 'compliance_rate_of_offered'?)" in message
+    assert "mean_caseload, compliance_rate_of_offered, mean_caseload_by_setting.{community,custody}" in message
+    assert "seed" not in message.split("KPIs:")[1]   # settings and labels are not KPIs
+    with pytest.raises(ValueError, match="no KPI 'zzz' in summary.json; KPIs: mean_caseload,"):
+        Target.parse("zzz<=1").check(summary)
+
+
+def test_the_staff_command_refuses_a_misspelt_kpi_with_exit_2(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = ["time.horizon_days=60", "time.warmup_days=0", "arrivals.rate_per_day=1", "initial_population.by_stage={}"]
+    sets = [x for kv in tiny for x in ("--set", kv)]
+    code = main(["staff", str(SMALL), "--target", "share_manager_time_over_capacty<=0.1", "--replications", "2",
+                 *sets, "--out", str(tmp_path / "staffing")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "did you mean 'share_manager_time_over_capacity'?" in err and "cost_total" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_the_workbook_has_number_formats_fitted_widths_and_a_frozen_header(tmp_path: Path) -> None:
+    import openpyxl
+
+    res = short_run()
+    book = openpyxl.load_workbook(costs.write_workbook(tmp_path / "b.xlsx", res.costs, res.fte, res.summary,
+                                                       res.scenario))
+    assert book.sheetnames == ["summary", "costs", "costs_by_year", "fte", "assumptions"]
+    for sheet in book.worksheets:
+        assert sheet.freeze_panes == "A2", sheet.title
+
+    def cells(sheet: Any, header: str) -> list[Any]:
+        column = next(c[0].column_letter for c in sheet.iter_cols(max_row=1) if c[0].value == header)
+        return [c for c in sheet[column][1:] if c.value is not None]
+
+    money = '#,##0 "GBP"'
+    assert {c.number_format for c in cells(book["costs"], "cost")} == {money}
+    assert {c.number_format for c in cells(book["costs_by_year"], "year 1")} == {money}
+    fte = book["fte"]
+    assert {c.number_format for c in cells(fte, "fte_required")} == {"#,##0.0"}
+    assert {c.number_format for c in cells(fte, "staff_cost") + cells(fte, "annual_cost_per_fte")} == {money}
+    assert cells(fte, "setting")[0].number_format == "General"   # text stays as it is
+    summary = {row[0].value: row[1] for row in book["summary"].iter_rows(min_row=2)}
+    assert summary["cost_total"].number_format == money   # a number shown as money, not text
+    assert summary["cost_total"].value == pytest.approx(res.summary["cost_total"], rel=1e-14)
+    assert summary["fte_required"].number_format == "#,##0.0"
+    params = {row[0].value: row[1] for row in book["assumptions"].iter_rows(min_row=2)}
+    assert params["staffing.vacancy_rate"].number_format.endswith("%")          # a share
+    assert params["costs.custody_per_day"].number_format == "General"
+    # widths: a long header is shown whole, and a column of large amounts is wider than its short header
+    long_header = next(c[0] for c in fte.iter_cols(max_row=1) if c[0].value == "productive_hours_per_fte")
+    assert fte.column_dimensions[long_header.column_letter].width >= len("productive_hours_per_fte") + 1
+    cost = next(c[0] for c in book["costs"].iter_cols(max_row=1) if c[0].value == "cost")
+    widest = max(len(f"{c.value:,.0f} GBP") for c in cells(book["costs"], "cost"))
+    assert book["costs"].column_dimensions[cost.column_letter].width >= widest > len("cost") + 2

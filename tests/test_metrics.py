@@ -331,7 +331,8 @@ def test_compliance_by_risk_uses_risk_at_contact_time() -> None:
     out = summarize(frame(rows), register({1: "LOW", 2: "HIGH"}), ctx_for())
     assert out["compliance_by_risk"] == {"LOW": pytest.approx(1 / 3), "HIGH": 0.75}
     assert out["contacts_required"] == 7
-    assert out["compliance_rate"] == pytest.approx(4 / 7)
+    assert out["compliance_rate_of_offered"] == pytest.approx(4 / 7)
+    assert out["contacts_not_offered"] == 0 and out["compliance_rate_of_due"] == out["compliance_rate_of_offered"]
     assert out["compliance_by_mode"] == {"face_to_face": pytest.approx(1 / 3), "phone": 0.75}
     assert out["compliance_by_stage"] == {NON: pytest.approx(4 / 7)}
     ts = timeseries(frame(rows), register({1: "LOW", 2: "HIGH"}), ctx_for(tick=25.0))
@@ -339,13 +340,13 @@ def test_compliance_by_risk_uses_risk_at_contact_time() -> None:
     assert ts["risk:HIGH"].tolist() == [1, 2, 2, 2]
     assert ts["contacts_kept"].tolist() == [2, 1, 1, 0]
     assert ts["contacts_missed"].tolist() == [1, 2, 0, 0]
-    assert ts["compliance_rate"].iloc[0] == pytest.approx(2 / 3)
-    assert np.isnan(ts["compliance_rate"].iloc[3])
+    assert ts["compliance_rate_of_offered"].iloc[0] == pytest.approx(2 / 3)
+    assert np.isnan(ts["compliance_rate_of_offered"].iloc[3])
 
 
 def test_no_contacts_gives_none() -> None:
     out = summarize(two_case_log(), register({1: "LOW", 2: "LOW"}), ctx_for(horizon=200.0))
-    assert out["compliance_rate"] is None
+    assert out["compliance_rate_of_offered"] is None and out["compliance_rate_of_due"] is None
     assert out["contacts_required"] == 0
     assert out["compliance_by_risk"] == {}
     assert out["mean_wait_days"] is None
@@ -566,7 +567,7 @@ def test_case_table_one_case() -> None:
     assert one["n_stage_entries"] == 3
     assert one["continuity_breaks"] == 1
     assert (one["contacts_kept"], one["contacts_missed"]) == (1, 2)
-    assert one["compliance_rate"] == pytest.approx(1 / 3)
+    assert one["compliance_rate_of_offered"] == pytest.approx(1 / 3)
     assert (one["warnings"], one["breaches"], one["returns_to_court"], one["recalls"]) == (
         1, 1, 1, 0)
     assert (one["referrals"], one["interventions_completed"]) == (1, 1)
@@ -580,7 +581,7 @@ def test_case_table_one_case() -> None:
     assert other["custody_days"] == 50.0
     assert other["final_risk"] == "LOW"
     assert pd.isna(other["final_mode"])
-    assert np.isnan(other["compliance_rate"])
+    assert np.isnan(other["compliance_rate_of_offered"])
 
 
 def test_mode_columns_follow_latest_mode_of_active_cases() -> None:

@@ -139,7 +139,7 @@ def test_understaffing_raises_pressure_and_enforcement() -> None:
     base, under = run_scenario("baseline"), run_scenario("understaffed")
     assert under.summary["mean_caseload_pressure_by_setting"]["community"] > \
         1.2 * base.summary["mean_caseload_pressure_by_setting"]["community"]
-    assert under.summary["compliance_rate"] < base.summary["compliance_rate"]
+    assert under.summary["compliance_rate_of_offered"] < base.summary["compliance_rate_of_offered"]
     # same people: common random numbers
     assert under.register.equals(base.register)
 

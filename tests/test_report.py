@@ -77,7 +77,8 @@ def test_kpi_table_shows_summary_values_with_units(res: Result, page: str) -> No
     by_key = {key: (value, unit) for _, value, unit, key in rows}
     assert set(by_key) == {k for k, *_ in KPI_ROWS if k in res.summary}
     s = res.summary
-    assert by_key["compliance_rate"] == (f"{100 * s['compliance_rate']:.1f}%", "% of contacts required")
+    assert by_key["compliance_rate_of_offered"] == (f"{100 * s['compliance_rate_of_offered']:.1f}%",
+                                                    "% of contacts offered (kept or missed)")
     assert by_key["mean_caseload"][0] == f"{s['mean_caseload']:.1f}"
     assert by_key["cost_total"] == (f"{s['cost_total']:,.0f}", "GBP")
     assert by_key["mean_wait_days"][1] == "days"
@@ -189,7 +190,7 @@ def test_population_and_pressure_follow_the_timeseries(res: Result, figs: dict) 
     lines = sorted(s["y0"] for s in layout["shapes"] if s["type"] == "line" and s["y0"] == s["y1"])
     assert lines == [100, 110]
     data, _ = figs["fig-compliance-time"]
-    np.testing.assert_allclose(values(data[0]["y"]), 100 * ts["compliance_rate"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(values(data[0]["y"]), 100 * ts["compliance_rate_of_offered"].to_numpy(), rtol=1e-12)
     assert {t["name"]: sum(t["y"]) for t in data[1:]} == {
         "warnings": ts["warnings"].sum(), "breaches": ts["breaches"].sum(),
         "returns to court": ts["returns_to_court"].sum(), "recalls": ts["recalls"].sum()}

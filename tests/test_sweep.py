@@ -203,13 +203,13 @@ def test_summary_table_per_variant_and_kpi() -> None:
     runs = pd.DataFrame({"run_id": ["v000-r00", "v000-r01", "v001-r00", "v001-r01"],
                          "variant": ["v000", "v000", "v001", "v001"], "replication": [0, 1, 0, 1],
                          "seed": [5, 6, 5, 6], "staff.0.count": [10, 10, 20, 20],
-                         "compliance_rate": [0.8, 0.9, 0.7, 0.7], "breaches": [1.0, 3.0, 2.0, 4.0]})
+                         "compliance_rate_of_offered": [0.8, 0.9, 0.7, 0.7], "breaches": [1.0, 3.0, 2.0, 4.0]})
     table = summarize_runs(runs, ["staff.0.count"]).set_index(["variant", "kpi"])
     row = table.loc[("v000", "breaches")]
     assert (row["n"], row["mean"], row["sd"]) == (2, 2.0, pytest.approx(math.sqrt(2)))
     assert row["ci_high"] - row["mean"] == pytest.approx(12.706204736174707 * math.sqrt(2) / math.sqrt(2))
-    assert table.loc[("v001", "compliance_rate"), "sd"] == 0.0
-    assert table.loc[("v001", "compliance_rate"), "staff.0.count"] == 20
+    assert table.loc[("v001", "compliance_rate_of_offered"), "sd"] == 0.0
+    assert table.loc[("v001", "compliance_rate_of_offered"), "staff.0.count"] == 20
 
 
 def test_kpi_columns_flatten_dicts_and_skip_texts() -> None:
@@ -235,15 +235,15 @@ def test_a_cause_missing_from_a_run_counts_zero(tmp_path: Path) -> None:
 
 def test_figures_are_valid_plotly_for_factorial_and_sampled_designs() -> None:
     go = pytest.importorskip("plotly.graph_objects")
-    rows = [{"variant": f"v{i:03d}", "a": a, "b": b, "kpi": "compliance_rate", "n": 3, "mean": 0.8 + a / 100,
+    rows = [{"variant": f"v{i:03d}", "a": a, "b": b, "kpi": "compliance_rate_of_offered", "n": 3, "mean": 0.8 + a / 100,
              "sd": 0.01, "ci_low": 0.79 + a / 100, "ci_high": 0.81 + a / 100}
             for i, (a, b) in enumerate((a, b) for a in (1, 2, 3) for b in ("X", "Y"))]
     table = pd.DataFrame(rows)
-    factorial = go.Figure(kpi_figure(table, "compliance_rate", ["a", "b"], False, "Contacts kept"))
+    factorial = go.Figure(kpi_figure(table, "compliance_rate_of_offered", ["a", "b"], False, "Contacts kept"))
     bands = [t for t in factorial.data if t.fill == "toself"]
     assert len(bands) == 2 and len(factorial.data) == 7   # panel a: 2 bands + 2 lines (b=X, b=Y); panel b: 3 lines
     assert all(t.error_y.array is not None for t in factorial.data if t.xaxis == "x2")   # categorical: bars
-    sampled = go.Figure(kpi_figure(table, "compliance_rate", ["a", "b"], True, "Contacts kept"))
+    sampled = go.Figure(kpi_figure(table, "compliance_rate_of_offered", ["a", "b"], True, "Contacts kept"))
     assert not [t for t in sampled.data if t.fill == "toself"]
     assert {t.mode for t in sampled.data} == {"markers"}
 
@@ -441,6 +441,7 @@ def test_one_worker_two_workers_and_an_external_scheduler_agree(
     external = tmp_path / "external"
     monkeypatch.chdir(tmp_path)   # a relative --out: workers get absolute paths
     assert main(["sweep", str(exp), "--scheduler", address, "--out", "external", "--quiet"]) == 0
+    assert capsys.readouterr().err.strip() == "results in external/"   # --quiet still says where they went
     same_results(local2, external)
 
     # the same experiment with a changed file (a comment): refused without --fresh, then rerun on one worker

@@ -11,12 +11,18 @@ import json
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 
 #: Environment variables through which ``casesim app`` passes its arguments to the page.
 ENV_SCENARIO, ENV_OVERRIDES, ENV_SEED = "CASESIM_APP_SCENARIO", "CASESIM_APP_OVERRIDES", "CASESIM_APP_SEED"
 DEFAULT_HOST = "127.0.0.1"  # only this machine can reach the page unless --host says otherwise
 DEFAULT_PORT = 8765
+#: Start of the warning Solara gives for every page it serves over plain http to a host name other than
+#: ``localhost`` (127.0.0.1, or the machine's address with ``--host``): it cannot mark its session cookie
+#: ``SameSite=None`` and uses ``Lax``. That matters only for a page embedded in another site's iframe, which
+#: this page never is, and Solara has no setting to turn it off.
+COOKIE_WARNING = "Cookies with samesite=none require https"
 EXIT_INPUT = 2
 
 
@@ -56,6 +62,11 @@ def serve(scenario: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = host, str(port)
     import uvicorn
 
+    # Ignored at its source only (this message, from solara.server.starlette). Python shows a warning once per
+    # place, but forgets that whenever any code changes the warning filters (pandas does, while the page
+    # computes), so these twelve lines came back at page loads all through a session.
+    warnings.filterwarnings("ignore", message=COOKIE_WARNING, category=UserWarning,
+                            module=r"solara\.server\.starlette")
     print(f"casesim live view of {scenario}: http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
     uvicorn.run("solara.server.starlette:app", host=host, port=port, log_level="warning")
 

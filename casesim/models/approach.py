@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from casesim.agents.case_manager import CaseManager
 from casesim.agents.team import Team
-from casesim.params import P, Strict
+from casesim.params import DECADE, DECADE_DAYS, PROBABILITY, P, Strict
 
 from casesim.models.registry import policy  # isort: skip
 
@@ -38,9 +38,9 @@ class IndividualParams(Strict):
 
     name: Literal["individual"] = "individual"
     assessment_days: float = P(15, "days", "England & Wales practice: a sentence plan within 15 working days "
-                               "of sentence (assumption: calendar days)", gt=0)
+                               "of sentence (assumption: calendar days)", gt=0, le=DECADE_DAYS, limit=DECADE)
     detection_probability: float = P(0.8, "probability", "assumption: a single practitioner's structured "
-                                     "assessment finds most but not all needs", ge=0, le=1)
+                                     "assessment finds most but not all needs", ge=0, le=1, limit=PROBABILITY)
     keep_from_other_setting: bool = P(False, "flag", "DOMICE: under patch working one manager may hold the "
                                       "case through its whole journey, custody included ('through the gate')",
                                       "a manager from the other setting who holds the case on entry keeps it")
@@ -93,15 +93,18 @@ class TeamParams(Strict):
 
     name: Literal["team"] = "team"
     staff_members: int = P(1, "staff", "DOMICE: custody teams draw staff and provider representatives; "
-                           "assumption: one key worker besides the chair", ge=0, strict=True)
+                           "assumption: one key worker besides the chair", ge=0, le=100, strict=True,
+                           limit="a hundred: larger than any case conference")
     provider_representatives: bool = P(True, "flag", "DOMICE: team members are, or represent, providers of "
                                        "services")
     assessment_days: float = P(28, "days", "assumption: separate assessments by members, then a meeting to "
-                               "agree them, take longer than one practitioner's", gt=0)
+                               "agree them, take longer than one practitioner's", gt=0, le=DECADE_DAYS,
+                               limit=DECADE)
     detection_probability: float = P(0.9, "probability", "assumption: several professional perspectives find "
-                                     "more needs than one", ge=0, le=1)
+                                     "more needs than one", ge=0, le=1, limit=PROBABILITY)
     chair_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the chair "
-                                    "carries the case in the caseload count", ge=0)
+                                    "carries the case in the caseload count", ge=0, le=10,
+                                    limit="ten times the case's weight: more than any one person carries")
 
 
 @policy("approach", TeamParams)
@@ -183,7 +186,8 @@ class HybridParams(TeamParams):
 
     name: Literal["hybrid"] = "hybrid"  # type: ignore[assignment]
     driver_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the driver "
-                                     "carries the case like an individual case manager would", ge=0)
+                                     "carries the case like an individual case manager would", ge=0, le=10,
+                                     limit="ten times the case's weight: more than any one person carries")
 
 
 @policy("approach", HybridParams)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from casesim.models.registry import policy
-from casesim.params import P, Strict
+from casesim.params import CENTURY, CENTURY_DAYS, SHARE, P, Strict
 
 if TYPE_CHECKING:
     from casesim.agents.case import Case
@@ -24,12 +24,14 @@ class GraduatedParams(Strict):
     """Graduated enforcement: unacceptable absences bring warnings, then breach."""
 
     name: Literal["graduated"] = "graduated"
-    acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1)
+    acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1,
+                                        limit=SHARE)
     warnings_before_breach: int = P(1, "warnings", "England & Wales national standards: one formal warning "
                                     "within 12 months, breach on the next unacceptable failure", ge=0,
-                                    strict=True)
+                                    le=1000, strict=True, limit="a thousand: more warnings than contacts in "
+                                    "any stay")
     window_days: float = P(365, "days", "England & Wales national standards: warnings count for 12 months",
-                           gt=0)
+                           gt=0, le=CENTURY_DAYS, limit=CENTURY)
 
 
 @policy("enforcement", GraduatedParams)
@@ -55,7 +57,8 @@ class StrictParams(Strict):
     """Strict enforcement: every unacceptable absence is a breach."""
 
     name: Literal["strict"] = "strict"
-    acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1)
+    acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1,
+                                        limit=SHARE)
 
 
 @policy("enforcement", StrictParams)

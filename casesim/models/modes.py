@@ -111,6 +111,8 @@ class RiskTable:
 
 _RULE_SOURCE = "scenario input: the service's own mode-assignment rules"
 _CONDITIONS = ("risk", "offence", "needs_any", "min_needs", "max_needs")
+_MAX_NEEDS = 1000
+_NEEDS_LIMIT = "a thousand: more needs than any scenario names"
 
 
 class ModeRule(Strict):
@@ -129,9 +131,9 @@ class ModeRule(Strict):
                                     "at least one of these needs is identified and unmet (names from "
                                     "arrivals.needs_prevalence)")
     min_needs: int | None = P(None, "needs", _RULE_SOURCE, "at least this many identified, unmet needs",
-                              strict=True)
+                              strict=True, ge=0, le=_MAX_NEEDS, limit=_NEEDS_LIMIT)
     max_needs: int | None = P(None, "needs", _RULE_SOURCE, "at most this many identified, unmet needs",
-                              strict=True)
+                              strict=True, ge=0, le=_MAX_NEEDS, limit=_NEEDS_LIMIT)
 
     @field_validator("risk", "offence", "needs_any")
     @classmethod
@@ -141,10 +143,11 @@ class ModeRule(Strict):
                                                          "out to match every case")
         return values
 
-    @field_validator("min_needs", "max_needs")
+    @field_validator("min_needs", "max_needs", mode="before")
     @classmethod
-    def _not_negative(cls, count: int | None) -> int | None:
-        if count is not None and count < 0:
+    def _not_negative(cls, count: Any) -> Any:
+        # (before the schema's own bound, which would say less: "greater than or equal to 0")
+        if isinstance(count, int) and not isinstance(count, bool) and count < 0:
             raise PydanticCustomError("negative_count", "a number of needs cannot be negative (got {count})",
                                       {"count": count})
         return count
