@@ -1,0 +1,166 @@
+"""The facts README.md gives about runs are checked here or written by ``scripts/readme_facts.py``.
+
+Lists the code defines (output files, cost categories, summary keys) are compared with the code both ways;
+figures from full-size runs sit in ``<!-- facts:NAME -->`` blocks that must be exactly what the script
+writes from its saved facts (``docs/readme_facts.json``), and those facts must still describe the current
+scenarios and engine. Nothing here runs more than a tiny scenario.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from casesim.costs import CATEGORIES
+from casesim.golden import GOLDEN, differences
+from casesim.results import OUTPUT_FILES, run
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TINY = ("time.horizon_days=60", "time.warmup_days=0", "arrivals.rate_per_day=1", "initial_population.by_stage={}")
+#: Shipped scenarios that are not variants of the baseline, so not in the README's table.
+NOT_VARIANTS = {"england_wales", "england_wales_national", "us_like"}
+#: Names that are summary keys by their shape (README-wide, each must then be one).
+KPI_SHAPED = re.compile(
+    r"^(cases_\w+|case_years|continuity_breaks\w*|mean_caseload\w*|mean_wait_days|share_\w+"
+    r"|contacts_(required|not_offered)|compliance_(rate|by)\w*|\w+_per_case_year|referral_acceptance_rate"
+    r"|interventions_(started|completed)|needs_identified|orders_(ended|completed)|completion_rate|custody_days"
+    r"|cost_(total|by_\w+|per_case_year|per_completed_order)|fte_\w+|workload_hours\w*|intervention_place_days"
+    r"|unpriced_contact_modes|run_warnings)$")
+
+
+@cache
+def facts_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("readme_facts", ROOT / "scripts" / "readme_facts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def readme() -> str:
+    return README.read_text()
+
+
+@cache
+def tiny_summary() -> dict[str, Any]:
+    return run(ROOT / "scenarios" / "baseline.yaml", overrides=TINY, seed=3).summary
+
+
+def checked_block(name: str) -> str:
+    """The text between ``<!-- checked:NAME -->`` and ``<!-- /checked -->`` (exactly one such block)."""
+    found = re.findall(rf"<!-- checked:{name} -->\n(.*?)<!-- /checked -->", readme(), re.S)
+    assert len(found) == 1, f"README.md needs exactly one checked:{name} block, found {len(found)}"
+    return found[0]
+
+
+def first_column_names(block: str) -> list[str]:
+    """The backquoted names in the first column of a Markdown table's body rows."""
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("|---")][1:]
+    return [name for row in rows for name in re.findall(r"`([^`]+)`", row.split(" | ")[0])]
+
+
+def test_output_files_listed_are_those_a_run_writes() -> None:
+    named = first_column_names(checked_block("output-files"))
+    assert len(named) == len(set(named)), "a file listed twice"
+    assert set(named) == set(OUTPUT_FILES)
+
+
+def test_cost_categories_listed_are_those_the_costs_produce() -> None:
+    assert first_column_names(checked_block("cost-categories")) == list(CATEGORIES)
+    assert list(tiny_summary()["cost_by_category"]) == list(CATEGORIES)
+
+
+def test_kpi_table_lists_every_summary_key_and_no_other() -> None:
+    named = first_column_names(checked_block("summary-keys"))
+    assert len(named) == len(set(named)), "a key listed twice"
+    keys = set(tiny_summary())
+    assert not set(named) - keys, f"README names keys summary.json does not have: {sorted(set(named) - keys)}"
+    assert not keys - set(named), f"summary.json keys missing from README's table: {sorted(keys - set(named))}"
+
+
+def test_every_summary_key_named_anywhere_in_the_readme_exists() -> None:
+    summary = tiny_summary()
+    golden = [r["summary"] for r in json.loads(GOLDEN.read_text()).values()]
+    names = set(re.findall(r"`([A-Za-z_][\w.]*)`", readme()))
+    wrong = []
+    for name in sorted(names):
+        head, _, sub = name.partition(".")
+        if sub and isinstance(summary.get(head), dict):   # a dict KPI's entry, as sweeps and compare name them
+            if not any(sub in s.get(head, {}) for s in [summary, *golden]):
+                wrong.append(name)
+        elif not sub and KPI_SHAPED.match(name) and name not in summary:
+            wrong.append(name)
+    assert not wrong, f"README names summary keys that do not exist: {wrong}"
+
+
+def test_a_misnamed_key_would_be_found() -> None:
+    """The two patterns above catch what they are for (the README once said cost_by_category.contacts)."""
+    assert KPI_SHAPED.match("cost_per_case_year") and KPI_SHAPED.match("compliance_rate_of_due")
+    assert not KPI_SHAPED.match("cost_per_contact") and not KPI_SHAPED.match("warnings_before_breach")
+    assert "contacts" not in tiny_summary()["cost_by_category"]
+
+
+# --------------------------------------------------------------------------- generated blocks
+
+
+def test_facts_blocks_are_what_the_script_writes() -> None:
+    script = facts_script()
+    facts = json.loads(script.FACTS.read_text())
+    blocks = script.blocks_in(readme())
+    assert set(blocks) == set(script.BLOCKS), "every block the script writes appears in README.md once"
+    assert sum(readme().count(f"<!-- facts:{name} -->") for name in script.BLOCKS) == len(script.BLOCKS)
+    assert script.render(readme(), facts) == readme(), (
+        "README.md's facts blocks were edited by hand or the script changed: python scripts/readme_facts.py --render")
+
+
+def test_saved_facts_describe_the_current_scenarios() -> None:
+    script = facts_script()
+    facts = json.loads(script.FACTS.read_text())
+    shipped = {p.stem for p in (ROOT / "scenarios").glob("*.yaml")}
+    assert set(script.TABLE_SCENARIOS) == shipped - NOT_VARIANTS, "a shipped scenario missing from the table"
+    assert set(facts["runs"]) == set(script.TABLE_SCENARIOS)
+    changed = [n for n, d in script.scenario_digests().items() if facts["scenario_sha256"].get(n) != d]
+    assert not changed, f"scenarios changed since the README's figures were made: {changed}; run " \
+                        "python scripts/readme_facts.py"
+
+
+def test_saved_facts_were_made_by_the_current_engine() -> None:
+    """The regression baseline's values of the keys the blocks read, as they were when the facts were made:
+    a change to results refreshes the golden file, and then the README's figures are stale too. (Keys the
+    golden file did not hold then are not compared, so adding a key does not make the figures stale.)"""
+    script = facts_script()
+    saved = json.loads(script.FACTS.read_text())["golden_fingerprint"]
+    now = script.fingerprint()
+    assert set(saved) == set(now)
+    diff = [d for name in saved
+            for d in differences(saved[name], {k: now[name].get(k) for k in saved[name]}, name)]
+    assert not diff, "results changed since the README's figures were made; run python scripts/readme_facts.py:\n" \
+                     + "\n".join(diff[:10])
+
+
+def test_baseline_cost_block_has_every_category_and_adds_up() -> None:
+    script = facts_script()
+    base = json.loads(script.FACTS.read_text())["runs"]["baseline"]
+    assert set(base["cost_by_category"]) == set(CATEGORIES), "the categories changed: run scripts/readme_facts.py"
+    assert sum(base["cost_by_category"].values()) == pytest.approx(base["cost_total"], rel=1e-12)
+    block = script.blocks_in(readme())["baseline-costs"]
+    assert all(f" {c} " in block for c in CATEGORIES)
+
+
+def test_render_writes_only_inside_the_blocks() -> None:
+    script = facts_script()
+    facts = json.loads(script.FACTS.read_text())
+    text = "before\n<!-- facts:baseline-breaks -->\nstale\n<!-- /facts -->\nafter\n"
+    out = script.render(text, facts)
+    assert out.startswith("before\n<!-- facts:baseline-breaks -->\nIn the baseline, ")
+    assert out.endswith("<!-- /facts -->\nafter\n") and "stale" not in out
+    with pytest.raises(KeyError, match="unknown-block"):
+        script.render("<!-- facts:unknown-block -->\n<!-- /facts -->\n", facts)
