@@ -14,45 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from casesim import kpis
 from casesim.yamlio import ScenarioError
 
 EXIT_INPUT = 2
-
-#: KPIs shown after a run, with their labels and formats.
-SUMMARY_ROWS: list[tuple[str, str, str]] = [
-    ("cases_entered", "Cases entered", "{:,.0f}"),
-    ("cases_exited", "Cases exited", "{:,.0f}"),
-    ("cases_active_end", "Cases active at the end", "{:,.0f}"),
-    ("case_years", "Case-years", "{:,.0f}"),
-    ("mean_caseload", "Mean caseload per case manager (cases)", "{:.1f}"),
-    ("mean_caseload_pressure", "Mean caseload pressure (load / capacity)", "{:.0%}"),
-    ("share_manager_time_over_capacity", "Manager time over capacity", "{:.1%}"),
-    ("continuity_breaks_per_case_year", "Continuity breaks per case-year", "{:.2f}"),
-    ("compliance_rate_of_offered", "Contacts kept, of those offered", "{:.1%}"),
-    ("compliance_rate_of_due", "Contacts kept, of those due", "{:.1%}"),
-    ("contacts_not_offered", "Contacts not offered (nobody to see the case)", "{:,.0f}"),
-    ("share_contacts_not_offered", "Contacts not offered, share of those due", "{:.1%}"),
-    ("warnings_per_case_year", "Warnings per case-year", "{:.3f}"),
-    ("breaches_per_case_year", "Breaches per case-year", "{:.3f}"),
-    ("returns_to_court_per_case_year", "Returns to court per case-year", "{:.3f}"),
-    ("recalls_per_case_year", "Recalls per case-year", "{:.3f}"),
-    ("completion_rate", "Orders completed", "{:.1%}"),
-    ("referrals", "Referrals", "{:,.0f}"),
-    ("mean_wait_days", "Mean wait for an intervention (days)", "{:.1f}"),
-    ("share_needs_met", "Identified needs met", "{:.1%}"),
-    ("cost_total", "Total cost", "{:,.0f}"),
-    ("cost_per_case_year", "Cost per case-year", "{:,.0f}"),
-    ("cost_per_completed_order", "Cost per completed order", "{:,.0f}"),
-    ("fte_required", "Staff FTE required (workload hours / productive hours)", "{:.1f}"),
-    ("fte_available", "Staff FTE in post", "{:.1f}"),
-]
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return pattern.format(value)
-
 
 def stdout_console() -> Any:
     """A ``rich`` console on standard output, as wide as the terminal, or 80 columns when the output goes to
@@ -237,9 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                       + (f", {args.parts} independent parts" if args.parts > 1 else ""))
         table.add_column("Measure")
         table.add_column("Value", justify="right")
-        for key, label, pattern in SUMMARY_ROWS:
-            if key in s:
-                table.add_row(label, _fmt(s[key], pattern))
+        for kpi in kpis.console():   # the KPIs with a short label, as casesim.kpis declares them
+            if kpi.key in s:
+                table.add_row(kpi.short, kpi.shown(s[kpi.key]))
         Console().print(table)
         print(f"results written to {written}/")
     else:   # on standard error: --quiet keeps standard output empty
@@ -395,8 +360,9 @@ def cmd_costs(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _cannot_write(args.xlsx, "--xlsx", exc)
     cur = summary.get("currency", "")
-    print(f"cost per case-year {_fmt(summary.get('cost_per_case_year'), '{:,.0f}')} {cur}; FTE required "
-          f"{_fmt(summary.get('fte_required'), '{:.1f}')} against {_fmt(summary.get('fte_available'), '{:.1f}')} "
+    shown = {k: kpis.BY_KEY[k].shown(summary.get(k)) for k in ("cost_per_case_year", "fte_required", "fte_available")}
+    print(f"cost per case-year {shown['cost_per_case_year']} {cur}; FTE required "
+          f"{shown['fte_required']} against {shown['fte_available']} "
           f"available; workbook written to {written}")
     return 0
 
@@ -517,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario value, e.g. --set arrivals.rate_per_day=12 (repeatable)")
     p.add_argument("--parts", type=int, default=1, metavar="N",
                    help="run a large service as N independent parts in parallel processes and merge them "
-                        "(a regional split: see 'Performance' in the README; default 1, one undivided service)")
+                        "(a regional split: see docs/performance-overview.md; default 1, one undivided service)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table (where the results "
                    "went is still said, on standard error)")
     p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "

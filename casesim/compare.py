@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from casesim.experiment import replication_seed
-from casesim.report import KPI_ROWS, format_kpi
+from casesim.kpis import headline
 from casesim.scenario import Scenario, load_scenario
 from casesim.sweep import COUNT_DICTS, kpi_columns, mean_ci
 from casesim.yamlio import Problem, ScenarioError
@@ -292,11 +292,11 @@ def page_html(comp: Comparison) -> str:
         "<h2>Headline figures</h2>",
     ]
     figs: list[tuple[str, dict[str, Any]]] = []
-    for key, label, unit, pattern in KPI_ROWS:
-        if key in present:
-            scale = 100.0 if pattern == "%" else 1.0
-            figs.append((f"kpi-{key}", kpi_figure(comp.table, key, f"{label} ({unit.format(cur=cur)})",
-                                                  unit.format(cur=cur), scale, labels)))
+    for kpi in headline():
+        if kpi.key in present:
+            unit = kpi.unit.format(cur=cur)
+            figs.append((f"kpi-{kpi.key}", kpi_figure(comp.table, kpi.key, f"{kpi.label} ({unit})", unit,
+                                                      100.0 if kpi.percent else 1.0, labels)))
     n_kpi = len(figs)
     for column, title, unit, scale in SERIES:
         if column in comp.series.columns:
@@ -416,19 +416,20 @@ def console_table(comp: Comparison) -> ConsoleTable:
     cur = str(comp.entries[0].scenario.costs.currency)
     by = comp.table.set_index(["kpi", "scenario"])
     blocks = []
-    for key, label, unit, pattern in KPI_ROWS:
+    for kpi in headline():
+        key, pattern = kpi.key, kpi.fmt
         if (key, labels[0]) not in by.index:
             continue
         rows = []
         for i, lab in enumerate(labels):
             row = by.loc[(key, lab)]
-            mean = format_kpi(_num(row["mean"]), pattern)
+            mean = kpi.shown(_num(row["mean"]))
             if i == 0:
                 rows.append((lab, mean, "", ""))
                 continue
             low, high = (format_diff(_num(row[c]), pattern) for c in ("diff_ci_low", "diff_ci_high"))
             rows.append((lab, mean, format_diff(_num(row["diff_from_first"]), pattern), f"[{low}, {high}]"))
-        blocks.append((f"{label} ({unit.format(cur=cur)})", tuple(rows)))
+        blocks.append((f"{kpi.label} ({kpi.unit.format(cur=cur)})", tuple(rows)))
     title = (f"{' vs '.join(labels)}: mean of {len(comp.seeds)} replications (common random numbers); "
              f"difference from {labels[0]} on the same seeds, with its 95% CI")
     return ConsoleTable(title, ("Scenario", "Mean", "Difference", "95% CI"), tuple(blocks))

@@ -525,7 +525,7 @@ def number_format(name: str, unit: str, currency: str) -> str | None:
     """The number format of a value called ``name`` (a column header, or a summary measure) with ``unit``
     (an assumption's unit; ""), or None to leave Excel's General: money for costs (``cost``, ``cost_*``,
     ``*_cost``, ``*_cost_per_fte``, the pivot's ``year N``), one decimal for FTE and case-years, whole numbers
-    for hours and counts, and % for shares (a KPI named as :func:`casesim.staffing_solver.is_share` says, or
+    for hours and counts, and % for shares (a KPI of kind share, :func:`casesim.staffing_solver.is_share`, or
     an assumption whose unit is a share, a probability or 0..1)."""
     from casesim.staffing_solver import is_share
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from casesim.params import RISKS
+
 if TYPE_CHECKING:
     from casesim.metrics import MetricsContext
 
 #: Cause used by an engine that closes stays/cases at the end of a run; such rows are
 #: treated as censoring (ignored), never as real exits.
 END_OF_RUN = "end_of_run"
-#: Risk levels in their natural order; other levels follow alphabetically.
-RISK_ORDER = ("LOW", "MEDIUM", "HIGH")
 #: Label for a case whose initial risk is not in the register.
 UNKNOWN_RISK = "UNKNOWN"
 #: Setting label for a staff member missing from ``staff_setting``.
@@ -407,8 +407,8 @@ class RiskTrack:
         reg_risk = register["risk"].astype(str).to_numpy(dtype=object)
         self.rows = lg.rows("risk_change")
         change = lg.cause_names[lg.cause[self.rows]]
-        every = set(reg_risk) | set(change) | set(RISK_ORDER) | {UNKNOWN_RISK}
-        self.names = ordered_labels(every, RISK_ORDER)
+        every = set(reg_risk) | set(change) | set(RISKS) | {UNKNOWN_RISK}
+        self.names = ordered_labels(every, RISKS)   # in their natural order; others alphabetically
         lookup = {name: i for i, name in enumerate(self.names)}
         self.reg_label = np.array([lookup[x] for x in reg_risk], dtype=np.int64)
         self.change_label = np.array([lookup[x] for x in change], dtype=np.int64)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from casesim.kpis import headline
 from casesim.metrics_tables import (
     LogArrays,
     RiskTrack,
@@ -77,40 +78,6 @@ ROUTE_WORDS: dict[str, tuple[str, str]] = {
 #: Colour of flows into and out of the service (start of window, new cases, exits, still open).
 EDGE_COLOUR = "rgba(160, 160, 160, 0.35)"
 
-#: Headline KPIs of ``summary.json``: key, plain label, unit, format. ``{cur}`` is the run's currency;
-#: the format ``%`` shows a share as a percentage with one decimal.
-KPI_ROWS: list[tuple[str, str, str, str]] = [
-    ("cases_entered", "New cases", "cases", "{:,.0f}"),
-    ("cases_exited", "Cases that left the service", "cases", "{:,.0f}"),
-    ("cases_active_end", "Cases open at the end of the run", "cases", "{:,.0f}"),
-    ("case_years", "Time under the service's responsibility", "case-years", "{:,.0f}"),
-    ("mean_caseload", "Cases per case manager (time average)", "cases per manager", "{:.1f}"),
-    ("mean_caseload_pressure", "Caseload pressure (weighted caseload / capacity)", "% of capacity", "%"),
-    ("share_manager_time_over_capacity", "Manager time above 100% of capacity", "% of manager time", "%"),
-    ("share_manager_time_over_110", "Manager time above 110% of capacity", "% of manager time", "%"),
-    ("continuity_breaks_per_case_year", "Changes of responsible manager (continuity breaks)", "per case-year",
-     "{:.2f}"),
-    ("compliance_rate_of_offered", "Contacts kept, of those offered", "% of contacts offered (kept or missed)", "%"),
-    ("compliance_rate_of_due", "Contacts kept, of those due", "% of contacts due (offered or not)", "%"),
-    ("contacts_not_offered", "Contacts not offered (nobody to see the person)", "contacts", "{:,.0f}"),
-    ("share_contacts_not_offered", "Contacts not offered (nobody at work to see the person)",
-     "% of contacts due", "%"),
-    ("warnings_per_case_year", "Warnings", "per case-year", "{:.3f}"),
-    ("breaches_per_case_year", "Breaches", "per case-year", "{:.3f}"),
-    ("returns_to_court_per_case_year", "Returns to court after breach", "per case-year", "{:.3f}"),
-    ("recalls_per_case_year", "Recalls to custody", "per case-year", "{:.3f}"),
-    ("completion_rate", "Orders and licences completed", "% of those that ended", "%"),
-    ("referrals", "Referrals to providers", "referrals", "{:,.0f}"),
-    ("referral_acceptance_rate", "Referrals accepted", "% of referrals", "%"),
-    ("mean_wait_days", "Wait for an intervention to start (mean)", "days", "{:.1f}"),
-    ("share_needs_met", "Identified needs met (intervention completed)", "% of needs identified", "%"),
-    ("cost_total", "Total cost", "{cur}", "{:,.0f}"),
-    ("cost_per_case_year", "Cost per case-year", "{cur} per case-year", "{:,.0f}"),
-    ("cost_per_completed_order", "Cost per completed order", "{cur} per completed order", "{:,.0f}"),
-    ("fte_required", "Staff needed for the workload", "FTE", "{:.1f}"),
-    ("fte_available", "Staff in post", "FTE", "{:.1f}"),
-]
-
 #: Start, new-case, exit and still-open node keys of the journey flows.
 START, INITIAL, NEW, LEFT, STILL = "@start", "@initial", "@new", "@left", "@still"
 
@@ -122,15 +89,6 @@ def stage_words(name: str) -> str:
 
 def _words(table: Mapping[str, str], key: str) -> str:
     return table.get(key) or key.replace("_", " ").strip().capitalize()
-
-
-def format_kpi(value: Any, pattern: str) -> str:
-    """A KPI value as text (``n/a`` when undefined); ``%`` formats a share as a percentage."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if pattern == "%":
-        return f"{100.0 * value:.1f}%"
-    return pattern.format(value)
 
 
 def _list(values: Any) -> list[Any]:
@@ -563,11 +521,11 @@ def kpi_table_html(summary: Mapping[str, Any]) -> str:
     """The headline KPIs as an HTML table: plain label, value, unit and the ``summary.json`` key."""
     cur = str(summary.get("currency", ""))
     rows = []
-    for key, label, unit, pattern in KPI_ROWS:
-        if key not in summary:
+    for kpi in headline():
+        if kpi.key not in summary:
             continue
-        rows.append(f"<tr><td>{escape(label)}</td><td class='num'>{escape(format_kpi(summary[key], pattern))}</td>"
-                    f"<td>{escape(unit.format(cur=cur))}</td><td><code>{escape(key)}</code></td></tr>")
+        rows.append(f"<tr><td>{escape(kpi.label)}</td><td class='num'>{escape(kpi.shown(summary[kpi.key]))}</td>"
+                    f"<td>{escape(kpi.unit.format(cur=cur))}</td><td><code>{escape(kpi.key)}</code></td></tr>")
     return ("<table class='kpi'><thead><tr><th>Measure</th><th>Value</th><th>Unit</th><th>summary.json key</th>"
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
@@ -694,4 +652,4 @@ def figure_payloads(html: str) -> dict[str, tuple[list[Any], dict[str, Any]]]:
 
 
 __all__: Sequence[str] = ("report_html", "write_report", "figure_payloads", "journey_flows", "staff_caseloads",
-                          "enforcement_by", "waits_by_provider", "costs_by_category", "KPI_ROWS")
+                          "enforcement_by", "waits_by_provider", "costs_by_category")

@@ -24,24 +24,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from casesim.kpis import SHARE, kind_of
 from casesim.results import run
 from casesim.scenario import load_scenario
 from casesim.sweep import kpi_columns, t_quantile
 
-#: A KPI is a share (a proportion, between 0 and 1 by construction) when its summary key, or for a dotted
-#: KPI the key before the first dot, starts with one of these prefixes or ends with one of these suffixes:
-#: the naming of casesim/metrics.py (``share_manager_time_over_capacity``, ``share_needs_met``,
-#: ``compliance_rate_of_offered``, ``compliance_rate_of_due``, ``completion_rate``, ``referral_acceptance_rate``; per
-#: setting or stage: ``share_manager_time_over_capacity_by_setting.community``, ``compliance_by_stage.CUSTODY``).
-#: Ratios that can exceed 1, such as ``mean_caseload_pressure``, are not shares.
-SHARE_PREFIXES = ("share_", "compliance_")
-SHARE_SUFFIXES = ("_rate",)
-
 
 def is_share(kpi: str) -> bool:
-    """Whether ``kpi`` (a summary key, dotted for nested ones) is a share (see :data:`SHARE_PREFIXES`)."""
-    key = kpi.split(".", 1)[0]
-    return key.startswith(SHARE_PREFIXES) or key.endswith(SHARE_SUFFIXES)
+    """Whether ``kpi`` (a summary key, dotted for nested ones: ``compliance_by_stage.CUSTODY``) is a share, a
+    proportion between 0 and 1 by construction: its kind in the catalogue (:mod:`casesim.kpis`) says so.
+    Ratios that can exceed 1, such as ``mean_caseload_pressure``, are not shares; nor is a name the catalogue
+    does not hold."""
+    return kind_of(kpi) == SHARE
 
 
 def share_interval(values: Sequence[float], level: float) -> tuple[float, float, float]:

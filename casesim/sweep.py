@@ -313,9 +313,9 @@ def write_page(path: Path, table: pd.DataFrame, design: Design, counts: dict[str
 
     import plotly.io as pio
 
-    from casesim.cli import SUMMARY_ROWS
+    from casesim.kpis import console
 
-    labels = {key: label for key, label, _ in SUMMARY_ROWS}
+    labels = {kpi.key: kpi.short for kpi in console()}   # the console summary's labels
     factors = design.factor_columns
     kpis = [k for k in dict.fromkeys(table["kpi"]) if "." not in k]
     exp = design.loaded.experiment

@@ -201,15 +201,15 @@ WIDE_LABELS = ["baseline", "small_strict_enforcement_more_staff", "pods_cover"]
 def synthetic(labels: list[str]) -> Comparison:
     """A comparison of made-up replications (no runs): large costs and shares near 1, three replications."""
     from casesim.compare import Entry, compare_table
-    from casesim.report import KPI_ROWS
+    from casesim.kpis import headline
 
     rows = []
     for i, lab in enumerate(labels):
         for r in range(3):
             row: dict[str, object] = {"scenario": lab, "replication": r, "seed": r}
-            for j, (key, _, _, pattern) in enumerate(KPI_ROWS):
+            for j, kpi in enumerate(headline()):
                 wobble = (r - 1) * (j + 1) * 0.001 * (1 + i * (r == 0))   # the differences vary too
-                row[key] = min(1.0, 0.97 + 0.01 * i + wobble) if pattern == "%" else 1234.5 * (1 + 0.3 * i + wobble)
+                row[kpi.key] = min(1.0, 0.97 + 0.01 * i + wobble) if kpi.percent else 1234.5 * (1 + 0.3 * i + wobble)
             row["cost_total"] = [202_000_000.0, 203_188_860.0, 202_594_430.0][r] * (1 + 0.25 * i) + 1e6 * r * i
             rows.append(row)
     runs = pd.DataFrame(rows)
@@ -231,7 +231,8 @@ def rendered(renderable: object, width: int) -> list[str]:
 @pytest.mark.parametrize(("n", "width"), [(2, 80), (3, 80), (4, 80), (3, 60)])
 def test_console_table_fits_the_width_with_every_figure_whole(n: int, width: int) -> None:
     from casesim.compare import console_table, format_diff
-    from casesim.report import KPI_ROWS, format_kpi
+    from casesim.kpis import format_value as format_kpi
+    from casesim.kpis import headline
 
     labels = [*WIDE_LABELS, "fourth"][:n]
     comp = synthetic(labels)
@@ -242,7 +243,7 @@ def test_console_table_fits_the_width_with_every_figure_whole(n: int, width: int
     cur = comp.entries[0].scenario.costs.currency
     by = comp.table.set_index(["kpi", "scenario"])
     checked = 0
-    for key, label, unit, pattern in KPI_ROWS:
+    for key, label, unit, pattern in ((k.key, k.label, k.unit, k.fmt) for k in headline()):
         heading = f"{label} ({unit.format(cur=cur)})"
         # a label is on one line, or wrapped at a space onto a second, never more
         assert any(heading in " ".join(s.strip() for s in lines[i:i + 2]) for i in range(len(lines))), heading
@@ -254,7 +255,7 @@ def test_console_table_fits_the_width_with_every_figure_whole(n: int, width: int
             for figure in figures:   # whole, on one line
                 assert any(figure in line for line in lines), (key, lab, figure)
                 checked += 1
-    assert checked == len(KPI_ROWS) * (1 + 4 * (n - 1))
+    assert checked == len(list(headline())) * (1 + 4 * (n - 1))
     if width >= 80:   # room enough: a scenario's figures are on the line of its (short) name
         for lab in (lab for lab in labels if len(lab) <= 12):
             cost = by.loc[("cost_total", lab)]

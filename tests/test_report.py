@@ -13,9 +13,9 @@ import pytest
 from helpers import run_small
 
 from casesim.events import EventLog
+from casesim.kpis import format_value, headline
 from casesim.metrics import MetricsContext
 from casesim.report import (
-    KPI_ROWS,
     LEFT,
     NEW,
     START,
@@ -23,7 +23,6 @@ from casesim.report import (
     costs_by_category,
     enforcement_by,
     figure_payloads,
-    format_kpi,
     journey_flows,
     report_html,
     staff_caseloads,
@@ -75,14 +74,14 @@ def test_kpi_table_shows_summary_values_with_units(res: Result, page: str) -> No
     table = page[page.index("<table class='kpi'>"):page.index("</table>")]
     rows = re.findall(r"<tr><td>(.*?)</td><td class='num'>(.*?)</td><td>(.*?)</td><td><code>(.*?)</code>", table)
     by_key = {key: (value, unit) for _, value, unit, key in rows}
-    assert set(by_key) == {k for k, *_ in KPI_ROWS if k in res.summary}
+    assert set(by_key) == {k.key for k in headline() if k.key in res.summary}
     s = res.summary
     assert by_key["compliance_rate_of_offered"] == (f"{100 * s['compliance_rate_of_offered']:.1f}%",
                                                     "% of contacts offered (kept or missed)")
     assert by_key["mean_caseload"][0] == f"{s['mean_caseload']:.1f}"
     assert by_key["cost_total"] == (f"{s['cost_total']:,.0f}", "GBP")
     assert by_key["mean_wait_days"][1] == "days"
-    assert format_kpi(None, "%") == "n/a"
+    assert format_value(None, "%") == "n/a"
 
 
 def test_result_write_includes_the_report(res: Result, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from casesim.params import RISKS
 from casesim.rng import ACCEPTANCE, COMPLETION, DROPOUT_TIME, INTERVENTION_LENGTH, Luck, sample
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from casesim.simulation import Simulation
 
 ACCEPTING, QUEUED, ACTIVE, CLOSED = 0, 1, 2, 3
-_RISK_RANK = {"HIGH": 0, "MEDIUM": 1, "LOW": 2}
+_RISK_RANK = {r: i for i, r in enumerate(reversed(RISKS))}   # HIGH first
 
 
 def _without(tickets: tuple[Ticket, ...], t: Ticket) -> tuple[Ticket, ...]:

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from casesim import models
+from casesim import kpis, models
 from casesim.app import ENV_OVERRIDES, ENV_SCENARIO, ENV_SEED, default_scenario
 from casesim.metrics import summarize, timeseries
 from casesim.params import SETTINGS
@@ -48,18 +48,11 @@ YEAR_DAYS = 365.25
 LABELS = ("A", "B")
 COLOURS = {"A": "#1f5fa8", "B": "#d1495b"}
 
-#: KPIs shown for each configuration: summary key, label, format.
-KPI_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("mean_caseload", "Cases per case manager", "{:.1f}"),
-    ("mean_caseload_pressure", "Caseload pressure (load / capacity)", "{:.0%}"),
-    ("share_manager_time_over_capacity", "Manager time over capacity", "{:.0%}"),
-    ("continuity_breaks_per_case_year", "Continuity breaks per case-year", "{:.2f}"),
-    ("compliance_rate_of_offered", "Contacts kept, of those offered", "{:.1%}"),
-    ("compliance_rate_of_due", "Contacts kept, of those due", "{:.1%}"),
-    ("warnings_per_case_year", "Warnings per case-year", "{:.3f}"),
-    ("breaches_per_case_year", "Breaches per case-year", "{:.3f}"),
-    ("completion_rate", "Orders completed", "{:.1%}"),
-    ("cost_per_case_year", "Cost per case-year", "{:,.0f}"),
+#: KPIs shown for each configuration (summary keys; their short labels and compact formats are in casesim.kpis).
+LIVE_KPIS: tuple[str, ...] = (
+    "mean_caseload", "mean_caseload_pressure", "share_manager_time_over_capacity", "continuity_breaks_per_case_year",
+    "compliance_rate_of_offered", "compliance_rate_of_due", "warnings_per_case_year", "breaches_per_case_year",
+    "completion_rate", "cost_per_case_year",
 )
 
 
@@ -273,25 +266,22 @@ def chart_series(ts: pd.DataFrame, tick_days: float) -> pd.DataFrame:
     })
 
 
-def format_kpi(value: Any, pattern: str) -> str:
-    return "n/a" if value is None else pattern.format(value)
-
-
 def kpi_table_html(snap: Snapshot, currency: str) -> str:
     """The KPI table (A | B | B - A) as HTML; each cell carries its raw value in ``data-value``."""
     head = "".join(f'<th style="color:{COLOURS[k]}">Configuration {k}</th>' for k in LABELS)
     rows = []
-    for key, label, pattern in KPI_ROWS:
+    for key in LIVE_KPIS:
+        kpi = kpis.BY_KEY[key]
         cells = []
         values = [snap.kpis.get(k, {}).get(key) for k in LABELS]
         for k, v in zip(LABELS, values, strict=True):
             raw = "" if v is None else repr(float(v))
-            cells.append(f'<td class="kpi" id="kpi-{k}-{key}" data-value="{raw}">{format_kpi(v, pattern)}</td>')
+            cells.append(f'<td class="kpi" id="kpi-{k}-{key}" data-value="{raw}">{kpi.shown(v, compact=True)}</td>')
         diff = values[1] - values[0] if None not in values else None
-        shown = "n/a" if diff is None else ("+" if diff > 0 else "") + format_kpi(diff, pattern)
+        shown = "n/a" if diff is None else ("+" if diff > 0 else "") + kpi.shown(diff, compact=True)
         cells.append(f'<td class="kpi diff" id="kpi-diff-{key}">{shown}</td>')
-        unit = f" ({currency})" if key.startswith("cost") else ""
-        rows.append(f"<tr><th>{html.escape(label + unit)}</th>{''.join(cells)}</tr>")
+        unit = f" ({currency})" if kpi.kind == "money" else ""
+        rows.append(f"<tr><th>{html.escape(str(kpi.short) + unit)}</th>{''.join(cells)}</tr>")
     a, b = snap.window
     caption = (f"Measured over days {a:,.0f} to {b:,.0f}" + (" (warm-up not yet over: from day 0)" if a == 0 else
                                                                " (after the warm-up)")) if b > 0 else \
