@@ -17,8 +17,8 @@ this machine (2 cores, shared): bare, 165,000 processes, 349k -> 429k events per
 median of 6; 1.22x in another session); 20,000 processes, 340k -> 335k (0.98x; 1.10x in the other
 session: a heap of that size already fits the caches, and the calendar costs a comparison per event).
 The engine at 1 in 5: 0.93 and 0.98 of the CPU time in two side-by-side pairs; the national preset in two
-parts, together with the windows across absences and misses (README, step 9 and the contacts section):
-the slower part 337 -> 259 s.
+parts, together with the windows across absences and misses (docs/performance.md, step 9, and
+docs/model.md on contacts): the slower part 337 -> 259 s.
 
     python benchmarks/bench_scheduler.py --processes 165000 20000 --repeat 6
     python benchmarks/bench_scheduler.py --scale 0.2

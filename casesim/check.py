@@ -24,7 +24,7 @@ Checks (each gives one or more rows: theory, simulated value, interval, toleranc
 4. **Common random numbers** (``crn``): two scenarios that differ only in staffing see the
    same people arriving at the same times with the same attributes.
 
-See the README section "Validation: casesim check" for the method and the tolerances.
+The method and the tolerances are in docs/checks.md.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ MMC_LOADS: tuple[tuple[int, float], ...] = ((2, 0.5), (3, 0.8), (2, 0.9))
 MMC_MEAN_SERVICE_DAYS = 90.0
 #: Relative variance per counted referral of the control-variate estimate of the mean wait
 #: (Var(estimate) / Wq^2 x referrals), by (c, rho): measured in a pilot of 100 replications of
-#: 40,000 referrals each with an independent Kiefer-Wolfowitz simulation (see README). It sets
+#: 40,000 referrals each with an independent Kiefer-Wolfowitz simulation (see docs/checks.md). It sets
 #: how many referrals each load needs for the target interval half-width.
 MMC_PILOT_VARIANCE: dict[tuple[int, float], float] = {(2, 0.5): 32.5, (3, 0.8): 90.4, (2, 0.9): 285.1,
                                                       (2, 0.95): 1429.0}

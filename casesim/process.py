@@ -49,7 +49,7 @@ _u = Luck.u
 
 
 class ComplianceModel:
-    """Probability that a case keeps a required contact (logistic; see README).
+    """Probability that a case keeps a required contact (logistic; see docs/model.md).
 
     logit p = intercept + b_prop·propensity + b_mot·(motivation − 0.5) + b_risk[risk]
               + b_int·intensity(mode) + b_cont·min(1, days with holder / saturation)

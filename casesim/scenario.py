@@ -236,7 +236,7 @@ class Process(Strict):
     contact_settlement: Literal["each", "aggregate"] = P(
         "each", "choice", "model grain, not behaviour: `each` decides every required contact at its own time; "
         "`aggregate` decides the contacts due in a window at once (each kept stretch as one row, each miss at "
-        "its own time), for national runs; see README: contacts in aggregate")
+        "its own time), for national runs; see docs/model.md: contacts in aggregate")
     contact_window_days: float = P(56, "days", "with contact_settlement: aggregate, the longest window; it also "
                                    "ends at the case's next assessment, plan, review, offence or end of stay and "
                                    "at the next leave, absence or return of anyone its contacts rest on (it runs "
@@ -246,7 +246,7 @@ class Process(Strict):
 
 
 class Compliance(Strict):
-    """Coefficients of the logistic model of keeping a contact (see README: compliance model)."""
+    """Coefficients of the logistic model of keeping a contact (see docs/model.md: the compliance model)."""
 
     intercept: float = P(3.2, "logit", "calibrated so the baseline keeps about 90% of contacts and completes "
                          "about 70-74% of orders (E&W parliamentary answer, Dec 2023)", **_LOGIT)
@@ -368,7 +368,7 @@ class Workload(Strict):
 
 
 class Costs(Strict):
-    """Money per unit, staff roles and the hours each activity takes (see README: costs and staffing).
+    """Money per unit, staff roles and the hours each activity takes (see docs/costs.md).
 
     Cost categories: ``staff`` (posts paid: FTE in post x annual cost; contacts and all other casework
     are staff time inside it), ``custody`` (prison place-days), ``interventions`` (provider place-days),
@@ -609,7 +609,7 @@ TICK_CEILING = 100_000
 #: re-assessment, risk and mode change) and per further offence (breach, court or recall and the stay it
 #: starts): set from the event logs of the baseline and the national preset (about 10-11 rows a stay beside
 #: the contacts and reviews), rounded up. A case counts 30: its arrival, allocation and exit rows, and its
-#: own memory (about 2 KB a case, README: Performance) weighs about as much as 27 rows of the log (about 65
+#: own memory (about 2 KB a case, docs/performance-overview.md) weighs about as much as 27 rows of the log (about 65
 #: bytes a row at a national run's peak), so a huge initial population is caught even over a short horizon.
 PER_CASE, PER_STAY, PER_CONTACT, PER_REVIEW, PER_OFFENCE = 30.0, 12.0, 1.0, 3.0, 15.0
 #: A staff post counts as this many events (its agent, rosters and index entries weigh about as much in

@@ -12,8 +12,8 @@ staff of its own part and waits only for its own part's provider places. Probati
 are organised in regions that work this way, so for a national service cut into a few large parts the
 effect is small, though not nil: at 1 in 10 in two parts, continuity breaks, breaches and recalls fell by
 about 2% on every seed, and the other figures moved by less than seed noise (``benchmarks/bench_split.py``;
-the README has the table). For a small service (tens of staff) the parts are small pools and the figures
-move more: split only large services, and compare runs made with the same number of parts.
+docs/performance-overview.md has the table). For a small service (tens of staff) the parts are small pools
+and the figures move more: split only large services, and compare runs made with the same number of parts.
 
 Each part writes its event-log columns, as logged, to ``.npy`` files in a temporary directory and sends back its
 register, staff table and metrics context; the parent merges them, shifting case numbers and agent ids

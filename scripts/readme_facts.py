@@ -1,14 +1,16 @@
-"""Write the figures README.md quotes from runs, so they are never typed by hand and cannot go stale.
+"""Write the figures the documentation quotes from runs, so they are never typed by hand and cannot go stale.
 
-Each block of README.md between ``<!-- facts:NAME -->`` and ``<!-- /facts -->`` is written here, from the
-summaries of full-size runs of the shipped scenarios, each with its own seed. The figures those blocks
+Each block between ``<!-- facts:NAME -->`` and ``<!-- /facts -->`` in README.md or a page of the documentation
+site (``docs/*.md``) is written here, from the summaries of full-size runs of the shipped scenarios, each with
+its own seed; every block appears once, in whichever page holds it (today ``docs/kpis.md`` and
+``docs/costs.md``). The figures those blocks
 need are kept in ``docs/readme_facts.json`` with what they came from (every scenario's SHA-256, the
 casesim version, and a fingerprint of the regression baseline), so the blocks can be written again, and
 checked, without running anything:
 
-    python scripts/readme_facts.py             # run the scenarios (a few minutes), save the facts, write README.md
+    python scripts/readme_facts.py             # run the scenarios (a few minutes), save the facts, write the pages
     python scripts/readme_facts.py --render    # write the blocks from the saved facts (no run)
-    python scripts/readme_facts.py --check     # exit 1 if README.md differs from what --render would write
+    python scripts/readme_facts.py --check     # exit 1 if a page differs from what --render would write
 
 ``tests/test_readme_facts.py`` checks, cheaply, that the blocks are what ``--render`` writes and that the
 saved facts still describe the current scenarios and engine (else: run this script).
@@ -28,39 +30,33 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-README = ROOT / "README.md"
-FACTS = ROOT / "docs" / "readme_facts.json"
+from casesim.kpis import Kpi, readme_columns  # noqa: E402  (after the path above)
 
-#: The shipped scenarios of the README's table, in its order (england_wales*, us_like: not variants).
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+FACTS = DOCS / "readme_facts.json"
+
+
+def pages() -> list[Path]:
+    """Where facts blocks may be: README.md and every page of the documentation site (``docs/*.md``)."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+#: The shipped scenarios of the documentation's table, in its order (england_wales*, us_like: not variants).
 TABLE_SCENARIOS: tuple[str, ...] = (
     "baseline", "understaffed", "high_turnover", "pods_cover", "reallocation_cover", "pooled_allocation",
     "individual_patch", "individual_task_stage", "individual_task_process", "individual_type_risk",
     "through_the_gate", "community_teams", "team_custody", "hybrid_driver", "intensive_supervision",
     "modes_by_need", "comprehensive_high_risk", "strict_enforcement", "statutory_duty")
 
-#: The summary keys kept for every scenario (what the blocks read).
+#: The KPIs of the scenario table: those with a column header in the catalogue (casesim.kpis), in its order;
+#: each cell in the KPI's compact format.
+TABLE_COLUMNS: tuple[Kpi, ...] = tuple(readme_columns())
+#: The summary keys kept for every scenario (what the blocks read): the table's, then the others.
 KEPT_KEYS: tuple[str, ...] = (
-    "mean_caseload", "mean_caseload_pressure", "share_manager_time_over_capacity",
-    "continuity_breaks_per_case_year", "compliance_rate_of_offered", "compliance_rate_of_due",
-    "share_contacts_not_offered",
-    "breaches_per_case_year", "completion_rate", "mean_wait_days", "cost_per_case_year", "cost_total",
-    "cost_by_category", "fte_required_by_setting", "fte_available_by_setting", "continuity_breaks_by_cause",
-    "case_years", "currency", "warmup_days", "horizon_days")
-
-#: Columns of the scenario table: header, summary key, format (``%``: a share with ``digits`` decimals).
-TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("cases per manager", "mean_caseload", "{:.1f}"),
-    ("pressure", "mean_caseload_pressure", "%0"),
-    ("manager time > 100%", "share_manager_time_over_capacity", "%0"),
-    ("breaks per case-year", "continuity_breaks_per_case_year", "{:.2f}"),
-    ("contacts kept, of those offered", "compliance_rate_of_offered", "%1"),
-    ("contacts kept, of those due", "compliance_rate_of_due", "%1"),
-    ("contacts not offered", "share_contacts_not_offered", "%1"),
-    ("breaches per case-year", "breaches_per_case_year", "{:.3f}"),
-    ("orders completed", "completion_rate", "%1"),
-    ("mean wait (days)", "mean_wait_days", "{:.0f}"),
-    ("cost per case-year ({cur})", "cost_per_case_year", "{:,.0f}"),
-)
+    *(kpi.key for kpi in TABLE_COLUMNS),
+    "cost_total", "cost_by_category", "fte_required_by_setting", "fte_available_by_setting",
+    "continuity_breaks_by_cause", "case_years", "currency", "warmup_days", "horizon_days")
 
 #: Causes of continuity breaks in words (``manager_change`` causes).
 BREAK_WORDS: dict[str, str] = {
@@ -115,25 +111,17 @@ def gather(names: tuple[str, ...] = TABLE_SCENARIOS) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the blocks
 
 
-def _cell(value: Any, pattern: str) -> str:
-    if value is None:
-        return "n/a"
-    if pattern.startswith("%"):
-        return f"{100 * value:.{int(pattern[1:])}f}%"
-    return pattern.format(value)
-
-
 def scenario_table(facts: Mapping[str, Any]) -> str:
     """The table of headline figures, one row per shipped scenario."""
     runs = facts["runs"]
     base = runs["baseline"]
-    head = ["scenario", *(h.format(cur=base["currency"]) for h, _, _ in TABLE_COLUMNS)]
+    head = ["scenario", *(str(kpi.column).format(cur=base["currency"]) for kpi in TABLE_COLUMNS)]
     lines = [f"Full size, one run each with the scenario's seed ({base['seed']}), days "
              f"{base['warmup_days']:,.0f}-{base['horizon_days']:,.0f}; use `casesim sweep` for intervals:", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in TABLE_SCENARIOS:
         r = runs[name]
-        lines.append("| " + " | ".join([name, *(_cell(r[k], p) for _, k, p in TABLE_COLUMNS)]) + " |")
+        lines.append("| " + " | ".join([name, *(kpi.shown(r[kpi.key], compact=True) for kpi in TABLE_COLUMNS)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +170,7 @@ def render(text: str, facts: Mapping[str, Any]) -> str:
     def one(m: re.Match[str]) -> str:
         name = m["name"]
         if name not in BLOCKS:
-            raise KeyError(f"README.md has a facts block {name!r} that {Path(__file__).name} does not write")
+            raise KeyError(f"a page has a facts block {name!r} that {Path(__file__).name} does not write")
         return m.group(1) + BLOCKS[name](facts) + m.group(4)
     return BLOCK.sub(one, text)
 
@@ -191,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--render", action="store_true", help="write the blocks from the saved facts; run nothing")
-    what.add_argument("--check", action="store_true", help="exit 1 if README.md is not what --render writes")
+    what.add_argument("--check", action="store_true", help="exit 1 if a page is not what --render writes")
     args = ap.parse_args(argv)
     if args.render or args.check:
         facts = json.loads(FACTS.read_text())
@@ -201,22 +189,24 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, FACTS)
         print(f"wrote {FACTS.relative_to(ROOT)}", file=sys.stderr)
-    text = README.read_text()
-    new = render(text, facts)
+    texts = {page: page.read_text() for page in pages()}
+    new = {page: render(text, facts) for page, text in texts.items()}
+    stale = [page.relative_to(ROOT) for page in texts if new[page] != texts[page]]
     if args.check:
-        if new != text:
-            print("README.md's facts blocks differ from the saved facts: run python scripts/readme_facts.py "
-                  "--render", file=sys.stderr)
+        if stale:
+            print(f"facts blocks differ from the saved facts in {', '.join(map(str, stale))}: run python "
+                  "scripts/readme_facts.py --render", file=sys.stderr)
             return 1
         return 0
-    missing = set(BLOCKS) - set(blocks_in(text))
+    missing = set(BLOCKS) - {name for text in texts.values() for name in blocks_in(text)}
     if missing:
-        print(f"README.md has no block for {', '.join(sorted(missing))}", file=sys.stderr)
-    if new != text:
-        tmp = README.with_suffix(".tmp")
-        tmp.write_text(new)
-        os.replace(tmp, README)
-        print("rewrote README.md's facts blocks", file=sys.stderr)
+        print(f"no page has a block for {', '.join(sorted(missing))}", file=sys.stderr)
+    for page in texts:
+        if new[page] != texts[page]:
+            tmp = page.with_suffix(".tmp")
+            tmp.write_text(new[page])
+            os.replace(tmp, page)
+            print(f"rewrote the facts blocks of {page.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,7 @@
-"""The facts README.md gives about runs are checked here or written by ``scripts/readme_facts.py``.
+"""The facts the documentation gives about runs are checked here or written by ``scripts/readme_facts.py``.
 
+The documentation is README.md and the pages of the site under ``docs/`` (``scripts/readme_facts.py``'s
+``pages()``); each block below sits in one of them, and each is looked for across all of them.
 Lists the code defines (output files, cost categories, summary keys) are compared with the code both ways;
 figures from full-size runs sit in ``<!-- facts:NAME -->`` blocks that must be exactly what the script
 writes from its saved facts (``docs/readme_facts.json``), and those facts must still describe the current
@@ -23,11 +25,10 @@ from casesim.golden import GOLDEN, differences
 from casesim.results import OUTPUT_FILES, run
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 TINY = ("time.horizon_days=60", "time.warmup_days=0", "arrivals.rate_per_day=1", "initial_population.by_stage={}")
-#: Shipped scenarios that are not variants of the baseline, so not in the README's table.
+#: Shipped scenarios that are not variants of the baseline, so not in the documentation's table.
 NOT_VARIANTS = {"england_wales", "england_wales_national", "us_like"}
-#: Names that are summary keys by their shape (README-wide, each must then be one).
+#: Names that are summary keys by their shape (in any page, each must then be one).
 KPI_SHAPED = re.compile(
     r"^(cases_\w+|case_years|continuity_breaks\w*|mean_caseload\w*|mean_wait_days|share_\w+"
     r"|contacts_(required|not_offered)|compliance_(rate|by)\w*|\w+_per_case_year|referral_acceptance_rate"
@@ -45,8 +46,15 @@ def facts_script() -> ModuleType:
 
 
 @cache
-def readme() -> str:
-    return README.read_text()
+def pages() -> dict[Path, str]:
+    """README.md and every page of the documentation site, by path."""
+    texts = {page: page.read_text() for page in facts_script().pages()}
+    assert ROOT / "README.md" in texts and len(texts) > 1, "README.md and docs/*.md are the pages"
+    return texts
+
+
+def all_text() -> str:
+    return "\n".join(pages().values())
 
 
 @cache
@@ -55,10 +63,12 @@ def tiny_summary() -> dict[str, Any]:
 
 
 def checked_block(name: str) -> str:
-    """The text between ``<!-- checked:NAME -->`` and ``<!-- /checked -->`` (exactly one such block)."""
-    found = re.findall(rf"<!-- checked:{name} -->\n(.*?)<!-- /checked -->", readme(), re.S)
-    assert len(found) == 1, f"README.md needs exactly one checked:{name} block, found {len(found)}"
-    return found[0]
+    """The text between ``<!-- checked:NAME -->`` and ``<!-- /checked -->`` (exactly one such block, in all the
+    pages together)."""
+    found = [(page, body) for page, text in pages().items()
+             for body in re.findall(rf"<!-- checked:{name} -->\n(.*?)<!-- /checked -->", text, re.S)]
+    assert len(found) == 1, f"the pages need exactly one checked:{name} block, found {[str(p) for p, _ in found]}"
+    return found[0][1]
 
 
 def first_column_names(block: str) -> list[str]:
@@ -82,14 +92,15 @@ def test_kpi_table_lists_every_summary_key_and_no_other() -> None:
     named = first_column_names(checked_block("summary-keys"))
     assert len(named) == len(set(named)), "a key listed twice"
     keys = set(tiny_summary())
-    assert not set(named) - keys, f"README names keys summary.json does not have: {sorted(set(named) - keys)}"
-    assert not keys - set(named), f"summary.json keys missing from README's table: {sorted(keys - set(named))}"
+    assert not set(named) - keys, f"the docs name keys summary.json does not have: {sorted(set(named) - keys)}"
+    assert not keys - set(named), f"summary.json keys missing from the docs' table: {sorted(keys - set(named))}"
 
 
 def test_every_summary_key_named_anywhere_in_the_readme_exists() -> None:
+    """In README.md and in every page of the documentation site."""
     summary = tiny_summary()
     golden = [r["summary"] for r in json.loads(GOLDEN.read_text()).values()]
-    names = set(re.findall(r"`([A-Za-z_][\w.]*)`", readme()))
+    names = set(re.findall(r"`([A-Za-z_][\w.]*)`", all_text()))
     wrong = []
     for name in sorted(names):
         head, _, sub = name.partition(".")
@@ -98,14 +109,16 @@ def test_every_summary_key_named_anywhere_in_the_readme_exists() -> None:
                 wrong.append(name)
         elif not sub and KPI_SHAPED.match(name) and name not in summary:
             wrong.append(name)
-    assert not wrong, f"README names summary keys that do not exist: {wrong}"
+    assert not wrong, f"the docs name summary keys that do not exist: {wrong}"
 
 
 def test_a_misnamed_key_would_be_found() -> None:
-    """The two patterns above catch what they are for (the README once said cost_by_category.contacts)."""
+    """The two patterns above catch what they are for (the README once said cost_by_category.contacts), and
+    they read the pages the text moved to (the KPI table lives in docs/kpis.md, not in README.md)."""
     assert KPI_SHAPED.match("cost_per_case_year") and KPI_SHAPED.match("compliance_rate_of_due")
     assert not KPI_SHAPED.match("cost_per_contact") and not KPI_SHAPED.match("warnings_before_breach")
     assert "contacts" not in tiny_summary()["cost_by_category"]
+    assert "`compliance_rate_of_due`" in all_text() and "`cost_by_category`" in all_text()
 
 
 # --------------------------------------------------------------------------- generated blocks
@@ -114,11 +127,13 @@ def test_a_misnamed_key_would_be_found() -> None:
 def test_facts_blocks_are_what_the_script_writes() -> None:
     script = facts_script()
     facts = json.loads(script.FACTS.read_text())
-    blocks = script.blocks_in(readme())
-    assert set(blocks) == set(script.BLOCKS), "every block the script writes appears in README.md once"
-    assert sum(readme().count(f"<!-- facts:{name} -->") for name in script.BLOCKS) == len(script.BLOCKS)
-    assert script.render(readme(), facts) == readme(), (
-        "README.md's facts blocks were edited by hand or the script changed: python scripts/readme_facts.py --render")
+    blocks = [name for text in pages().values() for name in script.blocks_in(text)]
+    assert sorted(blocks) == sorted(script.BLOCKS), "every block the script writes appears in the pages once"
+    assert sum(all_text().count(f"<!-- facts:{name} -->") for name in script.BLOCKS) == len(script.BLOCKS)
+    for page, text in pages().items():
+        assert script.render(text, facts) == text, (
+            f"{page.relative_to(ROOT)}'s facts blocks were edited by hand or the script changed: "
+            "python scripts/readme_facts.py --render")
 
 
 def test_saved_facts_describe_the_current_scenarios() -> None:
@@ -128,7 +143,7 @@ def test_saved_facts_describe_the_current_scenarios() -> None:
     assert set(script.TABLE_SCENARIOS) == shipped - NOT_VARIANTS, "a shipped scenario missing from the table"
     assert set(facts["runs"]) == set(script.TABLE_SCENARIOS)
     changed = [n for n, d in script.scenario_digests().items() if facts["scenario_sha256"].get(n) != d]
-    assert not changed, f"scenarios changed since the README's figures were made: {changed}; run " \
+    assert not changed, f"scenarios changed since the docs' figures were made: {changed}; run " \
                         "python scripts/readme_facts.py"
 
 
@@ -151,7 +166,7 @@ def test_baseline_cost_block_has_every_category_and_adds_up() -> None:
     base = json.loads(script.FACTS.read_text())["runs"]["baseline"]
     assert set(base["cost_by_category"]) == set(CATEGORIES), "the categories changed: run scripts/readme_facts.py"
     assert sum(base["cost_by_category"].values()) == pytest.approx(base["cost_total"], rel=1e-12)
-    block = script.blocks_in(readme())["baseline-costs"]
+    block = next(b["baseline-costs"] for b in map(script.blocks_in, pages().values()) if "baseline-costs" in b)
     assert all(f" {c} " in block for c in CATEGORIES)
 
 
