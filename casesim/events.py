@@ -10,9 +10,15 @@ case      int32     the case's arrival number (stable across scenarios); -1 if n
 kind      category  what happened (see ``KINDS``)
 stage     category  the journey stage the case was in ("" if none)
 manager   int32     the agent concerned: case manager, team or provider id; -1 if none
-cause     category  why, or a qualifier (see the table in ``KINDS``)
-value     float64   a number whose meaning depends on ``kind`` (see ``KINDS``)
+cause     category  why, or a qualifier (see ``EVENTS``)
+value     float64   a number whose meaning depends on ``kind`` (see ``EVENTS``)
 ========  ========  ==============================================================
+
+What ``stage``, ``manager``, ``cause`` and ``value`` hold depends on the kind: each kind declares it once
+in the contract, :data:`EVENTS`, and is written through the :class:`EventLog` method the contract generates
+for it, whose keyword arguments are named for what they mean (``log.continuity_break(t, case, stage=...,
+new_holder=..., cause=..., old_holder=...)``) and go straight into the row in column order. ``docs/events.md``
+holds the contract as a table (:func:`kinds_table`).
 
 Rows are packed with ``struct`` into byte buffers of 262,144 rows each, and strings are interned
 as small integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap.
@@ -25,61 +31,153 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-#: Every kind of happening, with what ``manager``, ``cause`` and ``value`` hold for it.
-KINDS: dict[str, str] = {
-    "arrival": "a case enters the system; value = 1",
-    "stage_enter": "case enters `stage`; cause = how (arrival, completion, breach event name)",
-    "stage_exit": ("case leaves `stage`; cause = completed | breach | further_offence | end_of_run; value = "
-              "days in stage"),
-    "allocation": "case first gets a responsible holder; manager = case manager or team id; cause = reason",
-    "manager_change": ("responsible holder changes (a continuity break); manager = new holder; cause = why; value "
-              "= old holder id"),
-    "load": ("weighted caseload of a staff member changes; manager = staff id; cause = assign | unassign "
-              "| reweigh; value = change in weight"),
-    "capacity": ("capacity of a staff member changes; manager = staff id; cause = join | leave | absence | "
-              "return; value = change in capacity (weighted points)"),
-    "assessment": ("an assessment completes; manager = assessor (holder); cause = review for a re-assessment; "
-                   "value = number of needs newly identified"),
-    "plan": "a plan is made; value = number of interventions planned; cause = holder kind",
-    "contact_kept": "a required contact is kept; manager = holder; cause = mode; value = compliance probability",
-    "contact_missed": "a required contact is missed; manager = holder; cause = mode; value = compliance probability",
-    "contact_cancelled": ("a required contact is not offered: nobody at work to see the case; manager = holder; "
-                          "cause = holder_absent | unallocated"),
-    "cover_start": "a pod colleague starts covering an absent holder; manager = colleague; value = holder id",
-    "cover_end": "pod cover ends; manager = colleague; value = holder id",
-    "warning": "a formal warning; manager = holder; value = warnings in the current window",
-    "breach": "breach proceedings; manager = holder; cause = non_compliance | further_offence",
-    "return_to_court": "a community case is returned to court after breach; cause = breach cause",
-    "recall": "a supervised-release case is recalled to custody; cause = breach cause",
-    "referral": ("a referral to a provider; manager = provider id; cause = accepted | declined | "
-              "no_provider; value = need index"),
-    "intervention_start": "an intervention starts; manager = provider id; value = days waited",
-    "intervention_end": ("an intervention ends; manager = provider id; cause = completed | dropped_out | withdrawn; "
-              "value = need index"),
-    "referral_withdrawn": "a waiting referral is withdrawn; manager = provider id; value = days waited",
-    "review": "a formal review; manager = holder; value = share of contacts kept since last review",
-    "risk_change": "review changes risk; cause = new risk level; value = +1 up, -1 down",
-    "mode_change": ("the case's supervision mode is set or changes; manager = holder; cause = new mode; value = "
-              "new workload weight"),
-    "team_formed": "a case team is convened; manager = team id; value = number of members",
-    "team_meeting": "a case team meets to review the plan; manager = team id; value = members present",
-    "task_assigned": "a plan task is given to a team member; manager = member id; cause = task; value = team id",
-    "exit": "case leaves the system; cause = completed | end_of_run",
-    # (added last: a kind's code is its position, and the codes of the others stay as they were)
-    "contacts_kept": ("required contacts kept, decided together (process.contact_settlement: aggregate); "
-                      "manager = holder; cause = mode; value = how many: the first at the row's time, the others "
-                      "at the mode's contact interval after it"),
-    "contacts_cancelled": ("required contacts not offered, decided together (process.contact_settlement: "
-                           "aggregate): the holder, and whoever covers, are away until after the last of them; "
-                           "manager = holder; cause = mode; value = how many, placed as for contacts_kept"),
-}
+#: The columns whose meaning depends on the kind, in the log's order, with what each holds in a row of a
+#: kind that does not use it.
+GENERIC: dict[str, Any] = {"stage": "", "manager": -1, "cause": "", "value": 0.0}
 
+
+@dataclass(frozen=True)
+class Field:
+    """A generic column as one kind uses it: the writer's keyword argument for it, and what it holds."""
+
+    name: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A column that holds the same thing in every row of a kind (so it is no argument of the writer)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An event kind: its name in the log, the :class:`EventLog` method that writes it (kinds sharing a
+    writer are a family, told apart by its ``kind`` argument), what it records, and what each generic
+    column holds for it: a :class:`Field`, a :class:`Fixed` value, or nothing (``None``: the column
+    holds its :data:`GENERIC` default). ``case`` is ``Fixed(-1)`` for a kind that concerns no case."""
+
+    name: str
+    writer: str
+    summary: str
+    stage: Field | Fixed | None = None
+    manager: Field | Fixed | None = None
+    cause: Field | Fixed | None = None
+    value: Field | Fixed | None = None
+    case: Fixed | None = None
+
+    def columns(self) -> dict[str, Field | Fixed | None]:
+        """What each generic column holds for this kind, in column order."""
+        return {column: getattr(self, column) for column in GENERIC}
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The writer's keyword arguments, in column order."""
+        return tuple(f.name for f in self.columns().values() if isinstance(f, Field))
+
+
+STAGE = Field("stage", "the journey stage the case is in")
+HOLDER = Field("holder", "the case's responsible holder (case manager or team id; -1 if none)")
+MODE = Field("mode", "the case's supervision mode")
+PROVIDER = Field("provider", "the provider's id")
+DAYS_WAITED = Field("days_waited", "days since the referral")
+NEED = Field("need_index", "the need's index")
+AGAINST = Field("cause", "what it answers: breach | further_offence (the stay's outcome)")
+
+#: The event-log contract: every kind of happening, in the order of its code in the log (a kind's code is
+#: its position, so a new kind goes last), with what each generic column holds for it. The engine and the
+#: policies write rows only through the writers generated from it (``EventLog.<writer>``).
+EVENTS: tuple[Kind, ...] = (
+    Kind("arrival", "arrival", "a case enters the system",
+         cause=Field("cause", "how: arrival | initial (in the population at the start)"), value=Fixed(1.0)),
+    Kind("stage_enter", "stage_enter", "the case enters a stage", stage=Field("stage", "the stage entered"),
+         cause=Field("cause", "how: arrival | initial | completed | the breach route's event"),
+         value=Field("stay", "the stay's number in the case's journey, from 0")),
+    Kind("stage_exit", "stage_exit", "the case leaves a stage", stage=Field("stage", "the stage left"),
+         cause=Field("outcome", "completed | breach | further_offence"),
+         value=Field("days", "days in the stage")),
+    Kind("allocation", "allocation", "the case first gets a responsible holder", stage=STAGE,
+         manager=Field("holder", "the holder (case manager or team id)"),
+         cause=Field("cause", "why this holder")),
+    Kind("manager_change", "continuity_break", "the responsible holder changes (a continuity break)",
+         stage=STAGE, manager=Field("new_holder", "the holder taking over"),
+         cause=Field("cause", "why the holder changes"), value=Field("old_holder", "the previous holder's id")),
+    Kind("load", "load_change", "a staff member's weighted caseload changes", stage=STAGE,
+         manager=Field("staff", "the staff member's id"), cause=Field("change", "assign | unassign | reweigh"),
+         value=Field("weight", "the change in weighted caseload")),
+    Kind("capacity", "capacity_change", "a staff member's capacity changes",
+         manager=Field("staff", "the staff member's id"),
+         cause=Field("cause", "join | leave | trained | return | the absence's cause"),
+         value=Field("change", "the change in capacity (weighted points)"), case=Fixed(-1)),
+    Kind("assessment", "assessment", "an assessment completes", stage=STAGE,
+         manager=Field("assessor", "the assessor (the holder; -1 if none)"),
+         cause=Field("cause", "review for a re-assessment, else empty"),
+         value=Field("found", "number of needs newly identified")),
+    Kind("plan", "plan", "a plan is made", stage=STAGE, manager=HOLDER,
+         value=Field("planned", "number of interventions planned")),
+    Kind("contact_kept", "contact_kept", "a required contact is kept", stage=STAGE, manager=HOLDER,
+         cause=MODE, value=Field("probability", "the compliance probability")),
+    Kind("contact_missed", "contact_missed", "a required contact is missed", stage=STAGE, manager=HOLDER,
+         cause=MODE, value=Field("probability", "the compliance probability")),
+    Kind("contact_cancelled", "contact_cancelled", "a required contact is not offered: nobody at work to see "
+         "the case", stage=STAGE, manager=HOLDER, cause=Field("cause", "holder_absent | unallocated")),
+    Kind("cover_start", "cover_start", "a colleague starts covering an absent holder", stage=STAGE,
+         manager=Field("colleague", "the colleague covering"), cause=Field("cover", "the kind of cover: pod"),
+         value=Field("holder", "the absent holder's id")),
+    Kind("cover_end", "cover_end", "cover ends", stage=STAGE,
+         manager=Field("colleague", "the colleague who covered"), cause=Field("cover", "the kind of cover: pod"),
+         value=Field("holder", "the holder's id")),
+    Kind("warning", "warning", "a formal warning", stage=STAGE, manager=HOLDER,
+         value=Field("warnings", "warnings in the current window")),
+    Kind("breach", "breach", "breach proceedings", stage=STAGE, manager=HOLDER,
+         cause=Field("cause", "non_compliance | further_offence")),
+    Kind("return_to_court", "breach_route", "a community case is returned to court after breach", stage=STAGE,
+         manager=HOLDER, cause=AGAINST),
+    Kind("recall", "breach_route", "a supervised-release case is recalled to custody", stage=STAGE,
+         manager=HOLDER, cause=AGAINST),
+    Kind("referral", "referral", "a referral to a provider", stage=STAGE,
+         manager=Field("provider", "the provider's id (-1 if none)"),
+         cause=Field("outcome", "accepted | declined | no_provider"), value=NEED),
+    Kind("intervention_start", "intervention_start", "an intervention starts", stage=STAGE, manager=PROVIDER,
+         value=DAYS_WAITED),
+    Kind("intervention_end", "intervention_end", "an intervention ends", stage=STAGE, manager=PROVIDER,
+         cause=Field("outcome", "completed | dropped_out | withdrawn"), value=NEED),
+    Kind("referral_withdrawn", "referral_withdrawn", "a waiting referral is withdrawn", stage=STAGE,
+         manager=PROVIDER, value=DAYS_WAITED),
+    Kind("review", "review", "a formal review", stage=STAGE, manager=HOLDER,
+         value=Field("share_kept", "share of contacts kept since the last review")),
+    Kind("risk_change", "risk_change", "a review changes the case's risk", stage=STAGE, manager=HOLDER,
+         cause=Field("risk", "the new risk level"), value=Field("step", "+1 up, -1 down")),
+    Kind("mode_change", "mode_change", "the case's supervision mode is set or changes", stage=STAGE,
+         manager=HOLDER, cause=Field("mode", "the new mode"), value=Field("weight", "the new mode's workload weight")),
+    Kind("team_formed", "team_formed", "a case team is convened", stage=STAGE,
+         manager=Field("team", "the team's id"), value=Field("members", "number of members")),
+    Kind("team_meeting", "team_meeting", "a case team meets to review the plan", stage=STAGE,
+         manager=Field("team", "the team's id"), value=Field("present", "members present")),
+    Kind("task_assigned", "task_assigned", "a plan task is given to a team member", stage=STAGE,
+         manager=Field("member", "the member's id"), cause=Field("task", "the task: a need, or monitoring"),
+         value=Field("team", "the team's id")),
+    Kind("exit", "exit", "the case leaves the system", cause=Field("outcome", "completed"), value=Fixed(1.0)),
+    Kind("contacts_kept", "contacts_kept", "required contacts kept, decided together "
+         "(process.contact_settlement: aggregate)", stage=STAGE, manager=HOLDER, cause=MODE,
+         value=Field("count", "how many: the first at the row's time, the others at the mode's contact "
+                     "interval after it")),
+    Kind("contacts_cancelled", "contacts_cancelled", "required contacts not offered, decided together "
+         "(process.contact_settlement: aggregate): the holder, and whoever covers, are away until after the "
+         "last of them", stage=STAGE, manager=HOLDER, cause=MODE,
+         value=Field("count", "how many, placed as for contacts_kept")),
+)
+
+#: Every kind by name, in code order.
+KINDS: dict[str, Kind] = {k.name: k for k in EVENTS}
 KIND_CODES: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 
 
@@ -235,6 +333,99 @@ class EventLog:
     def strings(self) -> list[str]:
         """The interned stage and cause strings, indexed by their codes."""
         return list(self._strings)
+
+
+#: A writer's body: ``EventLog.add`` with the kind's code, and its fixed columns, written in. Stage and cause
+#: are interned in that order, as ``add`` does.
+_WRITER = """\
+def {writer}(self, time, {case}*, {params}):
+    codes = self._string_codes
+{stage}{cause}    buf = self._buf
+    buf += _pack(time, {case_value}, {kind_code}, st, {manager}, ca, {value})
+    if len(buf) >= self._full:
+        self._set_aside()
+"""
+
+
+def _intern(var: str, expr: str) -> str:
+    """Lines of a writer that set ``var`` to the code of the string ``expr``."""
+    return f"    {var} = codes.get({expr})\n    if {var} is None:\n        {var} = self.code({expr})\n"
+
+
+def _writer(kinds: list[Kind]) -> Callable[..., None]:
+    """The ``EventLog`` method that writes ``kinds`` (one kind, or a family sharing its fields): keyword
+    arguments named as the contract names the columns, put straight into the row in column order."""
+    first = kinds[0]
+    names = ("self", "time", "case", "kind", "codes", "st", "ca", "buf", *first.fields)
+    if len(set(names)) < len(names):
+        raise ValueError(f"{first.writer}(): field names must differ from each other and from {names[:8]}")
+    if any((k.columns(), k.case) != (first.columns(), first.case) for k in kinds):
+        raise ValueError(f"the kinds written by {first.writer}() must hold the same in every column")
+    expr: dict[str, str] = {}
+    for column, default in GENERIC.items():
+        spec = getattr(first, column)
+        expr[column] = (spec.name if isinstance(spec, Field) else repr(spec.value if isinstance(spec, Fixed)
+                                                                        else default))
+    family = len(kinds) > 1
+    src = _WRITER.format(
+        writer=first.writer, case="" if first.case else "case, " + ("kind, " if family else ""),
+        params=", ".join(first.fields),
+        stage=_intern("st", expr["stage"]) if expr["stage"] != "''" else "    st = 0\n",
+        cause=_intern("ca", expr["cause"]) if expr["cause"] != "''" else "    ca = 0\n",
+        case_value=repr(first.case.value) if first.case else "case",
+        kind_code="_family[kind]" if family else KIND_CODES[first.name],
+        manager=expr["manager"], value=expr["value"])
+    namespace: dict[str, Any] = {"_pack": _ROW.pack, "_family": {k.name: KIND_CODES[k.name] for k in kinds}}
+    exec(compile(src, f"<casesim.events: EventLog.{first.writer}>", "exec"), namespace)  # noqa: S102
+    fn = namespace[first.writer]
+    fn.__qualname__ = f"EventLog.{first.writer}"
+    fn.__module__ = __name__
+    fn.__doc__ = writer_doc(kinds)
+    return fn
+
+
+def writer_signature(kinds: list[Kind]) -> str:
+    """How a writer is called, e.g. ``continuity_break(time, case, *, stage, new_holder, cause, old_holder)``."""
+    k = kinds[0]
+    head = "time" if k.case else "time, case" + (", kind" if len(kinds) > 1 else "")
+    return f"{k.writer}({head}, *, {', '.join(k.fields)})"
+
+
+def writer_doc(kinds: list[Kind]) -> str:
+    """A writer's docstring, from the contract."""
+    lines = [f"Log {' or '.join(k.name for k in kinds)}: {kinds[0].summary}."]
+    lines += [f"``{spec.name}`` ({column}): {spec.meaning}" for column, spec in kinds[0].columns().items()
+              if isinstance(spec, Field)]
+    return "\n\n".join(lines)
+
+
+#: The kinds each writer writes, by writer name, in the order of their first kind.
+WRITERS: dict[str, list[Kind]] = {}
+for _kind in EVENTS:
+    WRITERS.setdefault(_kind.writer, []).append(_kind)
+for _name, _kinds in WRITERS.items():
+    if hasattr(EventLog, _name):
+        raise ValueError(f"writer name {_name!r} is taken by EventLog")
+    setattr(EventLog, _name, _writer(_kinds))
+
+
+def _cell(spec: Field | Fixed | None) -> str:
+    if isinstance(spec, Field):
+        return f"`{spec.name}`: {spec.meaning}"
+    return f"always `{spec.value!r}`" if isinstance(spec, Fixed) else ""
+
+
+def kinds_table() -> str:
+    """The contract as a Markdown table: every kind, its code, its writer, and what each column holds
+    (docs/events.md holds it; tests/test_events.py checks that it is up to date)."""
+    rows = ["| code | kind | writer | what | stage | manager | cause | value |",
+            "| ---: | --- | --- | --- | --- | --- | --- | --- |"]
+    for code, k in enumerate(EVENTS):
+        cells = [str(code), f"`{k.name}`", f"`{writer_signature(WRITERS[k.writer])}`",
+                 k.summary + ("; no case (`case` is -1)" if k.case else ""),
+                 *(_cell(spec) for spec in k.columns().values())]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def frame_of_columns(columns: dict[str, np.ndarray], strings: list[str]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ Conventions:
   and time integrals are exact: each jump at ``t`` contributes its size times the
   length of ``[max(t, warmup), horizon)``; nothing is sampled.
 * Cases with no ``exit`` are censored at the horizon. Rows whose cause is
-  ``end_of_run`` (listed in ``KINDS`` although the engine does not log them) are
+  ``end_of_run`` (which the engine does not log) are
   treated as censoring, not as exits.
 * Row order breaks ties between events at the same instant (rows are appended in
   time order), e.g. a contact logged after a ``risk_change`` at the same time is

@@ -160,7 +160,7 @@ class CaseProcess:
         if self.residual:
             length *= _u(case.luck, RESIDUAL, k)
         self.end = start + length
-        log.add(start, case.no, "stage_enter", stage, -1, self.cause, float(k))
+        log.stage_enter(start, case.no, stage=stage, cause=self.cause, stay=float(k))
 
         approach = sim.approach[setting]
         if (case.holder is not None and case.holder.setting != setting
@@ -264,7 +264,7 @@ class CaseProcess:
             sim.approach[case.holder.setting].let_go(sim, case)
         for t in list(case.pending):
             t.provider.withdraw(t)
-        sim.log.add(now, case.no, "exit", "", -1, "completed", 1.0)
+        sim.log.exit(now, case.no, outcome="completed")
         case.stage = None
         case.remove()
 
@@ -278,13 +278,14 @@ def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: 
     """The stay (the case's ``k``-th, begun at ``start``) ends with ``outcome``: log it; return the cause
     of the next stay and the next stage."""
     log, now = sim.log, sim.env.now
-    log.add(now, case.no, "stage_exit", stage, -1, outcome, now - start)
+    log.stage_exit(now, case.no, stage=stage, outcome=outcome, days=now - start)
     if outcome == "completed":
         return outcome, sim.journey.next_stage(stage, case.risk, _u(case.luck, NEXT_STAGE, k))
     route = spec.on_breach
     holder_id = case.holder.unique_id if case.holder is not None else -1
-    log.add(now, case.no, "breach", stage, holder_id, outcome if outcome != "breach" else "non_compliance")
-    log.add(now, case.no, route.event, stage, holder_id, outcome)
+    log.breach(now, case.no, stage=stage, holder=holder_id,
+               cause=outcome if outcome != "breach" else "non_compliance")
+    log.breach_route(now, case.no, route.event, stage=stage, holder=holder_id, cause=outcome)
     return route.event, route.to
 
 
@@ -300,7 +301,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
             case.identify(ni)
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
-    sim.log.add(sim.env.now, case.no, "assessment", stage, holder, cause, float(found))
+    sim.log.assessment(sim.env.now, case.no, stage=stage, assessor=holder, cause=cause, found=float(found))
 
 
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
@@ -319,14 +320,14 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
         planned.append(need)
         provider = sim.provider_for(setting, need)
         if provider is None:
-            sim.log.add(now, case.no, "referral", stage, -1, "no_provider", float(ni))
+            sim.log.referral(now, case.no, stage=stage, provider=-1, outcome="no_provider", need_index=float(ni))
             continue
         ticket = provider.refer(case, ni)
         if ticket is not None:
             case.pending += (ticket,)
     holder = case.holder
-    sim.log.add(now, case.no, "plan", stage, holder.unique_id if holder is not None else -1,
-                "", float(len(planned)))
+    sim.log.plan(now, case.no, stage=stage, holder=holder.unique_id if holder is not None else -1,
+                 planned=float(len(planned)))
     approach.after_plan(sim, case, planned)
 
 
@@ -338,13 +339,13 @@ def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool
     case.contacts += 1          # the k-th scheduled contact keeps its luck whether or not it happens
     staff = sim.deliverer(case)
     if staff is None:           # nobody at work to see the case: the contact is not offered
-        sim.log.add(now, case.no, "contact_cancelled", stage, holder.unique_id if holder is not None else -1,
-                    "holder_absent" if holder is not None else "unallocated", 0.0)
+        sim.log.contact_cancelled(now, case.no, stage=stage, holder=holder.unique_id if holder is not None else -1,
+                                  cause="holder_absent" if holder is not None else "unallocated")
         return False
     prob = sim.compliance.probability(case, now, staff.pressure)
     if _u(case.luck, CONTACT, k) < prob:
         case.kept_since_review += 1
-        sim.log.add(now, case.no, "contact_kept", stage, holder.unique_id, case.mode, prob)
+        sim.log.contact_kept(now, case.no, stage=stage, holder=holder.unique_id, mode=case.mode, probability=prob)
         return False
     return _missed(sim, case, stage, enforceable, prob, k)
 
@@ -357,13 +358,13 @@ def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: fl
         now = sim.env.now
     case.missed_since_review += 1
     holder = case.holder.unique_id if case.holder is not None else -1
-    sim.log.add(now, case.no, "contact_missed", stage, holder, case.mode, prob)
+    sim.log.contact_missed(now, case.no, stage=stage, holder=holder, mode=case.mode, probability=prob)
     if not enforceable:
         return False
     action = sim.enforcement.on_missed(case, now, _u(case.luck, ACCEPTABLE, k))
     if action == "warning":
         case.warning_times = (*case.warning_times, now)
-        sim.log.add(now, case.no, "warning", stage, holder, "", float(len(case.warning_times)))
+        sim.log.warning(now, case.no, stage=stage, holder=holder, warnings=float(len(case.warning_times)))
         return False
     return action == "breach"
 
@@ -428,9 +429,10 @@ def _not_offered(sim: Simulation, case: Case, stage: str, n: int, t: float) -> N
     """The ``n`` contacts due from ``t`` are not offered: their holder (and whoever covers) is away until after
     the last of them. One ``contacts_cancelled`` row, or for one contact the row it would have one by one."""
     if n == 1:
-        sim.log.add(t, case.no, "contact_cancelled", stage, case.holder.unique_id, "holder_absent", 0.0)
+        sim.log.contact_cancelled(t, case.no, stage=stage, holder=case.holder.unique_id, cause="holder_absent")
     else:
-        sim.log.add(t, case.no, "contacts_cancelled", stage, case.holder.unique_id, case.mode, float(n))
+        sim.log.contacts_cancelled(t, case.no, stage=stage, holder=case.holder.unique_id, mode=case.mode,
+                                   count=float(n))
 
 
 def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float, enforceable: bool,
@@ -477,7 +479,7 @@ def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interva
                                     lambda i, k=k0 + j: _u(luck, CONTACT_THIN, k + i))
             if kept:
                 case.kept_since_review += kept
-                log.add(now + j * interval, no, "contacts_kept", stage, holder, mode, float(kept))
+                log.contacts_kept(now + j * interval, no, stage=stage, holder=holder, mode=mode, count=float(kept))
                 j += kept
                 if j == hi:
                     break
@@ -523,7 +525,7 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
     seen = case.kept_since_review + case.missed_since_review
     share = case.kept_since_review / seen if seen else math.nan
     holder = case.holder.unique_id if case.holder is not None else -1
-    sim.log.add(now, case.no, "review", stage, holder, "", share)
+    sim.log.review(now, case.no, stage=stage, holder=holder, share_kept=share)
     rr = sim.scenario.process.risk_review
     u = _u(case.luck, RISK_REVIEW, case.reviews)
     case.reviews += 1
@@ -537,7 +539,7 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
         if step:
             case.risk = RISKS[level + step]
             case.logit0 = None
-            sim.log.add(now, case.no, "risk_change", stage, holder, case.risk, float(step))
+            sim.log.risk_change(now, case.no, stage=stage, holder=holder, risk=case.risk, step=float(step))
     case.kept_since_review = case.missed_since_review = 0
     approach.on_review(sim, case)
     _reassess_mode(sim, case)

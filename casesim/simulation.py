@@ -186,7 +186,7 @@ class Simulation(HeldRegistry, mesa.Model):
         self.staff[group.setting].append(m)
         self.staff_index[group.setting].add(m)
         self.staff_ever.append(m)
-        self.log.add(now, -1, "capacity", "", m.unique_id, "join", m.capacity)
+        self.log.capacity_change(now, staff=m.unique_id, cause="join", change=m.capacity)
         if not st.static():
             m.next_change = now   # not known until the person's life starts, at this instant
             self.env.process(staff_life(self, m))
@@ -202,12 +202,12 @@ class Simulation(HeldRegistry, mesa.Model):
         if delta:
             m.capacity = m.base_capacity
             self.staff_index[m.setting].touch(m)
-            self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "trained", delta)
+            self.log.capacity_change(self.env.now, staff=m.unique_id, cause="trained", change=delta)
 
     def absence_start(self, m: CaseManager, cause: str, days: float) -> None:
         m.absent = True
         m.saved_capacity = m.capacity
-        self.log.add(self.env.now, -1, "capacity", "", m.unique_id, cause, -m.capacity)
+        self.log.capacity_change(self.env.now, staff=m.unique_id, cause=cause, change=-m.capacity)
         m.capacity = 0.0
         self.staff_index[m.setting].touch(m)
         self.cover[m.setting].on_absence(self, m, days)
@@ -216,7 +216,7 @@ class Simulation(HeldRegistry, mesa.Model):
         m.absent = False
         m.capacity = m.saved_capacity
         self.staff_index[m.setting].touch(m)
-        self.log.add(self.env.now, -1, "capacity", "", m.unique_id, "return", m.capacity)
+        self.log.capacity_change(self.env.now, staff=m.unique_id, cause="return", change=m.capacity)
         self.cover[m.setting].on_return(self, m)
 
     def staff_leaves(self, m: CaseManager) -> None:
@@ -225,7 +225,7 @@ class Simulation(HeldRegistry, mesa.Model):
         if m.absent:
             self.absence_end(m)
         m.in_post = False
-        self.log.add(now, -1, "capacity", "", m.unique_id, "leave", -m.capacity)
+        self.log.capacity_change(now, staff=m.unique_id, cause="leave", change=-m.capacity)
         m.capacity = 0.0
         self.staff[m.setting].remove(m)
         index = self.staff_index[m.setting]
@@ -279,7 +279,7 @@ class Simulation(HeldRegistry, mesa.Model):
         case = Case(self, no, risk, offence, needs, patch)
         now = self.env.now
         self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
-        self.log.add(now, no, "arrival", "", -1, cause, 1.0)
+        self.log.arrival(now, no, cause=cause)
         CaseProcess(self, case, stage, cause, residual)
         return case
 
@@ -332,8 +332,8 @@ class Simulation(HeldRegistry, mesa.Model):
         case.mode = mode
         case.logit0 = None
         holder = case.holder.unique_id if case.holder is not None else -1
-        self.log.add(self.env.now, case.no, "mode_change", case.stage or "", holder, mode,
-                     self.scenario.modes[mode].workload_weight)
+        self.log.mode_change(self.env.now, case.no, stage=case.stage or "", holder=holder, mode=mode,
+                             weight=self.scenario.modes[mode].workload_weight)
 
     def assign_holder(self, case: Case, holder: Any, cause: str) -> None:
         """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""
@@ -347,10 +347,10 @@ class Simulation(HeldRegistry, mesa.Model):
             case.holder = holder
             return
         if case.ever_held and previous is not None:
-            self.log.add(now, case.no, "manager_change", case.stage or "", holder.unique_id, cause,
-                         float(previous.unique_id))
+            self.log.continuity_break(now, case.no, stage=case.stage or "", new_holder=holder.unique_id, cause=cause,
+                                      old_holder=float(previous.unique_id))
         else:
-            self.log.add(now, case.no, "allocation", case.stage or "", holder.unique_id, cause)
+            self.log.allocation(now, case.no, stage=case.stage or "", holder=holder.unique_id, cause=cause)
         if isinstance(case.holder, CaseManager):
             case.holder.held.discard(case)
         if isinstance(holder, CaseManager):
@@ -381,19 +381,20 @@ class Simulation(HeldRegistry, mesa.Model):
             if staff is not None and weight != old_w:
                 staff.load += weight - old_w
                 self.staff_index[staff.setting].touch(staff)
-                log.add(now, case.no, "load", stage, staff.unique_id, "reweigh", weight - old_w)
+                log.load_change(now, case.no, stage=stage, staff=staff.unique_id, change="reweigh",
+                                weight=weight - old_w)
                 case.load_weight = weight
             return
         if old is not None:
             old.load -= old_w
             old.count -= 1
             self.staff_index[old.setting].touch(old)
-            log.add(now, case.no, "load", stage, old.unique_id, "unassign", -old_w)
+            log.load_change(now, case.no, stage=stage, staff=old.unique_id, change="unassign", weight=-old_w)
         if staff is not None:
             staff.load += weight
             staff.count += 1
             self.staff_index[staff.setting].touch(staff)
-            log.add(now, case.no, "load", stage, staff.unique_id, "assign", weight)
+            log.load_change(now, case.no, stage=stage, staff=staff.unique_id, change="assign", weight=weight)
         case.load_staff = staff
         case.load_weight = weight if staff is not None else 0.0
 

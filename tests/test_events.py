@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from casesim import simulation
-from casesim.events import EventLog
+from casesim.events import EVENTS, GENERIC, KINDS, WRITERS, EventLog, Field, Fixed, kinds_table
 from casesim.metrics import summarize
 from casesim.results import metrics_context
 from casesim.simulation import Simulation
@@ -95,3 +97,74 @@ def test_rows_logged_ahead_of_the_clock_are_read_back_in_time_order(chunk_rows: 
     one = log.columns(names=("value",))                                          # sorted by times it does not return
     assert list(one) == ["value"] and one["value"].tolist() == back["value"].tolist()
     assert log.to_frame(until=1.0)["value"].tolist() == [0.0, 6.0, 2.0, 3.0, 7.0]   # the log as it stood at 1.0
+
+
+# --- the event-log contract (casesim.events.EVENTS) ------------------------------------------------------
+
+#: The kinds in code order, as every event log written so far has them: a kind's code is its position.
+CODES_SO_FAR = ["arrival", "stage_enter", "stage_exit", "allocation", "manager_change", "load", "capacity",
+                "assessment", "plan", "contact_kept", "contact_missed", "contact_cancelled", "cover_start",
+                "cover_end", "warning", "breach", "return_to_court", "recall", "referral", "intervention_start",
+                "intervention_end", "referral_withdrawn", "review", "risk_change", "mode_change", "team_formed",
+                "team_meeting", "task_assigned", "exit", "contacts_kept", "contacts_cancelled"]
+
+
+def test_kind_codes_are_those_of_earlier_logs() -> None:
+    assert list(KINDS)[:len(CODES_SO_FAR)] == CODES_SO_FAR
+
+
+def _write_each_kind(log: EventLog) -> list[tuple]:
+    """Write one row of every kind through its writer, each field a value of its own; return the rows
+    the contract says they are (in ``EventLog.add`` order)."""
+    expected = []
+    for i, kind in enumerate(EVENTS):
+        args, row = {}, dict(GENERIC)
+        for column, spec in kind.columns().items():
+            if isinstance(spec, Fixed):
+                row[column] = spec.value
+            elif isinstance(spec, Field):
+                args[spec.name] = row[column] = {"stage": f"S{i}", "manager": 100 + i, "cause": f"c{i}",
+                                                 "value": 0.5 + i}[column]
+        writer = getattr(log, kind.writer)
+        head = (float(i),) if kind.case else (float(i), i, kind.name) if len(WRITERS[kind.writer]) > 1 \
+            else (float(i), i)
+        writer(*head, **args)
+        expected.append((float(i), kind.case.value if kind.case else i, kind.name, *row.values()))
+    return expected
+
+
+def test_every_writer_puts_its_fields_in_the_columns_the_contract_declares() -> None:
+    log, raw = EventLog(), EventLog()
+    for row in _write_each_kind(log):
+        raw.add(*row)
+    pd.testing.assert_frame_equal(log.to_frame(), raw.to_frame())
+    assert log.strings == raw.strings   # stage and cause are interned in the same order too
+
+
+def test_writers_take_fields_by_name_only_and_a_family_only_its_kinds() -> None:
+    log = EventLog()
+    with pytest.raises(TypeError):
+        log.continuity_break(1.0, 2, "S", 3, "why", 4.0)
+    with pytest.raises(KeyError):
+        log.breach_route(1.0, 2, "breach", stage="S", holder=3, cause="breach")
+    assert len(log) == 0
+
+
+def test_the_docs_page_shows_the_contract() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text()
+    assert kinds_table() in page, ("docs/events.md is out of date with casesim.events.EVENTS: paste in "
+                                   "casesim.events.kinds_table()")
+
+
+def test_only_the_contract_writes_rows_by_position() -> None:
+    """The engine and the policies log through the writers: no ``log.add(...)`` outside events.py."""
+    package = Path(__file__).resolve().parents[1] / "casesim"
+    found = []
+    for path in package.rglob("*.py"):
+        if path.name == "events.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add"
+                    and "log" in ast.unparse(node.func.value)):
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, f"rows written by position: {found}"

@@ -69,9 +69,11 @@ class Provider(mesa.Agent):
         case.referrals += 1
         effect = sim.relationship[self.spec.relationship]
         if Luck.u(case.luck, ACCEPTANCE, k) >= min(1.0, self.spec.acceptance_probability * effect.acceptance_factor):
-            sim.log.add(now, case.no, "referral", case.stage or "", self.unique_id, "declined", need_index)
+            sim.log.referral(now, case.no, stage=case.stage or "", provider=self.unique_id, outcome="declined",
+                             need_index=need_index)
             return None
-        sim.log.add(now, case.no, "referral", case.stage or "", self.unique_id, "accepted", need_index)
+        sim.log.referral(now, case.no, stage=case.stage or "", provider=self.unique_id, outcome="accepted",
+                         need_index=need_index)
         ticket = Ticket(case, self, self.need, need_index, k, now)
         delay = self.spec.acceptance_delay_days * effect.delay_factor
         if delay > 0:
@@ -103,7 +105,8 @@ class Provider(mesa.Agent):
         t.state = ACTIVE
         self.busy += 1
         case = t.case
-        sim.log.add(now, case.no, "intervention_start", case.stage or "", self.unique_id, "", now - t.referred)
+        sim.log.intervention_start(now, case.no, stage=case.stage or "", provider=self.unique_id,
+                                   days_waited=now - t.referred)
         d = self.spec.duration
         length = sample(d.dist, d.mean_days, d.cv, Luck.u(case.luck, INTERVENTION_LENGTH, t.k))
         completes = Luck.u(case.luck, COMPLETION, t.k) < self.spec.completion_probability
@@ -119,8 +122,8 @@ class Provider(mesa.Agent):
         case = t.case
         t.state = CLOSED
         self.busy -= 1
-        sim.log.add(sim.env.now, case.no, "intervention_end", case.stage or "", self.unique_id, cause,
-                    t.need_index)
+        sim.log.intervention_end(sim.env.now, case.no, stage=case.stage or "", provider=self.unique_id, outcome=cause,
+                                 need_index=t.need_index)
         if cause == "completed":
             case.need_met(t.need_index)
         case.pending = _without(case.pending, t)
@@ -137,8 +140,8 @@ class Provider(mesa.Agent):
         if t.state == QUEUED:
             self.queued -= 1
         if t.state != CLOSED:
-            sim.log.add(now, case.no, "referral_withdrawn", case.stage or "", self.unique_id, "",
-                        now - t.referred)
+            sim.log.referral_withdrawn(now, case.no, stage=case.stage or "", provider=self.unique_id,
+                                       days_waited=now - t.referred)
             t.state = CLOSED
             case.pending = _without(case.pending, t)
 

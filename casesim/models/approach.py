@@ -136,8 +136,8 @@ class TeamBased:
         chair, staff = pool[0], pool[1:1 + self.params.staff_members]
         old = case.holder
         team = Team(sim, case, chair, staff, driver=self.driver(chair, staff))
-        sim.log.add(sim.env.now, case.no, "team_formed", case.stage or "", team.unique_id, "",
-                    float(len(team.members)))
+        sim.log.team_formed(sim.env.now, case.no, stage=case.stage or "", team=team.unique_id,
+                            members=float(len(team.members)))
         cause = seg.handoff_cause(sim, case, stage, old) if old is not None else "reallocation"
         sim.assign_holder(case, team, break_cause(case, chair.setting, cause))
         sim.set_load(case, team.load_bearer, weight)
@@ -158,17 +158,18 @@ class TeamBased:
             if rep is not None and rep not in team.providers:
                 team.providers += (rep,)
             member = rep if rep is not None else (team.staff[0] if team.staff else team.chair)
-            sim.log.add(now, case.no, "task_assigned", stage, member.unique_id, need, float(team.unique_id))
+            sim.log.task_assigned(now, case.no, stage=stage, member=member.unique_id, task=need,
+                                  team=float(team.unique_id))
         monitor: CaseManager = team.driver or (team.staff[0] if team.staff else team.chair)
-        sim.log.add(now, case.no, "task_assigned", stage, monitor.unique_id, "monitoring",
-                    float(team.unique_id))
+        sim.log.task_assigned(now, case.no, stage=stage, member=monitor.unique_id, task="monitoring",
+                              team=float(team.unique_id))
 
     def on_review(self, sim: Simulation, case: Case) -> None:
         team = case.holder
         if isinstance(team, Team):
             team.meetings += 1
-            sim.log.add(sim.env.now, case.no, "team_meeting", case.stage or "", team.unique_id, "",
-                        float(len(team.members)))
+            sim.log.team_meeting(sim.env.now, case.no, stage=case.stage or "", team=team.unique_id,
+                                 present=float(len(team.members)))
 
     def let_go(self, sim: Simulation, case: Case) -> None:
         team = case.holder

@@ -235,14 +235,14 @@ class PodCover(_CoverAfter):
             if mate is None:
                 continue
             sim.set_cover(case, mate)
-            sim.log.add(sim.env.now, case.no, "cover_start", case.stage or "", mate.unique_id, "pod",
-                        float(m.unique_id))
+            sim.log.cover_start(sim.env.now, case.no, stage=case.stage or "", colleague=mate.unique_id, cover="pod",
+                                holder=float(m.unique_id))
 
     def on_return(self, sim: Simulation, m: CaseManager) -> None:
         for case in _held(sim, m):
             if case.cover is not None:
-                sim.log.add(sim.env.now, case.no, "cover_end", case.stage or "", case.cover.unique_id, "pod",
-                            float(m.unique_id))
+                sim.log.cover_end(sim.env.now, case.no, stage=case.stage or "", colleague=case.cover.unique_id,
+                                  cover="pod", holder=float(m.unique_id))
                 sim.clear_cover(case)
                 sim.set_load(case, m, case.load_weight)
 
