@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from casesim import kpis
+from casesim.guard import OutputChanged
 from casesim.yamlio import ScenarioError
 
 EXIT_INPUT = 2
+#: The most runs ``casesim sweep`` expands, even with ``--allow-large`` (which lifts the ceiling of
+#: :data:`casesim.experiment.RUN_CEILING`): the design is built in memory before any run, at about 0.4 GB a
+#: million runs, so a design of 10^10 runs (the schema allows a hundred thousand variants x a hundred
+#: thousand replications) would exhaust memory instead of starting.
+SWEEP_RUN_LIMIT = 1_000_000
 
 def stdout_console() -> Any:
     """A ``rich`` console on standard output, as wide as the terminal, or 80 columns when the output goes to
@@ -82,6 +88,34 @@ def _cannot_make(out: Path, option: str = "--out") -> int | None:
     return None
 
 
+def _seed_refused(seed: int | None) -> bool:
+    """Whether ``--seed`` is outside the range the schema's ``seed`` field allows, saying so on standard error
+    (a seed the resolved scenario could not hold is refused before anything runs)."""
+    from casesim.scenario import seed_bounds
+
+    if seed is None:
+        return False
+    low, high, limit = seed_bounds()
+    if low <= seed <= high:
+        return False
+    print(f"--seed: must be a non-negative integer (got {seed})" if seed < low else
+          f"--seed: must be at most {high} ({limit}) (got {seed})", file=sys.stderr)
+    return True
+
+
+def _too_many_runs(runs: int, described: str) -> bool:
+    """Whether ``runs`` (of ``compare`` or of each candidate of ``staff``) are over the sweep's ceiling
+    (:data:`casesim.experiment.RUN_CEILING`), saying so on standard error as ``--replications: DESCRIBED
+    N runs, ...``: the guard of the commands without ``--allow-large``."""
+    from casesim.experiment import RUN_CEILING
+
+    if runs <= RUN_CEILING:
+        return False
+    print(f"--replications: {described} {runs:,} runs, over the ceiling of {RUN_CEILING:,} that guards against "
+          "a typo starting runs that cannot finish; pass --allow-large to run them anyway", file=sys.stderr)
+    return True
+
+
 def _refuse_large(paths: Sequence[str | Path], overrides: Sequence[str]) -> None:
     """Raise ``ScenarioError`` if a run of any of the (valid) scenario files is over the size ceilings
     (:func:`casesim.scenario.size_problems`): the guard of the commands without ``--allow-large``."""
@@ -107,20 +141,73 @@ def _safe_folder_name(name: str) -> bool:
 
 
 def _non_directory_on_path(out: Path) -> Path | None:
-    """The first existing path among ``out`` and its parents that is not a directory, if any."""
+    """The first existing path among ``out`` and its parents that is not a directory, if any.
+
+    Raises:
+        OSError: a path cannot be looked at, or a name still to be made is longer than the file system
+            allows (``File name too long``, found before a missing parent would hide it).
+    """
+    import errno
+    import os
+
     for path in (out, *out.parents):
         if path.exists():
-            return None if path.is_dir() else path
+            if not path.is_dir():
+                return path
+            try:
+                longest = os.pathconf(path, "PC_NAME_MAX")
+            except (OSError, ValueError):
+                longest = 255
+            if any(len(os.fsencode(name)) > longest for name in out.parts[len(path.parts):]):
+                raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(out))
+            return None
     return None
 
 
-def _out_blocked(out: Path) -> bool:
-    """Whether ``out`` (or a folder on its path) is a file, saying so on standard error."""
-    blocker = _non_directory_on_path(out)
+def _out_blocked(out: Path, name_at: str | None = None) -> bool:
+    """Whether ``out`` (or a folder on its path) is a file, or cannot be looked at (a name longer than the
+    file system allows), saying so on standard error; ``name_at`` (``file:line``) when ``out`` was made of
+    the scenario's name rather than given as ``--out``."""
+    try:
+        blocker = _non_directory_on_path(out)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"{name_at}: name: cannot be used as the output folder name ({reason}); choose another name or "
+              "give --out" if name_at is not None else f"{out}: --out: cannot use: {reason}", file=sys.stderr)
+        return True
     if blocker is not None:
         what = "exists" if blocker == out else f"'{blocker}' exists"
         print(f"{out}: --out: {what} and is not a directory", file=sys.stderr)
     return blocker is not None
+
+
+def _claim_out(out: Path, kind: str, planned: dict[str, Any], overwrite: bool,
+               name_at: str | None = None, try_making: bool = False) -> tuple[str, ...] | None:
+    """Check that a ``kind`` result from ``planned`` inputs may be written to folder ``out``, before anything
+    runs (:func:`casesim.guard.check_directory`), saying why not on standard error. Returns what ``out`` holds
+    now (:func:`casesim.guard.fingerprint`), for the writer to compare again just before it puts its result
+    in place, or None if refused. A symbolic link is refused: replacing it would leave the folder it points to
+    out of date while seeming to update it. Leftovers of this host's killed writers are cleared first, so
+    the check sees a result one of them had moved aside. ``try_making``: also check that the folder can be
+    made there (:func:`_cannot_make`), for commands that open it only once their runs are done."""
+    from casesim.guard import check_directory, fingerprint
+    from casesim.results import OutputDirectory
+
+    if _out_blocked(out, name_at):   # (first: it also refuses a name the file system cannot take)
+        return None
+    if out.is_symlink():
+        print(f"{out}: --out: is a symbolic link; give the folder itself ({out.resolve()})", file=sys.stderr)
+        return None
+    try:
+        OutputDirectory.recover(out)
+    except OSError as exc:
+        _cannot_write(out, "--out", exc)
+        return None
+    if _refused(check_directory(out, kind, planned, overwrite)):
+        return None
+    if try_making and _cannot_make(out) is not None:
+        return None
+    return fingerprint(out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -128,12 +215,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from casesim.guard import check_directory
     from casesim.results import OutputDirectory, run, with_seed
     from casesim.scenario import load_scenario
 
-    if args.seed is not None and args.seed < 0:
-        print(f"--seed: must be a non-negative integer (got {args.seed})", file=sys.stderr)
+    if _seed_refused(args.seed):
         return EXIT_INPUT
     if args.parts < 1:
         print(f"--parts: must be at least 1 (got {args.parts})", file=sys.stderr)
@@ -147,24 +232,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         except SplitError as exc:
             print(f"{args.scenario}: {exc}", file=sys.stderr)
             return EXIT_INPUT
+    file, line = lines.locate(("name",))
+    where = file if line is None else f"{file}:{line}"
     if args.out:
         out = Path(args.out)
     elif _safe_folder_name(scenario.name):
         out = Path("results") / scenario.name
     else:  # "", ".", ".." or a path would write over (or outside) results/ itself
-        file, line = lines.locate(("name",))
-        where = file if line is None else f"{file}:{line}"
         print(f"{where}: name: {scenario.name!r} cannot be used as the output folder name; "
               "choose another name or give --out", file=sys.stderr)
-        return EXIT_INPUT
-    if _out_blocked(out):
         return EXIT_INPUT
     planned = {"scenario_file": args.scenario, "overrides": list(args.set),   # (as the manifest will say)
                "scenario_sha256": with_seed(scenario, args.seed).digest(),
                "seed": scenario.seed if args.seed is None else args.seed, "parts": args.parts}
-    if _refused(check_directory(out, "run", planned, args.overwrite)):
+    expect = _claim_out(out, "run", planned, args.overwrite, None if args.out else where)
+    if expect is None:
         return EXIT_INPUT
-    output = OutputDirectory(out)
+    output = OutputDirectory(out, expect)
     try:   # made first: the event table is written into it while the metrics are computed
         output.open()
     except OSError as exc:
@@ -193,6 +277,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             written = output.close()
         except OSError as exc:
             return _cannot_write(out, "--out", exc)
+        except OutputChanged as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INPUT
     finally:
         output.discard()   # nothing once closed; otherwise (an error, an interrupt) nothing is left behind
     if not args.quiet:
@@ -228,8 +315,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from casesim.scenario import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
-    if args.out and _refused(check_file(Path(args.out), is_casesim_schema, "a scenario schema", args.overwrite,
-                                        "--out")):
+    if args.out and (_not_a_file(Path(args.out), "--out") or _refused(
+            check_file(Path(args.out), is_casesim_schema, "a scenario schema", args.overwrite, "--out"))):
         return EXIT_INPUT
     if args.out:
         try:
@@ -239,6 +326,27 @@ def cmd_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _refuse_unexpandable(experiment: str) -> None:
+    """Raise ``ScenarioError`` if the experiment has more than :data:`SWEEP_RUN_LIMIT` runs, counted before
+    the design is expanded: the limit ``--allow-large`` does not lift."""
+    from casesim.experiment import design_size, load_experiment
+    from casesim.yamlio import Problem
+
+    loaded = load_experiment(experiment)
+    exp = loaded.experiment
+    variants, runs = design_size(exp)
+    if runs <= SWEEP_RUN_LIMIT:
+        return
+    where: tuple[str, ...] = ("sample", "count") if exp.sample is not None else ("factors",)
+    if exp.replications > variants:
+        where = ("replications",)
+    file, line = loaded.lines.locate(where)
+    raise ScenarioError([Problem(file, line, ".".join(where), (
+        f"the sweep would be {runs:,} runs ({variants:,} variants x {exp.replications:,} replications); at most "
+        f"{SWEEP_RUN_LIMIT:,} can be run, even with --allow-large: expanding more would exhaust memory; split it "
+        "into several experiments"))])
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -258,6 +366,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from casesim.experiment import check_sweep_size
 
         check_sweep_size(args.experiment)
+    else:
+        _refuse_unexpandable(args.experiment)
     console = Console(stderr=True, quiet=args.quiet)
     bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}, "
@@ -315,10 +425,50 @@ def _read_result_file(path: Path, read: Any) -> Any:
 
 
 def _json_object(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    from casesim.yamlio import read_input  # (a regular file of at most 1 MiB: not a pipe, not /dev/zero)
+
+    data = json.loads(read_input(path))
     if not isinstance(data, dict):
         raise ValueError(f"a JSON {type(data).__name__}, not an object")
     return data
+
+
+def _parquet(path: Path) -> Any:
+    """A Parquet file of a result, read only if it is a regular file (a named pipe would wait for ever, a
+    device such as ``/dev/zero`` never end)."""
+    import os
+
+    import pandas as pd
+
+    from casesim.yamlio import not_regular
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as file:
+        problem = not_regular(os.fstat(file.fileno()).st_mode)   # (of what was opened)
+        if problem is not None:
+            raise ValueError(problem)
+        return pd.read_parquet(file)
+
+
+def _not_a_file(path: Path, option: str) -> bool:
+    """Whether output file ``path`` exists and is not a regular file (a named pipe would hang the command,
+    a device never fill, a directory cannot be one), or cannot be looked at (a name too long for the file
+    system), saying so on standard error: asked before anything reads or writes it."""
+    import stat
+
+    try:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:   # (a name too long below a missing folder is not found before it is made)
+            _non_directory_on_path(path)
+            return False
+    except OSError as exc:
+        print(f"{path}: {option}: cannot use: {exc.strerror or exc}", file=sys.stderr)
+        return True
+    if stat.S_ISREG(mode):
+        return False
+    print(f"{path}: {option}: exists and is not a regular file", file=sys.stderr)
+    return True
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
@@ -327,10 +477,15 @@ def cmd_costs(args: argparse.Namespace) -> int:
     from casesim.guard import check_file
     from casesim.scenario import load_scenario
 
-    if _refused(check_file(Path(args.xlsx), is_casesim_workbook, "a workbook", args.overwrite, "--xlsx")):
+    if _seed_refused(args.seed) or _not_a_file(Path(args.xlsx), "--xlsx") or _refused(
+            check_file(Path(args.xlsx), is_casesim_workbook, "a workbook", args.overwrite, "--xlsx")):
         return EXIT_INPUT   # (before a scenario given as the source is run)
     src = Path(args.source)
-    if src.is_dir():
+    try:
+        is_result = src.is_dir()
+    except OSError:   # (a name too long: said as the scenario file's problem below)
+        is_result = False
+    if is_result:
         resolved = src / "scenario.resolved.yaml"
         missing = [n for n in ("scenario.resolved.yaml", "summary.json", "costs.parquet", "fte.parquet")
                    if not (src / n).exists()]
@@ -338,16 +493,23 @@ def cmd_costs(args: argparse.Namespace) -> int:
             print(f"{src}: not a complete result directory (missing {', '.join(missing)}); re-run it with "
                   "`casesim run`", file=sys.stderr)
             return EXIT_INPUT
-        import pandas as pd
+        from casesim.costs import COST_COLUMNS, FTE_COLUMNS, missing_columns
 
         scenario, _ = load_scenario(resolved)
         try:
-            costs, fte = _read_result_file(src / "costs.parquet", pd.read_parquet), _read_result_file(
-                src / "fte.parquet", pd.read_parquet)
+            costs, fte = _read_result_file(src / "costs.parquet", _parquet), _read_result_file(
+                src / "fte.parquet", _parquet)
             summary = _read_result_file(src / "summary.json", _json_object)
         except _Unreadable as exc:
             print(f"{exc}; re-run the result with `casesim run`", file=sys.stderr)
             return EXIT_INPUT
+        for name, table, columns, what in (("costs.parquet", costs, COST_COLUMNS, "a cost table"),
+                                           ("fte.parquet", fte, FTE_COLUMNS, "an FTE table")):
+            lacking = missing_columns(table, columns)
+            if lacking:
+                print(f"{src / name}: not {what} of casesim (missing columns {', '.join(lacking)}); re-run it "
+                      "with `casesim run`", file=sys.stderr)
+                return EXIT_INPUT
     else:
         from casesim.results import run
 
@@ -369,7 +531,6 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 def cmd_staff(args: argparse.Namespace) -> int:
     """Fewest case managers in a group meeting a KPI target (see casesim/staffing_solver.py)."""
-    from casesim.guard import check_directory
     from casesim.scenario import load_scenario
     from casesim.staffing_solver import Target, format_value, solve, write_outputs
 
@@ -378,17 +539,17 @@ def cmd_staff(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--target: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    if not args.allow_large and _too_many_runs(args.replications, "each staff count tried would be"):
+        return EXIT_INPUT
     base, _ = load_scenario(args.scenario, args.set, allow_large=args.allow_large)
     out = Path(args.out) if args.out else Path("results") / "staffing"
     # what decides the answer (casesim.guard): an existing folder of other inputs is refused before any run
     inputs = {"scenario_file": args.scenario, "overrides": list(args.set), "scenario_sha256": base.digest(),
               "target": f"{target.kpi}{target.op}{target.value!r}", "replications": args.replications,
               "group": args.group, "setting": None if args.group else args.setting}
-    if _out_blocked(out) or _refused(check_directory(out, "staffing", inputs, args.overwrite)):
+    expect = _claim_out(out, "staffing", inputs, args.overwrite, try_making=True)
+    if expect is None:
         return EXIT_INPUT
-    failed = _cannot_make(out)
-    if failed is not None:
-        return failed
 
     def show(c: Any) -> None:
         if not args.quiet:
@@ -403,9 +564,12 @@ def cmd_staff(args: argparse.Namespace) -> int:
         print(str(exc).strip("'\""), file=sys.stderr)
         return EXIT_INPUT
     try:
-        csv, html = write_outputs(sol, out, inputs)
+        csv, html = write_outputs(sol, out, inputs, expect=expect)
     except OSError as exc:
         return _cannot_write(out, "--out", exc)
+    except OutputChanged as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
     stdout_console().print(sol.console_table())
     if sol.answer is None:
         print(f"no staff count up to the search limit meets {args.target}; curve in {csv} and {html}")
@@ -423,15 +587,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from casesim.compare import compare, console_table, default_out, load_entries, write_outputs
-    from casesim.guard import check_directory
 
-    for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1),
-                             ("--seed", args.seed, 0)):
+    for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1)):
         if value is not None and value < low:
             need = "need at least 2 for a confidence interval" if flag == "--replications" else \
                 f"must be at least {low}"
             print(f"{flag}: {need} (got {value})", file=sys.stderr)
             return EXIT_INPUT
+    if _seed_refused(args.seed) or (not args.allow_large and _too_many_runs(
+            len(args.scenarios) * args.replications,
+            f"{len(args.scenarios)} scenarios x {args.replications:,} replications are")):
+        return EXIT_INPUT
     entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
     if not args.allow_large:
         _refuse_large([e.path for e in entries], args.set)
@@ -441,17 +607,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
               + ", ".join(f"{label} {mode}" for label, mode in grains.items())
               + "); their differences include that change of grain, not only the policy", file=sys.stderr)
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
-    if _out_blocked(out):
-        return EXIT_INPUT
     planned = {"scenarios": [{"file": e.path, "scenario_sha256": e.scenario.digest()} for e in entries],
                "overrides": list(args.set),
                "master_seed": entries[0].scenario.seed if args.seed is None else args.seed,
                "replications": args.replications}
-    if _refused(check_directory(out, "compare", planned, args.overwrite)):
+    expect = _claim_out(out, "compare", planned, args.overwrite, try_making=True)
+    if expect is None:
         return EXIT_INPUT
-    failed = _cannot_make(out)
-    if failed is not None:
-        return failed
     console = Console(stderr=True, quiet=args.quiet)
     total = len(entries) * args.replications
     with Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -460,9 +622,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comp = compare(entries, replications=args.replications, seed=args.seed, overrides=args.set,
                        workers=args.workers or os.cpu_count() or 1, on_done=lambda: progress.update(task, advance=1))
     try:
-        written = write_outputs(comp, out)
+        written = write_outputs(comp, out, expect=expect)
     except OSError as exc:
         return _cannot_write(out, "--out", exc)
+    except OutputChanged as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
     if not args.quiet:
         stdout_console().print(console_table(comp))
     print(f"results written to {written}/ (compare.csv, compare.html)")

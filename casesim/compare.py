@@ -310,8 +310,9 @@ def page_html(comp: Comparison) -> str:
     return "\n".join(parts)
 
 
-def write_outputs(comp: Comparison, out: str | Path) -> Path:
-    """Write ``compare.csv``, ``compare.html`` and ``manifest.json`` to ``out`` atomically."""
+def write_outputs(comp: Comparison, out: str | Path, expect: tuple[str, ...] | None = None) -> Path:
+    """Write ``compare.csv``, ``compare.html`` and ``manifest.json`` to ``out`` atomically; ``expect``: what
+    ``out`` held when it was checked (see :class:`casesim.results.OutputDirectory`)."""
     from casesim import __version__
     from casesim.results import write_directory
 
@@ -325,7 +326,7 @@ def write_outputs(comp: Comparison, out: str | Path) -> Path:
                                   for e in comp.entries], "outputs": list(OUTPUTS)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    return write_directory(out, fill)
+    return write_directory(out, fill, expect)
 
 
 def format_diff(value: Any, pattern: str) -> str:

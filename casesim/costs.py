@@ -29,7 +29,7 @@ import pandas as pd
 from casesim.metrics_tables import LogArrays, exposure
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from casesim.metrics import MetricsContext
 
@@ -40,6 +40,11 @@ WORK_KINDS: dict[str, str] = {"assessment": "assessment", "plan": "plan", "revie
                               "return_to_court": "breach_report"}
 CONTACT_KINDS = ("contact_kept", "contact_missed")
 UNKNOWN = "unknown"
+#: The columns of a result's ``costs.parquet`` and ``fte.parquet`` (:func:`missing_columns` checks a file
+#: read back against them before a workbook is made of it).
+COST_COLUMNS = ("year", "start_day", "end_day", "setting", "category", "cost", "currency")
+FTE_COLUMNS = ("setting", "role", "workload_hours", "productive_hours_per_fte", "fte_required", "fte_available",
+               "annual_cost_per_fte", "staff_cost")
 #: A measured year's remainder shorter than this (days) is folded into the year before.
 STUB_DAYS = 30.0
 #: Integer type of setting, role and activity codes in the per-row flows (a few dozen names at most; a
@@ -341,9 +346,7 @@ def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.Dat
         rows.append({"setting": setting, "role": role, "workload_hours": h, "productive_hours_per_fte": prod,
                      "fte_required": h / (prod * years) if prod > 0 else 0.0, "fte_available": avail,
                      "annual_cost_per_fte": annual, "staff_cost": avail * years * annual})
-    cols = ["setting", "role", "workload_hours", "productive_hours_per_fte", "fte_required", "fte_available",
-            "annual_cost_per_fte", "staff_cost"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=list(FTE_COLUMNS))
 
 
 def costs_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> dict[tuple[str, str], float]:
@@ -405,7 +408,7 @@ def _cost_table(inp: CostInputs, ctx: MetricsContext) -> pd.DataFrame:
             for cat in CATEGORIES:
                 rows.append({"year": year, "start_day": s, "end_day": e, "setting": setting, "category": cat,
                              "cost": got.get((setting, cat), 0.0), "currency": ctx.currency})
-    return pd.DataFrame(rows, columns=["year", "start_day", "end_day", "setting", "category", "cost", "currency"])
+    return pd.DataFrame(rows, columns=list(COST_COLUMNS))
 
 
 def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_completed: int) -> dict[str, Any]:
@@ -492,6 +495,11 @@ def _value_rows(value: Any, path: str, meta: dict[str, Any], base: type) -> list
 
 #: The author written into the workbook's document properties (``dc:creator``).
 WORKBOOK_CREATOR = "casesim"
+
+
+def missing_columns(table: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The ``columns`` that ``table`` (a cost or FTE table read back from a result) lacks."""
+    return [c for c in columns if c not in table.columns]
 
 
 def is_casesim_workbook(path: str | Path) -> bool:

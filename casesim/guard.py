@@ -36,6 +36,14 @@ MANIFEST = "manifest.json"
 KINDS = ("run", "compare", "staffing", "sweep")
 #: What a staffing search wrote before it had a manifest.
 STAFFING_FILES = frozenset({"staffing_curve.csv", "staffing_curve.html"})
+#: What each kind of result holds, for manifests that do not list their ``outputs`` (a run's always has);
+#: None: not known (a run from before ``outputs``), so nothing beside the files is looked for.
+KIND_FILES: dict[str, frozenset[str] | None] = {
+    "run": None,
+    "compare": frozenset({"compare.csv", "compare.html", MANIFEST}),
+    "staffing": STAFFING_FILES | {MANIFEST},
+    "sweep": frozenset({"parts", "summary.parquet", "summary.csv", "sweep.html", MANIFEST}),
+}
 
 #: Per kind: the manifest's fields that decide the numbers, each with how a message names it. A field
 #: holding a list of scenarios is compared by their SHA-256 values only.
@@ -50,6 +58,11 @@ IDENTITY: dict[str, tuple[tuple[str, str], ...]] = {
 DEFAULTS: dict[tuple[str, str], Any] = {("run", "parts"): 1}
 
 
+class OutputChanged(Exception):
+    """What an output folder holds changed between the command's check and the moment its result would be put
+    in place (:func:`fingerprint`); the result is given up and what is there is left as it is."""
+
+
 @dataclass(frozen=True)
 class Found:
     """What is at an output path: ``state`` is ``missing``, ``empty``, ``foreign`` (something that is not
@@ -59,6 +72,8 @@ class Found:
     state: str
     kind: str | None = None
     manifest: dict[str, Any] | None = None
+    #: Files beside the result's own (a ``result`` whose folder also holds things casesim did not write).
+    strangers: tuple[str, ...] = ()
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
@@ -93,10 +108,36 @@ def survey(out: Path) -> Found:
         return Found("empty")
     manifest = read_manifest(out)
     if manifest is not None:
-        return Found("result", kind_of(manifest), manifest)
+        kind = kind_of(manifest)
+        return Found("result", kind, manifest, _strangers(names, kind, manifest))
     if names <= STAFFING_FILES:
         return Found("result", "staffing", None)
     return Found("foreign")
+
+
+def _strangers(names: set[str], kind: str, manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The names in a ``kind`` result's folder that its manifest does not account for (temporary files of a
+    writer excepted): a user's notebook or figures put beside the results, which replacing the folder would
+    delete."""
+    listed = manifest.get("outputs")
+    own = ({str(n) for n in listed} | {MANIFEST} if isinstance(listed, list) else KIND_FILES.get(kind))
+    if own is None:
+        return ()
+    return tuple(sorted(n for n in names if n not in own and not (n.startswith(".") and ".tmp-" in n)))
+
+
+def fingerprint(out: Path) -> tuple[str, ...]:
+    """What is at ``out``, in a form to compare later: its state and, for a result, its manifest's text. A
+    command takes it when it checks ``out`` and compares it again just before putting its own result in place
+    (:class:`casesim.results.OutputDirectory`), so a result another process wrote there meanwhile is not
+    replaced unasked."""
+    found = survey(out)
+    if found.state != "result":
+        return (found.state,)
+    try:
+        return ("result", (out / MANIFEST).read_text(encoding="utf-8"))
+    except OSError:
+        return ("result",)
 
 
 def identity(kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +190,12 @@ def check_directory(out: Path, kind: str, planned: dict[str, Any], overwrite: bo
     if found.state == "foreign":
         return (f"{out}: {option}: exists and is not a casesim result (no {MANIFEST} written by casesim); "
                 f"it was left as it is: give another {option}, a new or an empty folder")
+    if found.strangers:
+        shown = ", ".join(found.strangers[:5]) + (f" and {len(found.strangers) - 5} more"
+                                                  if len(found.strangers) > 5 else "")
+        return (f"{out}: {option}: holds a casesim {found.kind} result and files casesim did not write there "
+                f"({shown}); replacing the folder would delete them, so it was left as it is: move them out, "
+                f"or give another {option}")
     if found.kind != kind:
         if overwrite:
             return None

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from casesim.costs import context_prices, cost_and_fte_tables, provider_price
+from casesim.guard import OutputChanged, fingerprint
 from casesim.metrics import MetricsContext, case_table, summarize, timeseries
 from casesim.metrics_tables import LogArrays, shared_log_arrays
 from casesim.run_warnings import run_warnings, stages_entered
@@ -175,8 +176,11 @@ class OutputDirectory:
     otherwise.
     """
 
-    def __init__(self, out: str | Path) -> None:
+    def __init__(self, out: str | Path, expect: tuple[str, ...] | None = None) -> None:
         self.out = Path(out)
+        #: What ``out`` held when the command checked it (:func:`casesim.guard.fingerprint`); if set, closing
+        #: refuses to replace anything else there (another process's result written meanwhile).
+        self.expect = expect
         # the host and process in the names let a later process tell a killed one's leftovers (see open())
         self._tmp = self.out.parent / f"{self._tmp_prefix}{owner_tag()}"
         self._old = self.out.parent / f"{self._old_prefix}{owner_tag()}"
@@ -205,17 +209,30 @@ class OutputDirectory:
         if self._state != "new":
             raise RuntimeError(f"the output directory {self.out} was already opened ({self._state})")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        for old in dead_siblings(self.out.parent, self._old_prefix):
-            if not self.out.exists():
-                old.rename(self.out)
-            else:
-                shutil.rmtree(old, ignore_errors=True)
-        remove_dead_siblings(self.out.parent, self._tmp_prefix)
+        self.recover(self.out)
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir()   # (the check; made again at its first use)
         self._tmp.rmdir()
         self._state = "open"
         return self
+
+    @classmethod
+    def recover(cls, out: str | Path) -> None:
+        """Clear what processes of this host killed while writing ``out`` left beside it: their temporary
+        directories are removed, and an old ``out`` one of them had moved aside to put its own in place is
+        moved back if ``out`` is missing (it was killed between the two renames), or removed if ``out`` is
+        there. A command calls this before it checks what ``out`` holds, so the check sees a restored result."""
+        out = Path(out)
+        if not out.parent.is_dir():
+            return
+        for old in dead_siblings(out.parent, f".{out.name}.old-"):
+            if not out.exists() and not out.is_symlink():
+                old.rename(out)
+            elif old.is_symlink():
+                old.unlink()
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        remove_dead_siblings(out.parent, f".{out.name}.tmp-")
 
     @property
     def tmp(self) -> Path:
@@ -265,6 +282,10 @@ class OutputDirectory:
         tmp = self.tmp   # (made, if nothing was written: an empty result is still a result)
         try:
             self._finish_behind(stop=False)
+            if self.expect is not None and fingerprint(self.out) != self.expect:
+                raise OutputChanged(f"{self.out}: --out: changed while this command ran (another process "
+                                    "wrote there); nothing was replaced: run again with another --out, or "
+                                    "check what is there now")
             if self.out.exists():
                 self.out.rename(self._old)
             tmp.rename(self.out)
@@ -300,10 +321,12 @@ class OutputDirectory:
             self.discard()
 
 
-def write_directory(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
+def write_directory(out_dir: str | Path, fill: Callable[[Path], None],
+                    expect: tuple[str, ...] | None = None) -> Path:
     """Make directory ``out_dir`` atomically: ``fill`` writes into a temporary sibling, which then
-    replaces ``out_dir``; on any failure nothing is left half-written and an old ``out_dir`` survives."""
-    with OutputDirectory(out_dir) as output:
+    replaces ``out_dir``; on any failure nothing is left half-written and an old ``out_dir`` survives.
+    ``expect``: see :class:`OutputDirectory`."""
+    with OutputDirectory(out_dir, expect) as output:
         fill(output.tmp)
     return output.out
 

@@ -527,6 +527,16 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     return out
 
 
+def seed_bounds() -> tuple[int, int, str]:
+    """(lowest, highest, reason for the highest) seed, as the schema's ``seed`` field declares them: what a
+    ``--seed`` given on the command line is checked against before anything runs."""
+    field = Scenario.model_fields["seed"]
+    low = next(m.ge for m in field.metadata if getattr(m, "ge", None) is not None)
+    high = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return int(low), int(high), str(extra.get("limit", ""))
+
+
 def load_scenario(path: str | Path, overrides: Sequence[str] = (), *,
                   allow_large: bool = True) -> tuple[Scenario, LineMap]:
     """Read, merge, override and validate a scenario file; raise ScenarioError on any problem.

@@ -281,7 +281,8 @@ def solve(scenario: str | Path, target: Target | str, replications: int = 5, set
     return Solution(target, base.staff[index].name, hi, list(seen.values()), base.costs.currency)
 
 
-def write_outputs(sol: Solution, out: str | Path, inputs: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def write_outputs(sol: Solution, out: str | Path, inputs: dict[str, Any] | None = None,
+                  expect: tuple[str, ...] | None = None) -> tuple[Path, Path]:
     """The staffing curve as ``staffing_curve.csv`` and a self-contained ``staffing_curve.html``, with a
     ``manifest.json`` (kind ``staffing``, the casesim version, ``inputs``: what the search was asked, see
     :mod:`casesim.guard`, and its answer), written to a temporary folder that then replaces ``out`` whole."""
@@ -295,7 +296,7 @@ def write_outputs(sol: Solution, out: str | Path, inputs: dict[str, Any] | None 
                     "outputs": ["staffing_curve.csv", "staffing_curve.html", "manifest.json"]}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    out = write_directory(out, fill)
+    out = write_directory(out, fill, expect)
     return out / "staffing_curve.csv", out / "staffing_curve.html"
 
 

@@ -436,13 +436,14 @@ def _now() -> str:
 
 
 def _sweep_files_only(out: Path) -> bool:
-    """Whether ``out`` holds nothing but what a sweep writes there (its parts, manifest, summaries and their
-    temporary files): a sweep killed before its first manifest, which ``--fresh`` may clear."""
+    """Whether ``out`` holds nothing but what a sweep writes there before its first manifest (its parts and
+    temporary files): a sweep killed that early, which ``--fresh`` may clear. A summary, a page or a manifest
+    without casesim's manifest beside it is somebody else's file of the same name, never a sweep's."""
     def temporary(p: Path) -> bool:
         return p.is_file() and p.name.startswith(".") and ".tmp-" in p.name
 
     parts = out / PARTS
-    return (all(p.name in (PARTS, MANIFEST, *OUTPUTS) or temporary(p) for p in out.iterdir())
+    return (all(p.name == PARTS or temporary(p) for p in out.iterdir())
             and (not parts.exists() or (parts.is_dir() and all(
                 (p.is_file() and p.suffix == ".parquet") or temporary(p) for p in parts.iterdir()))))
 

@@ -298,6 +298,15 @@ _NOT_REGULAR = [(stat.S_ISDIR, "is a directory, not a file"), (stat.S_ISFIFO, "a
                 (stat.S_ISSOCK, "a socket")]
 
 
+def not_regular(mode: int) -> str | None:
+    """Why a file of ``st_mode`` ``mode`` is not read (a directory, a named pipe, a device), or None if it
+    is a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    what = next((text for test, text in _NOT_REGULAR if test(mode)), "a special file")
+    return what if what.startswith("is a") else f"not a regular file ({what})"
+
+
 def read_input(path: str | Path) -> bytes:
     """The bytes of an input file, read only if it is a regular file of at most ``MAX_INPUT_BYTES``.
 
@@ -314,10 +323,9 @@ def read_input(path: str | Path) -> bytes:
         reason = next((text for kind, text in _READ_REASONS if isinstance(exc, kind)), None)
         raise _ReadError(reason or exc.strerror or str(exc)) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            what = next((text for test, text in _NOT_REGULAR if test(mode)), "a special file")
-            raise _ReadError(what if what.startswith("is a") else f"not a regular file ({what})")
+        problem = not_regular(os.fstat(fd).st_mode)
+        if problem is not None:
+            raise _ReadError(problem)
         chunks, size = [], 0
         while size <= MAX_INPUT_BYTES:
             chunk = os.read(fd, MAX_INPUT_BYTES + 1 - size)

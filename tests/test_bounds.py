@@ -356,3 +356,81 @@ def test_devices_pipes_and_oversized_files_are_refused_without_reading_them(tmp_
         (2, f"{experiment}:1: scenario: cannot read '{fifo}': is not a file (looked for {fifo})\n"),
     ]
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- seeds, run counts, output paths
+
+
+def test_a_seed_outside_the_schema_range_is_refused_by_every_command_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from casesim.scenario import Scenario
+
+    high = next(m.le for m in Scenario.model_fields["seed"].metadata if getattr(m, "le", None) is not None)
+    too_high = f"--seed: must be at most {high} (fits a signed 64-bit integer, as the result tables store it) " \
+               f"(got {high + 1})"
+    out, book = tmp_path / "out", tmp_path / "book.xlsx"
+    for command in (["run", SMALL, "--quiet", "--out", out], ["costs", SMALL, "--xlsx", book],
+                    ["compare", SMALL, SMALL, "--quiet", "--out", out]):
+        assert refused(capsys, *command, "--seed", high + 1) == [too_high]
+        assert refused(capsys, *command, "--seed", -1) == ["--seed: must be a non-negative integer (got -1)"]
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_compare_and_staff_over_the_run_ceiling_are_refused_unless_allowed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    guard = (f"over the ceiling of {RUN_CEILING:,} that guards against a typo starting runs that cannot finish; "
+             "pass --allow-large to run them anyway")
+    # (in a subprocess with a time limit: compare's worker processes and the staffing search would run for
+    # ever, out of reach of this module's guard against simulating)
+    assert cli_guarded(["compare", SMALL, SMALL, "--replications", 100_000_000, "--out", out, "--quiet"],
+                       ["staff", SMALL, "--target", "mean_caseload<=40", "--replications", 100_000_000,
+                        "--out", out, "--quiet"]) == [
+        (2, f"--replications: 2 scenarios x 100,000,000 replications are 200,000,000 runs, {guard}\n"),
+        (2, f"--replications: each staff count tried would be 100,000,000 runs, {guard}\n")]
+    assert not out.exists()
+
+
+def test_a_sweep_too_large_to_expand_is_refused_even_with_allow_large(tmp_path: Path) -> None:
+    from casesim.cli import SWEEP_RUN_LIMIT
+
+    exp = tmp_path / "huge.yaml"
+    exp.write_text(f"scenario: {SMALL}\nreplications: 100000\nseed: 1\nsample:\n  count: 100000\n  ranges:\n"
+                   "    time.horizon_days: {low: 60, high: 90}\n", encoding="utf-8")
+    out = tmp_path / "sweep"
+    # (in a subprocess with 3 GiB: expanding 10^10 runs would otherwise be a MemoryError or fill the machine)
+    assert cli_guarded(["sweep", exp, "--out", out, "--quiet", "--allow-large"]) == [
+        (2, f"{exp}:5: sample.count: the sweep would be 10,000,000,000 runs (100,000 variants x 100,000 "
+            f"replications); at most {SWEEP_RUN_LIMIT:,} can be run, even with --allow-large: expanding more "
+            "would exhaust memory; split it into several experiments\n")]
+    assert not out.exists()
+
+
+def test_output_files_that_are_not_regular_files_are_refused_without_touching_them(tmp_path: Path) -> None:
+    fifo = tmp_path / "ff"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    argvs, expected = [], []
+    for target in (fifo, Path("/dev/zero"), folder):
+        argvs += [["schema", "--out", target], ["costs", SMALL, "--xlsx", target]]
+        expected += [(2, f"{target}: --out: exists and is not a regular file\n"),
+                     (2, f"{target}: --xlsx: exists and is not a regular file\n")]
+    # (in a subprocess with a time and memory limit: a pipe would block for ever, /dev/zero fill the memory)
+    assert cli_guarded(*argvs) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ff", "folder"] and not any(folder.iterdir())
+
+
+def test_names_longer_than_the_file_system_allows_are_refused_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    long = "y" * 300
+    for command, option in ((["run", SMALL, "--quiet"], "--out"), (["compare", SMALL, SMALL, "--quiet"], "--out"),
+                            (["staff", SMALL, "--target", "mean_caseload<=40", "--quiet"], "--out"),
+                            (["costs", SMALL], "--xlsx"), (["schema"], "--out")):
+        for path in (long, f"deeper/{long}/x"):
+            assert refused(capsys, *command, option, path) == [f"{path}: {option}: cannot use: File name too long"]
+    name = "é" * 300   # (600 bytes in UTF-8)
+    assert refused(capsys, "run", SMALL, "--quiet", "--set", f"name={name}") == [
+        f"--set name={name}: name: cannot be used as the output folder name (File name too long); choose another "
+        "name or give --out"]
+    assert sorted(tmp_path.iterdir()) == []

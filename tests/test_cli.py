@@ -373,12 +373,13 @@ def test_run_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert manifest["overrides"] == TINY[1::2]
     assert manifest["scenario_file"] == str(BASELINE)
     # without --quiet: the summary table and where the results went; the same run replaces its own folder
-    # whole (another seed would be refused: see tests/test_output_safety.py)
-    (out / "stale.txt").write_text("x")
+    # with the same figures (another seed, or a file casesim did not write in the folder, would be refused:
+    # see tests/test_output_safety.py)
     code, stdout, err = cli(capsys, "run", BASELINE, *TINY, "--out", out, "--seed", "7")
     assert code == 0, err
     assert "Cases entered" in stdout and f"results written to {out}/" in stdout
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES
+    assert json.loads((out / "summary.json").read_text()) == summary
 
 
 @pytest.mark.parametrize("name", ['""', ".", "..", "../escape", "a/b"])

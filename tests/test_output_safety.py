@@ -432,3 +432,150 @@ def test_what_a_process_killed_while_writing_leaves_is_removed_by_the_next_one(
     with split.parts_directory() as mine:
         assert Path(mine).name.startswith(f"casesim-parts-{host}-{os.getpid()}-")
         assert sorted(p.name for p in temp.iterdir()) == sorted([Path(mine).name, other.name])
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+def test_files_a_user_put_inside_a_result_are_never_deleted_with_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r1"
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", out, "--quiet")[0] == 0
+    (out / "analysis.ipynb").write_text("my analysis")
+    (out / "figs").mkdir()
+    before = snapshot(out)
+    for extra in ([], ["--overwrite"]):   # the same inputs, and even --overwrite, would delete them
+        code, _, err = cli(capsys, "run", BASELINE, *TINY, "--out", out, "--quiet", *extra)
+        assert code == 2
+        assert err == (f"{out}: --out: holds a casesim run result and files casesim did not write there "
+                       "(analysis.ipynb, figs); replacing the folder would delete them, so it was left as it is: "
+                       "move them out, or give another --out\n")
+    assert snapshot(out) == before and (out / "figs").is_dir()
+    # a copy of a casesim manifest beside a user's files does not make the folder casesim's to replace
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "manifest.json").write_bytes((out / "manifest.json").read_bytes())
+    (thesis / "thesis.tex").write_text("chapter 1")
+    before = snapshot(thesis)
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", thesis, "--quiet", "--overwrite")[0] == 2
+    assert snapshot(thesis) == before
+
+
+def test_a_sweep_takes_no_users_file_for_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    exp = experiment(tmp_path)
+    monkeypatch.setattr(sweep, "_execute", never)
+    mine = tmp_path / "u"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("my,data\n")
+    (mine / "sweep.html").write_text("mine")
+    webapp = tmp_path / "webapp"
+    webapp.mkdir()
+    (webapp / "manifest.json").write_text('{"name": "my web app"}')
+    for folder in (mine, webapp):
+        before = snapshot(folder)
+        for extra in ([], ["--fresh"]):
+            assert cli(capsys, "sweep", exp, "--out", folder, "--quiet", *extra) == (
+                2, "", NOT_OURS.format(out=folder) + "\n")
+        assert snapshot(folder) == before
+
+
+def test_a_result_written_there_while_a_run_ran_is_not_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other"
+    assert cli(capsys, "run", BASELINE, *TINY, "--seed", "1", "--out", other, "--quiet")[0] == 0
+    out = tmp_path / "cc"
+    real_run = results.run
+
+    def run_while_another_process_writes(*a: Any, **k: Any) -> Any:
+        result = real_run(*a, **k)
+        subprocess.run(["cp", "-r", str(other), str(out)], check=True)   # another command finished first
+        return result
+
+    monkeypatch.setattr(results, "run", run_while_another_process_writes)
+    code, _, err = cli(capsys, "run", BASELINE, *TINY, "--seed", "2", "--out", out, "--quiet")
+    assert code == 2 and err.startswith(f"{out}: --out: changed while this command ran")
+    def contents(folder: Path) -> dict[str, bytes]:
+        return {name: data for name, (data, _) in snapshot(folder).items()}
+
+    assert contents(out) == contents(other), "the other process's result stays as it was"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cc", "other"], "nothing of this run is left"
+
+
+def test_a_result_a_killed_process_moved_aside_is_checked_as_what_is_there(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seven = tmp_path / "seven"
+    assert cli(capsys, "run", BASELINE, *TINY, "--seed", "7", "--out", seven, "--quiet")[0] == 0
+    out = tmp_path / "r9"
+    seven.rename(tmp_path / f".r9.old-{host_tag()}-{dead_pid()}")
+    code, _, err = cli(capsys, "run", BASELINE, *TINY, "--seed", "8", "--out", out, "--quiet")
+    assert code == 2 and "made from other inputs" in err and "seed 7 there, 8 now" in err
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 7, "the restored result is kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r9"]
+
+
+def test_a_symbolic_link_as_out_is_refused_and_left_with_its_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "r1"
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", real, "--quiet")[0] == 0
+    before = snapshot(real)
+    link = tmp_path / "lr"
+    link.symlink_to(real)
+    for command in (["run", BASELINE, *TINY], ["compare", BASELINE, BASELINE, *TINY, "--replications", "2"]):
+        code, _, err = cli(capsys, *command, "--out", link, "--quiet")
+        assert (code, err) == (2, f"{link}: --out: is a symbolic link; give the folder itself ({real})\n")
+    assert link.is_symlink() and snapshot(real) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lr", "r1"]
+
+
+# --------------------------------------------------------------------------- result files that are not what they seem
+
+
+def test_costs_refuses_a_parquet_file_that_is_not_a_cost_table(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", run_dir, "--quiet")[0] == 0
+    (run_dir / "costs.parquet").write_bytes((run_dir / "fte.parquet").read_bytes())
+    book = tmp_path / "book.xlsx"
+    assert cli(capsys, "costs", run_dir, "--xlsx", book) == (
+        2, "", f"{run_dir / 'costs.parquet'}: not a cost table of casesim (missing columns year, start_day, "
+               "end_day, category, cost, currency); re-run it with `casesim run`\n")
+    assert not book.exists()
+
+
+def test_costs_reads_only_regular_files_of_a_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_bounds import cli_guarded  # (a subprocess with a time and memory limit)
+
+    made = tmp_path / "made"
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", made, "--quiet")[0] == 0
+    argvs, expected = [], []
+    for name, kind in (("summary.json", "fifo"), ("summary.json", "zero"), ("costs.parquet", "fifo"),
+                       ("fte.parquet", "zero"), ("scenario.resolved.yaml", "zero")):
+        result = tmp_path / f"{name}-{kind}"
+        result.mkdir()
+        for p in made.iterdir():
+            if p.name != name:
+                (result / p.name).write_bytes(p.read_bytes())
+        if kind == "fifo":
+            os.mkfifo(result / name)
+        else:
+            (result / name).symlink_to("/dev/zero")
+        what = "a named pipe" if kind == "fifo" else "a character device"
+        argvs.append(["costs", result, "--xlsx", result / "book.xlsx"])
+        expected.append((2, f"{result / name}: not a regular file ({what})\n" if name.endswith(".yaml") else
+                         f"{result / name}: cannot read it (not a regular file ({what})); re-run the result with "
+                         "`casesim run`\n"))
+    assert cli_guarded(*argvs) == expected
+    assert not list(tmp_path.glob("*/book.xlsx"))
+
+
+def test_only_a_parts_run_removes_the_parts_folders_of_dead_processes_as_the_docs_say(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    left = tmp_path / f"{split.PARTS_DIR_PREFIX}{host_tag()}-{dead_pid()}-abcdefgh"
+    left.mkdir()
+    assert cli(capsys, "run", BASELINE, *TINY, "--out", tmp_path / "one", "--quiet")[0] == 0
+    assert left.is_dir(), "a run without --parts makes no parts folder and leaves those of others alone"
+    running = " ".join((ROOT / "docs" / "running.md").read_text().split())
+    assert "which only the next `--parts` run of the same host removes" in running
+    assert "the next one of the same host removes those" not in running
