@@ -49,7 +49,7 @@ MODES = ("each", "aggregate")
 
 def measure(path: str, scale: float, mode: str, seed: int, sets: list[str]) -> dict[str, Any]:
     """One run in this process: the simulation timed apart from the tables."""
-    from casesim.results import metrics_context
+    from casesim.metrics import metrics_context
     from casesim.scenario import load_scenario
     from casesim.simulation import Simulation
 

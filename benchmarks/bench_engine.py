@@ -209,8 +209,7 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
     """Run casesim once; the figures of one run (without the bare SimPy part)."""
     import pandas as pd
 
-    from casesim.metrics import case_table, summarize, timeseries
-    from casesim.results import metrics_context
+    from casesim.metrics import case_table, metrics_context, summarize, timeseries
     from casesim.simulation import Simulation
 
     gc.collect()

@@ -107,8 +107,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
     """One run in this process: the figures of the table."""
     import pandas as pd
 
-    from casesim.metrics import case_table, summarize, timeseries
-    from casesim.results import metrics_context
+    from casesim.metrics import case_table, metrics_context, summarize, timeseries
     from casesim.scenario import load_scenario
     from casesim.simulation import Simulation
     from casesim.split import allocator

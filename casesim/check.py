@@ -420,8 +420,7 @@ def check_little(settings: Settings, seed: int, scenario_path: str | Path | None
 
     import numpy as np
 
-    from casesim.metrics import staff_load, stage_occupancy
-    from casesim.results import metrics_context
+    from casesim.metrics import metrics_context, staff_load, stage_occupancy
     from casesim.simulation import Simulation
 
     a = LITTLE_WARMUP_DAYS

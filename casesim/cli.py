@@ -116,18 +116,6 @@ def _too_many_runs(runs: int, described: str) -> bool:
     return True
 
 
-def _refuse_large(paths: Sequence[str | Path], overrides: Sequence[str]) -> None:
-    """Raise ``ScenarioError`` if a run of any of the (valid) scenario files is over the size ceilings
-    (:func:`casesim.scenario.size_problems`): the guard of the commands without ``--allow-large``."""
-    from casesim.scenario import load_scenario, size_problems
-
-    problems = []
-    for path in paths:
-        problems += size_problems(*load_scenario(path, overrides))
-    if problems:
-        raise ScenarioError(problems)
-
-
 def _allow_large(p: argparse.ArgumentParser) -> None:
     """The ``--allow-large`` option of the commands that run (or validate) scenarios."""
     p.add_argument("--allow-large", action="store_true",
@@ -215,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from casesim.results import OutputDirectory, run, with_seed
+    from casesim.results import OutputDirectory, run
     from casesim.scenario import load_scenario
 
     if _seed_refused(args.seed):
@@ -243,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               "choose another name or give --out", file=sys.stderr)
         return EXIT_INPUT
     planned = {"scenario_file": args.scenario, "overrides": list(args.set),   # (as the manifest will say)
-               "scenario_sha256": with_seed(scenario, args.seed).digest(),
+               "scenario_sha256": scenario.with_seed(args.seed).digest(),
                "seed": scenario.seed if args.seed is None else args.seed, "parts": args.parts}
     expect = _claim_out(out, "run", planned, args.overwrite, None if args.out else where)
     if expect is None:
@@ -513,9 +501,8 @@ def cmd_costs(args: argparse.Namespace) -> int:
     else:
         from casesim.results import run
 
-        if not args.allow_large:
-            _refuse_large([args.source], args.set)
-        result = run(args.source, seed=args.seed, overrides=args.set)
+        scenario, _ = load_scenario(args.source, args.set, allow_large=args.allow_large)
+        result = run(scenario, seed=args.seed)
         scenario, costs, fte, summary = result.scenario, result.costs, result.fte, result.summary
     try:
         written = write_workbook(args.xlsx, costs, fte, summary, scenario)
@@ -598,9 +585,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             len(args.scenarios) * args.replications,
             f"{len(args.scenarios)} scenarios x {args.replications:,} replications are")):
         return EXIT_INPUT
-    entries = load_entries(args.scenarios, args.set)  # every file checked before anything runs
-    if not args.allow_large:
-        _refuse_large([e.path for e in entries], args.set)
+    # every file checked (and sized) before anything runs
+    entries = load_entries(args.scenarios, args.set, allow_large=args.allow_large)
     grains = {e.label: e.scenario.process.contact_settlement for e in entries}
     if len(set(grains.values())) > 1:
         print("note: these scenarios decide contacts differently (process.contact_settlement: "
@@ -636,7 +622,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casesim", description="Simulate correctional case management.")
-    from casesim import __version__
+    from casesim.version import __version__
     parser.add_argument("--version", action="version", version=f"casesim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -78,8 +78,9 @@ class Comparison:
         return [e.label for e in self.entries]
 
 
-def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> list[Entry]:
-    """Validate every scenario file (with ``overrides``) before anything runs.
+def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = (), allow_large: bool = True) -> list[Entry]:
+    """Validate every scenario file (with ``overrides``) before anything runs; ``allow_large=False`` refuses
+    those over the size ceilings too (:func:`casesim.scenario.load_scenario`).
 
     Raises:
         ScenarioError: with the problems of every file at once (``file:line: field: problem``).
@@ -91,7 +92,7 @@ def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> 
         problems.append(Problem("compare", None, "scenarios", f"need at least two scenario files (got {len(paths)})"))
     for path in paths:
         try:
-            scenario, _ = load_scenario(path, overrides)
+            scenario, _ = load_scenario(path, overrides, allow_large=allow_large)
         except ScenarioError as err:
             problems.extend(err.problems)
             continue
@@ -270,7 +271,7 @@ def page_html(comp: Comparison) -> str:
     """``compare.html``: headline KPI bars with intervals and overlaid time series (plotly.js inline)."""
     import plotly.io as pio
 
-    from casesim import __version__
+    from casesim.version import __version__
 
     labels = comp.labels
     cur = str(comp.entries[0].scenario.costs.currency)
@@ -313,8 +314,8 @@ def page_html(comp: Comparison) -> str:
 def write_outputs(comp: Comparison, out: str | Path, expect: tuple[str, ...] | None = None) -> Path:
     """Write ``compare.csv``, ``compare.html`` and ``manifest.json`` to ``out`` atomically; ``expect``: what
     ``out`` held when it was checked (see :class:`casesim.results.OutputDirectory`)."""
-    from casesim import __version__
     from casesim.results import write_directory
+    from casesim.version import __version__
 
     def fill(tmp: Path) -> None:
         comp.table.to_csv(tmp / "compare.csv", index=False)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from casesim import kpis
 from casesim.metrics_tables import LogArrays, exposure
 
 if TYPE_CHECKING:
@@ -533,10 +534,8 @@ def number_format(name: str, unit: str, currency: str) -> str | None:
     """The number format of a value called ``name`` (a column header, or a summary measure) with ``unit``
     (an assumption's unit; ""), or None to leave Excel's General: money for costs (``cost``, ``cost_*``,
     ``*_cost``, ``*_cost_per_fte``, the pivot's ``year N``), one decimal for FTE and case-years, whole numbers
-    for hours and counts, and % for shares (a KPI of kind share, :func:`casesim.staffing_solver.is_share`, or
-    an assumption whose unit is a share, a probability or 0..1)."""
-    from casesim.staffing_solver import is_share
-
+    for hours and counts, and % for shares (a KPI of kind share in :mod:`casesim.kpis`, or an assumption whose
+    unit is a share, a probability or 0..1)."""
     key = name.split(".", 1)[0]
     if key.startswith(("cost", "year ")) or key.endswith(("_cost", "_cost_per_fte")):
         return money_format(currency)
@@ -545,7 +544,7 @@ def number_format(name: str, unit: str, currency: str) -> str | None:
     if key in ("workload_hours", "workload_hours_by_activity", "productive_hours_per_fte", "orders_completed",
                "intervention_place_days", "custody_days"):
         return AMOUNT_FORMAT
-    if is_share(name) or unit.startswith(("share", "probability")) or unit == "0..1":
+    if kpis.kind_of(name) == kpis.SHARE or unit.startswith(("share", "probability")) or unit == "0..1":
         return SHARE_FORMAT
     return None
 
@@ -597,8 +596,8 @@ def write_workbook(path: str | Path, costs: pd.DataFrame, fte: pd.DataFrame, sum
     still holds its file's. The workbook's author is :data:`WORKBOOK_CREATOR`, which tells a later
     ``casesim costs`` that it may replace it (:func:`is_casesim_workbook`)."""
     path = Path(path)
-    if isinstance(summary.get("seed"), int) and getattr(scenario, "seed", None) != summary["seed"]:
-        scenario = scenario.model_copy(update={"seed": summary["seed"]})
+    if isinstance(summary.get("seed"), int):
+        scenario = scenario.with_seed(summary["seed"])
     path.parent.mkdir(parents=True, exist_ok=True)
     head = [{"measure": k, "value": summary.get(k)} for k in SUMMARY_KEYS]
     head += [{"measure": f"cost_by_category.{k}", "value": v} for k, v in summary.get("cost_by_category", {}).items()]

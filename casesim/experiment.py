@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, StrictFloat, StrictInt, ValidationError
 
-from casesim.params import P, Strict
+from casesim.params import SEED_LIMIT, SEED_MAX, P, Strict
 from casesim.yamlio import (
     SET_FILE,
     LineMap,
@@ -85,8 +85,8 @@ class Experiment(Strict):
     sample: Sample | None = P(None, "section", "ranges to sample instead of factors")
     replications: int = P(..., "runs per variant", EXPERIMENT_INPUT, ge=1, le=100_000, strict=True,
                           limit="a hundred thousand: more replications than any sweep can run")
-    seed: int = P(..., "integer", "master seed: every run's seed derives from it", ge=0, le=2**63 - 1,
-                  strict=True, limit="fits a signed 64-bit integer, as the result tables store it")
+    seed: int = P(..., "integer", "master seed: every run's seed derives from it", ge=0, le=SEED_MAX,
+                  strict=True, limit=SEED_LIMIT)
 
     def factor_keys(self) -> list[str]:
         """The varied scenario keys, in file order."""

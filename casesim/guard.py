@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
-KINDS = ("run", "compare", "staffing", "sweep")
 #: What a staffing search wrote before it had a manifest.
 STAFFING_FILES = frozenset({"staffing_curve.csv", "staffing_curve.html"})
 #: What each kind of result holds, for manifests that do not list their ``outputs`` (a run's always has);

@@ -12,8 +12,8 @@ its ``summary.json`` key, its kind (:data:`KINDS`), the plain label people read 
 (``{cur}`` stands for the run's currency), its display format, and where a narrower table needs them a short
 label (console summary, ``sweep.html``, live view), a column header and a compact format (the scenario table
 of docs/kpis.md, the live view). Dict KPIs (``*_by_setting``, ``compliance_by_stage``, ...) are here with the kind of
-their values. The summary's other keys are not KPIs: :data:`NOT_KPIS` (what a run is; mirrored by
-:data:`casesim.sweep.NOT_KPIS`) and :data:`LISTS` (lists of names).
+their values. The summary's other keys are not KPIs: :data:`NOT_KPIS` (what a run is; the sweep
+reads it too) and :data:`LISTS` (lists of names).
 
 This module imports nothing outside the standard library, so any view (and the CLI before a run) may load it.
 """
@@ -36,8 +36,6 @@ SHARE = "share"
 NOT_KPIS = frozenset({"scenario", "seed", "currency", "warmup_days", "horizon_days", "window_days"})
 #: Keys of ``summary.json`` that hold lists of names or messages, not figures.
 LISTS = frozenset({"unpriced_contact_modes", "run_warnings"})
-#: Catalogue keys a run's summary may lack (none today: every KPI is written, undefined ones as null).
-OPTIONAL: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -203,5 +201,5 @@ def kind_of(kpi: str) -> str | None:
     return entry.kind if entry else None
 
 
-__all__ = ["CATALOGUE", "BY_KEY", "KINDS", "Kpi", "NOT_KPIS", "LISTS", "OPTIONAL", "format_value", "headline",
+__all__ = ["CATALOGUE", "BY_KEY", "KINDS", "Kpi", "NOT_KPIS", "LISTS", "format_value", "headline",
            "console", "readme_columns", "kind_of"]

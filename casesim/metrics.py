@@ -25,12 +25,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from casesim.costs import cost_summary
+from casesim.costs import context_prices, cost_summary, provider_price
 from casesim.metrics_tables import (
     TOL,
     UNKNOWN_RISK,
@@ -47,6 +47,9 @@ from casesim.metrics_tables import (
     stage_occupancy,
     tick_index,
 )
+
+if TYPE_CHECKING:
+    from casesim.simulation import Simulation
 
 __all__ = [
     "MetricsContext",
@@ -442,3 +445,22 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
                                  *FLOW_KINDS, "interventions_started"]
     return pd.DataFrame({c: out[c] for c in order})
 
+
+def metrics_context(sim: Simulation) -> MetricsContext:
+    """The static facts metrics need, taken from a built simulation (its scenario, staff and providers)."""
+    s = sim.scenario
+    group_of = {g.name: g for g in s.staff}
+    return MetricsContext(
+        warmup=s.time.warmup_days, horizon=s.time.horizon_days, tick=s.time.tick_days,
+        stage_setting=dict(sim.journey.setting),
+        order_stages=frozenset(n for n, st in s.journey.stages.items() if st.on_breach is not None),
+        staff_setting={m.unique_id: m.setting for m in sim.all_staff()},
+        contact_cost={m: spec.cost_per_contact for m, spec in s.modes.items()},
+        custody_cost_per_day=s.costs.custody_per_day,
+        provider_cost_per_day={p.unique_id: provider_price(s, p.spec) for p in sim.providers},
+        court_cost=s.costs.court_hearing, recall_cost=s.costs.recall, currency=s.costs.currency,
+        staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
+                    if m.group in group_of},
+        provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
+        contact_interval={m: spec.contact_interval_days for m, spec in s.modes.items()},
+        **context_prices(s))

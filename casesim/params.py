@@ -15,6 +15,9 @@ from pydantic_core import PydanticCustomError
 RISKS: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
 MODES: tuple[str, ...] = ("ADMINISTRATIVE", "BROKERAGE", "THERAPEUTIC", "COMPREHENSIVE")
 SETTINGS: tuple[str, ...] = ("community", "custody")
+#: The largest seed (of a scenario or an experiment), and why: it is stored in the result tables as such.
+SEED_MAX = 2**63 - 1
+SEED_LIMIT = "fits a signed 64-bit integer, as the result tables store it"
 EXIT = "EXIT"
 
 

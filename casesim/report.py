@@ -585,7 +585,7 @@ def report_html(result: Result) -> str:
     """The run report as one self-contained HTML page (plotly.js inline, no network needed)."""
     import plotly.io as pio
 
-    from casesim import __version__
+    from casesim.version import __version__
 
     s = result.summary
     name = escape(str(result.scenario.name))
@@ -618,7 +618,7 @@ def report_html(result: Result) -> str:
 
 def write_report(result: Result, path: str | Path) -> Path:
     """Write the run report to ``path`` (atomically: a temporary name, then renamed); returns the path."""
-    from casesim.sweep import atomic_write
+    from casesim.temporaries import atomic_write
 
     path = Path(path)
     text = report_html(result)

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from casesim.costs import context_prices, cost_and_fte_tables, provider_price
+from casesim.costs import cost_and_fte_tables
 from casesim.guard import OutputChanged, fingerprint
-from casesim.metrics import MetricsContext, case_table, summarize, timeseries
+from casesim.metrics import MetricsContext, case_table, metrics_context, summarize, timeseries
 from casesim.metrics_tables import LogArrays, shared_log_arrays
 from casesim.run_warnings import run_warnings, stages_entered
 from casesim.scenario import Scenario, load_scenario
@@ -37,26 +37,6 @@ EVENTS_FILE = "events.parquet"
 OUTPUT_FILES = ("summary.json", "timeseries.parquet", "cases.parquet", EVENTS_FILE, "staff.parquet",
                 "costs.parquet", "costs.csv", "fte.parquet", "fte.csv", "scenario.resolved.yaml", "manifest.json",
                 "report.html")
-
-
-def metrics_context(sim: Simulation) -> MetricsContext:
-    """The static facts metrics need, taken from a built simulation."""
-    s = sim.scenario
-    group_of = {g.name: g for g in s.staff}
-    return MetricsContext(
-        warmup=s.time.warmup_days, horizon=s.time.horizon_days, tick=s.time.tick_days,
-        stage_setting=dict(sim.journey.setting),
-        order_stages=frozenset(n for n, st in s.journey.stages.items() if st.on_breach is not None),
-        staff_setting={m.unique_id: m.setting for m in sim.all_staff()},
-        contact_cost={m: spec.cost_per_contact for m, spec in s.modes.items()},
-        custody_cost_per_day=s.costs.custody_per_day,
-        provider_cost_per_day={p.unique_id: provider_price(s, p.spec) for p in sim.providers},
-        court_cost=s.costs.court_hearing, recall_cost=s.costs.recall, currency=s.costs.currency,
-        staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
-                    if m.group in group_of},
-        provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
-        contact_interval={m: spec.contact_interval_days for m, spec in s.modes.items()},
-        **context_prices(s))
 
 
 @dataclass
@@ -331,16 +311,6 @@ def write_directory(out_dir: str | Path, fill: Callable[[Path], None],
     return output.out
 
 
-def with_seed(scenario: Scenario, seed: int | None) -> Scenario:
-    """``scenario`` with ``seed`` (None: its own) as its seed field: the scenario a run with that seed
-    runs. A result keeps this one, so its ``scenario.resolved.yaml`` runs again with the same seed, and
-    its SHA-256 identifies the run's inputs, seed included. Only the field changes: a scale already applied
-    stays applied (``population_scale_applied``)."""
-    if seed is None or int(seed) == scenario.seed:
-        return scenario
-    return scenario.model_copy(update={"seed": int(seed)})
-
-
 def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Sequence[str] = (),
         on_step: Callable[[Simulation], None] | None = None, parts: int = 1,
         on_parts: Callable[[list[float], list[int]], None] | None = None, keep_index: bool = False,
@@ -363,7 +333,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         scenario, _ = load_scenario(scenario, overrides)
     elif overrides:
         raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
-    scenario = with_seed(scenario, seed)   # what runs, and what scenario.resolved.yaml must say
+    scenario = scenario.with_seed(seed)   # what runs, and what scenario.resolved.yaml must say
     seed = scenario.seed
     started = time.perf_counter()
     extra: dict[str, Any] = {}
@@ -400,7 +370,7 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         index = LogArrays.of(events) if keep_index else None
         if index is not None:
             index.forget()
-    from casesim import __version__
+    from casesim.version import __version__
     manifest = {
         "kind": "run", "casesim_version": __version__, "scenario": scenario.name, "scenario_file": source,
         "overrides": list(overrides), "seed": seed, "scenario_sha256": scenario.digest(), "parts": parts,

@@ -40,6 +40,8 @@ from casesim.params import (
     MONEY_LIMIT,
     PROBABILITY,
     RISKS,
+    SEED_LIMIT,
+    SEED_MAX,
     SETTINGS,
     SHARE,
     ByRisk,
@@ -65,8 +67,6 @@ STAFF_LIMIT = ("a hundred thousand in one group: more case managers than any nat
                "Wales about 6,700; United States about 90,000 probation officers)")
 MAX_PLACES = 1_000_000
 PLACES_LIMIT = "a million places: more than any national service (the England & Wales preset's largest: 11,250)"
-SEED_MAX = 2**63 - 1
-SEED_LIMIT = "fits a signed 64-bit integer, as the result tables store it"
 _HOURS = {"ge": 0, "le": HOURS, "limit": HOURS_LIMIT}
 _LOGIT = {"ge": -LOGIT, "le": LOGIT, "limit": LOGIT_LIMIT}
 _MONEY = {"ge": 0, "le": MONEY, "limit": MONEY_LIMIT}
@@ -358,12 +358,10 @@ class Workload(Strict):
                                    "sentence; a written pre-sentence report takes about half a day (oral "
                                    "reports less)", **_HOURS)
     breach_report: float = P(3.0, "hours per return to court", "assumption: breach report and court attendance",
-                             ge=0, le=HOURS,
-                      limit=HOURS_LIMIT)
+                             **_HOURS)
     warning: float = P(0.5, "hours per formal warning", "assumption: letter and recording", **_HOURS)
     breach: float = P(2.0, "hours per breach", "assumption: breach or recall papers and management sign-off",
-                      ge=0, le=HOURS,
-                      limit=HOURS_LIMIT)
+                      **_HOURS)
     referral: float = P(1.0, "hours per referral", "assumption: brokering a place (forms, calls, follow-up)", **_HOURS)
 
 
@@ -474,6 +472,15 @@ class Scenario(Strict):
     def _every_relationship(cls, given: dict[str, RelationshipEffect]) -> dict[str, RelationshipEffect]:
         return {**_default_relationships(), **given}
 
+    def with_seed(self, seed: int | None) -> Scenario:
+        """This scenario with ``seed`` (None: its own) as its seed field: the scenario a run with that seed
+        runs. A result keeps this one, so its ``scenario.resolved.yaml`` runs again with the same seed, and
+        its SHA-256 identifies the run's inputs, seed included. Only the field changes: a scale already
+        applied stays applied (``population_scale_applied``)."""
+        if seed is None or int(seed) == self.seed:
+            return self
+        return self.model_copy(update={"seed": int(seed)})
+
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the scenario (identifies a configuration)."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -530,11 +537,7 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
 def seed_bounds() -> tuple[int, int, str]:
     """(lowest, highest, reason for the highest) seed, as the schema's ``seed`` field declares them: what a
     ``--seed`` given on the command line is checked against before anything runs."""
-    field = Scenario.model_fields["seed"]
-    low = next(m.ge for m in field.metadata if getattr(m, "ge", None) is not None)
-    high = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    return int(low), int(high), str(extra.get("limit", ""))
+    return 0, SEED_MAX, SEED_LIMIT
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = (), *,

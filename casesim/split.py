@@ -238,7 +238,7 @@ def _huge_pages_mib() -> float | None:
 def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: Any = None) -> dict[str, Any]:
     """One part, in a child process: run it, write its log columns, return the rest. ``progress``, a
     queue, gets ``(part, day, events)`` after every tick."""
-    from casesim.results import metrics_context
+    from casesim.metrics import metrics_context
     from casesim.simulation import Simulation
 
     global _PART_DIR

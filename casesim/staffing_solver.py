@@ -286,8 +286,8 @@ def write_outputs(sol: Solution, out: str | Path, inputs: dict[str, Any] | None 
     """The staffing curve as ``staffing_curve.csv`` and a self-contained ``staffing_curve.html``, with a
     ``manifest.json`` (kind ``staffing``, the casesim version, ``inputs``: what the search was asked, see
     :mod:`casesim.guard`, and its answer), written to a temporary folder that then replaces ``out`` whole."""
-    from casesim import __version__
     from casesim.results import write_directory
+    from casesim.version import __version__
 
     def fill(tmp: Path) -> None:
         _write_curve(sol, tmp)

@@ -25,8 +25,7 @@ import shutil
 import statistics
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,11 +34,11 @@ from typing import Any
 import pandas as pd
 
 from casesim.experiment import Design, RunSpec, build_design, load_experiment, variant_table
+from casesim.kpis import NOT_KPIS
+from casesim.temporaries import atomic_write
 from casesim.yamlio import Problem, ScenarioError
 
 ID_COLUMNS = ("run_id", "variant", "replication", "seed")
-#: Summary keys that are settings or labels rather than KPIs.
-NOT_KPIS = frozenset({"scenario", "seed", "currency", "warmup_days", "horizon_days", "window_days"})
 #: Dict KPIs of counts or sums, listing only the keys that occurred: a missing key means 0 (a cause that
 #: never happened). In the other dict KPIs (rates by stage, mode or setting) a missing key is undefined.
 COUNT_DICTS = ("continuity_breaks_by_cause", "workload_hours_by_activity", "cost_by_category", "cost_by_setting")
@@ -51,17 +50,6 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
 # --------------------------------------------------------------------------- files
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a unique temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -388,7 +376,7 @@ class Manifest:
     """``manifest.json``: the experiment, its SHA-256, the casesim version and every run's status."""
 
     def __init__(self, path: Path, design: Design) -> None:
-        from casesim import __version__
+        from casesim.version import __version__
 
         loaded = design.loaded
         self.path = path

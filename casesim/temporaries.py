@@ -14,7 +14,8 @@ import os
 import re
 import shutil
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -78,3 +79,14 @@ def remove_dead_siblings(parent: Path, prefix: str) -> list[Path]:
                 continue
         removed.append(path)
     return removed
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a unique temporary name beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

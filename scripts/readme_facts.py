@@ -96,8 +96,8 @@ def scenario_digests(names: tuple[str, ...] = TABLE_SCENARIOS) -> dict[str, str]
 
 def gather(names: tuple[str, ...] = TABLE_SCENARIOS) -> dict[str, Any]:
     """Run every scenario at full size with its own seed and keep what the blocks need."""
-    from casesim import __version__
     from casesim.results import run
+    from casesim.version import __version__
 
     runs = {}
     for name in names:

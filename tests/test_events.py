@@ -11,8 +11,7 @@ import pytest
 
 from casesim import simulation
 from casesim.events import EVENTS, GENERIC, KINDS, WRITERS, EventLog, Field, Fixed, kinds_table
-from casesim.metrics import summarize
-from casesim.results import metrics_context
+from casesim.metrics import metrics_context, summarize
 from casesim.simulation import Simulation
 from tests.helpers import small
 

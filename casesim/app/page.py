@@ -29,9 +29,8 @@ from pydantic import ValidationError
 
 from casesim import kpis, models
 from casesim.app import ENV_OVERRIDES, ENV_SCENARIO, ENV_SEED, default_scenario
-from casesim.metrics import summarize, timeseries
+from casesim.metrics import metrics_context, summarize, timeseries
 from casesim.params import SETTINGS
-from casesim.results import metrics_context
 from casesim.scenario import Scenario, load_scenario
 from casesim.simulation import Simulation
 from casesim.yamlio import ScenarioError
