@@ -49,9 +49,9 @@ MODES = ("each", "aggregate")
 
 def measure(path: str, scale: float, mode: str, seed: int, sets: list[str]) -> dict[str, Any]:
     """One run in this process: the simulation timed apart from the tables."""
-    from casesim.metrics import metrics_context
-    from casesim.scenario import load_scenario
-    from casesim.simulation import Simulation
+    from casesim.engine.simulation import Simulation
+    from casesim.metrics.summary import metrics_context
+    from casesim.scenario.schema import load_scenario
 
     scenario, _ = load_scenario(path, [f"population_scale={scale}", f"process.contact_settlement={mode}", *sets])
     cpu = time.process_time()
@@ -62,7 +62,7 @@ def measure(path: str, scale: float, mode: str, seed: int, sets: list[str]) -> d
     simpy_events = next(sim.env._eid)   # SimPy numbers every event it schedules
     import pandas as pd
 
-    from casesim.metrics import summarize
+    from casesim.metrics.summary import summarize
 
     events = sim.log.to_frame()
     summary = summarize(events, pd.DataFrame(sim.register), metrics_context(sim))

@@ -14,7 +14,7 @@ What the figures mean (per preset):
 
 ``simulation wall``
     Seconds to build the ``Simulation`` from an already-validated scenario and step it to the
-    horizon with ``step()`` (as ``casesim.results.run`` does, DataCollector included). Reading
+    horizon with ``step()`` (as ``casesim.outputs.results.run`` does, DataCollector included). Reading
     and validating the YAML and deriving metrics are not in it. ``build`` is the part spent in
     the constructor (creating the initial population).
 ``events logged``, ``events/s``
@@ -44,7 +44,7 @@ What the figures mean (per preset):
     mean is chosen so that the expected number of timeouts over the same horizon equals the
     number of events casesim logged. ``timeouts/s`` is the rate SimPy itself manages on that
     workload: a ceiling for any engine built on one SimPy process per case. It runs under the
-    engine's own garbage-collector policy (``casesim.simulation.collector_paused``), so that the
+    engine's own garbage-collector policy (``casesim.engine.simulation.collector_paused``), so that the
     factor compares the work per event and not the collectors: with Python's default collector the
     bare run of the large preset is about 11% slower.
 ``overhead (per logged event)``
@@ -93,7 +93,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing the pack
 if TYPE_CHECKING:
     import simpy
 
-    from casesim.scenario import Scenario
+    from casesim.scenario.schema import Scenario
 
 MIB = 1024 * 1024
 
@@ -209,8 +209,8 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
     """Run casesim once; the figures of one run (without the bare SimPy part)."""
     import pandas as pd
 
-    from casesim.metrics import case_table, metrics_context, summarize, timeseries
-    from casesim.simulation import Simulation
+    from casesim.engine.simulation import Simulation
+    from casesim.metrics.summary import case_table, metrics_context, summarize, timeseries
 
     gc.collect()
     cpu = time.process_time()
@@ -270,7 +270,7 @@ def measure_bare_simpy(processes: int, horizon: float, target_events: int, seed:
     mean_gap = processes * horizon / max(1, target_events)
     expovariate = random.Random(seed).expovariate
     rate = 1.0 / mean_gap
-    from casesim.simulation import collector_paused
+    from casesim.engine.simulation import collector_paused
 
     env = simpy.Environment()
     gc.collect()
@@ -318,7 +318,7 @@ def median_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def load_preset(name: str, horizon: float | None) -> Scenario:
     """The validated scenario of preset ``name``, with the horizon shortened if asked."""
-    from casesim.scenario import load_scenario
+    from casesim.scenario.schema import load_scenario
 
     path = preset_path(name)
     if horizon is None:

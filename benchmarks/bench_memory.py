@@ -30,14 +30,14 @@ The lesson of its first use (national preset, 1 in 100; step 12 in docs/performa
   bound method, its entry in the calendar queue).
 
 What changed: one generator per case; Mesa's registry held in plain dicts
-(``casesim/agents/held.py``); needs as bit masks; open referrals and team representatives as tuples;
+(``casesim/engine/agents/held.py``); needs as bit masks; open referrals and team representatives as tuples;
 ``Case`` and ``Team`` in slots, Mesa's three attributes included; the register of cases as label codes.
 Then: 3,235 bytes a case (0.72), with every output identical.
 
 The lesson of the second use (step 14): the largest share left was the process machinery, not the case.
 A generator's frame keeps every local of the journey's loop and its value stack (about 570 bytes), SimPy's
 ``Process`` wraps it, and each sleep allocates a new ``Timeout`` with a callback list and a bound method.
-A case waits for one thing at a time, so ``casesim.process.CaseProcess`` is the case's process and its
+A case waits for one thing at a time, so ``casesim.engine.process.CaseProcess`` is the case's process and its
 pending event at once, its state in slots: 2,348 bytes a case (0.73), every output identical; 2,316 once
 the slots that the stage gives (setting, activities, approach) were dropped. What is left
 (at 1 in 100, in bytes a case): the ``Case`` 411, its ``CaseProcess`` 164, the two dict slots of Mesa's
@@ -92,8 +92,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from casesim import events
-    from casesim.scenario import load_scenario
-    from casesim.simulation import Simulation
+    from casesim.engine.simulation import Simulation
+    from casesim.scenario.schema import load_scenario
 
     scenario = load_scenario(args.scenario, [f"population_scale={args.scale}", *args.set])[0]
     tracemalloc.start(args.frames)

@@ -29,7 +29,7 @@ per CPU second (the figure of ``bench_engine.py``, at sizes that preset files do
 enough: the bare rate is steady after the first gap.
 
 The profile that shaped the engine (E&W at 1 in 50, five years, cProfile): after the staff index
-(``casesim/staff_index.py``) removed allocation scans, per-contact work dominates: case processes wake
+(``casesim/engine/staff_index.py``) removed allocation scans, per-contact work dominates: case processes wake
 once per required contact, and contacts are about half the logged events and two thirds of SimPy's
 wake-ups; the rest is spread over the SimPy loop itself (about a third of the time), ``_stay``,
 ``EventLog.add`` and the per-case random numbers. Allocation had been 40% of the time at 5x the
@@ -49,7 +49,7 @@ a share that grows with the population is a cost that scales with it. CPython's 
 took 11% of the CPU at 1 in 20 and 23% at 1 in 5 (41 of 179 s). Its trigger counts allocations minus
 deallocations, which a discrete-event loop keeps near zero, so collections are rare but each walks a huge
 young generation, and the full ones walk every live case, process and pending event. The engine now
-keeps the collector off its objects (``casesim.simulation.collector_paused``), with identical results:
+keeps the collector off its objects (``casesim.engine.simulation.collector_paused``), with identical results:
 1 in 5 went from 176 to 132 CPU s, the national run in two parts from 738-754 to 546 s.
 
 The lesson of the memory hierarchy (alternated runs of the national preset under four allocators, no
@@ -58,7 +58,7 @@ population, what still grows with it is the working set, hundreds of megabytes o
 no useful order, so a growing share of accesses misses the processor's address translation cache.
 CPython's allocator takes 4 KiB pages in arenas of its own; started with glibc's allocator and glibc
 asked for transparent huge pages (``--huge-pages``, what ``casesim run --parts`` gives its parts:
-``casesim.split.part_environment``), the same run took 0.90-0.93 of the CPU at 1 in 2, 0.92-0.98 at
+``casesim.outputs.split.part_environment``), the same run took 0.90-0.93 of the CPU at 1 in 2, 0.92-0.98 at
 1 in 5 and the same at 1 in 100, for 2-5% more resident memory. Huge pages alone (CPython's arenas
 untouched) gave nothing sure, and glibc's allocator alone was slower.
 """
@@ -107,10 +107,10 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
     """One run in this process: the figures of the table."""
     import pandas as pd
 
-    from casesim.metrics import case_table, metrics_context, summarize, timeseries
-    from casesim.scenario import load_scenario
-    from casesim.simulation import Simulation
-    from casesim.split import allocator
+    from casesim.engine.simulation import Simulation
+    from casesim.metrics.summary import case_table, metrics_context, summarize, timeseries
+    from casesim.outputs.split import allocator
+    from casesim.scenario.schema import load_scenario
 
     overrides = [f"population_scale={scale}"]
     if horizon is not None:
@@ -175,13 +175,13 @@ def in_child(args: argparse.Namespace, scale: float, horizon: float | None) -> d
     if args.bare_days:
         cmd += ["--bare-days", str(args.bare_days)]
     env = None
-    if args.huge_pages:   # the allocator the parts of a split run get (casesim.split.part_environment)
-        from casesim.split import part_environment
+    if args.huge_pages:   # the allocator the parts of a split run get (casesim.outputs.split.part_environment)
+        from casesim.outputs.split import part_environment
 
         extra = part_environment()
         if not extra:
             print("--huge-pages: this machine has no transparent huge pages for the parts (see "
-                  "casesim.split.part_environment); the run uses the default allocator", file=sys.stderr)
+                  "casesim.outputs.split.part_environment); the run uses the default allocator", file=sys.stderr)
         env = {**os.environ, **extra}
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                          "many simulated days (365 is plenty): the engine's overhead factor at that size")
     ap.add_argument("--huge-pages", action="store_true",
                     help="start each run's process as the parts of 'casesim run --parts' are: glibc's allocator "
-                         "on transparent huge pages (casesim.split.part_environment)")
+                         "on transparent huge pages (casesim.outputs.split.part_environment)")
     ap.add_argument("--json", help="also write every run's figures and the fit here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

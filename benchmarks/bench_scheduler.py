@@ -1,4 +1,4 @@
-"""SimPy's single event heap against the calendar queue of ``casesim.scheduler``, bare and in the engine.
+"""SimPy's single event heap against the calendar queue of ``casesim.engine.scheduler``, bare and in the engine.
 
 Bare: ``--processes`` SimPy processes, each sleeping for exponential delays (mean ``--mean-days``), run
 for ``--days`` on ``simpy.Environment`` and on ``CalendarEnvironment``, alternately ``--repeat`` times;
@@ -63,8 +63,8 @@ def engine(plain: bool, scale: float, seed: int) -> dict:
     """One engine run (in this process) on SimPy's environment or on the calendar queue."""
     import simpy
 
-    import casesim.simulation as sim_mod
-    from casesim.scenario import load_scenario
+    import casesim.engine.simulation as sim_mod
+    from casesim.scenario.schema import load_scenario
 
     if plain:
         sim_mod.CalendarEnvironment = simpy.Environment
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import simpy
 
-    from casesim.scheduler import CalendarEnvironment
+    from casesim.engine.scheduler import CalendarEnvironment
 
     for n in args.processes:
         rates: dict[str, list[float]] = {"simpy.Environment": [], "CalendarEnvironment": []}

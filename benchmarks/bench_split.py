@@ -2,7 +2,7 @@
 and changes.
 
 For each seed and each number of parts, runs the scenario (default ``scenarios/england_wales.yaml`` at
-``--scale``) through ``casesim.results.run`` exactly as ``casesim run`` does (simulation, merge, every
+``--scale``) through ``casesim.outputs.results.run`` exactly as ``casesim run`` does (simulation, merge, every
 table and the costs; nothing written), each in a fresh child process, and prints the wall time, the
 slowest part's simulation wall and CPU time, the summed CPU time, peak memory and the headline figures;
 then, per seed, each figure's ratio to the 1-part run of the same seed, and the mean ratio over seeds.
@@ -60,7 +60,7 @@ KPIS = ("mean_caseload", "mean_caseload_pressure", "compliance_rate_of_offered",
 
 def measure(path: str, scale: float, parts: int, seed: int, sets: list[str]) -> dict[str, Any]:
     """One run in this process, as ``casesim run --parts`` makes it."""
-    from casesim.results import run
+    from casesim.outputs.results import run
 
     cpu, start = time.process_time(), time.perf_counter()
     result = run(path, seed=seed, overrides=[f"population_scale={scale}", *sets], parts=parts)

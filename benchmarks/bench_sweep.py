@@ -87,7 +87,7 @@ class Clock:
 
 def timed_sweep(experiment: Path, out: Path, workers: int) -> tuple[float, float, int]:
     """(whole command seconds, steady runs per second, runs done) for a fresh sweep."""
-    from casesim.sweep import run_sweep
+    from casesim.studies.sweep import run_sweep
 
     clock = Clock()
     started = time.perf_counter()
@@ -114,7 +114,7 @@ def memory_child(runs: int, folder: Path) -> dict[str, float]:
     """Run one sweep in this (fresh) process; report its peak memory."""
     import tracemalloc
 
-    import casesim.sweep  # noqa: F401  (imports count towards the baseline, not the sweep)
+    import casesim.studies.sweep  # noqa: F401  (imports count towards the baseline, not the sweep)
 
     exp = folder / f"memory{runs}.yaml"
     exp.write_text(tiny_experiment(runs))

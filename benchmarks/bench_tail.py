@@ -51,8 +51,8 @@ if str(ROOT) not in sys.path:
 
 def simulate(scenario: str, scale: float, parts: int, seed: int | None, cache: Path) -> None:
     """Run the scenario in parts, as ``casesim run --parts`` does, and keep what the tables are made from."""
-    from casesim.scenario import load_scenario
-    from casesim.split import run_parts
+    from casesim.outputs.split import run_parts
+    from casesim.scenario.schema import load_scenario
 
     sc, _ = load_scenario(scenario, [f"population_scale={scale}"])
     seed = sc.seed if seed is None else seed
@@ -75,11 +75,11 @@ def measure(cache: Path, trace: bool, write: Path | None = None) -> dict[str, An
     what remains of the event table's writing after that."""
     import pandas as pd
 
-    from casesim import results
-    from casesim.costs import cost_and_fte_tables
-    from casesim.metrics import case_table, summarize, timeseries
-    from casesim.metrics_tables import LogArrays, shared_log_arrays
-    from casesim.results import Result
+    from casesim.metrics.costs import cost_and_fte_tables
+    from casesim.metrics.summary import case_table, summarize, timeseries
+    from casesim.metrics.tables import LogArrays, shared_log_arrays
+    from casesim.outputs import results
+    from casesim.outputs.results import Result
 
     events, register, staff = (pd.read_pickle(cache / f"{n}.pkl") for n in ("events", "register", "staff"))
     sc, seed, ctx = pickle.loads((cache / "context.pkl").read_bytes())

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from casesim import kpis
-from casesim.guard import OutputChanged
-from casesim.yamlio import ScenarioError
+from casesim.metrics import kpis
+from casesim.outputs.guard import OutputChanged
+from casesim.scenario.yamlio import ScenarioError
 
 EXIT_INPUT = 2
 #: The most runs ``casesim sweep`` expands, even with ``--allow-large`` (which lifts the ceiling of
-#: :data:`casesim.experiment.RUN_CEILING`): the design is built in memory before any run, at about 0.4 GB a
+#: :data:`casesim.studies.experiment.RUN_CEILING`): the design is built in memory before any run, at about 0.4 GB a
 #: million runs, so a design of 10^10 runs (the schema allows a hundred thousand variants x a hundred
 #: thousand replications) would exhaust memory instead of starting.
 SWEEP_RUN_LIMIT = 1_000_000
@@ -40,7 +40,7 @@ def stdout_console() -> Any:
 
 
 def _print_run_warnings(warnings: list[dict[str, Any]]) -> None:
-    """The run's warnings (``summary.json`` ``run_warnings``, see :mod:`casesim.run_warnings`) on standard
+    """The run's warnings (``summary.json`` ``run_warnings``, see :mod:`casesim.metrics.run_warnings`) on standard
     error, after everything else, one paragraph each, marked so they are not taken for progress output."""
     for w in warnings:
         print(f"WARNING [{w['code']}]: {w['message']}", file=sys.stderr)
@@ -62,7 +62,7 @@ def _cannot_write(path: Any, option: str, exc: OSError) -> int:
 
 
 def _refused(message: str | None) -> bool:
-    """Whether an output was refused (:mod:`casesim.guard`), saying why on standard error."""
+    """Whether an output was refused (:mod:`casesim.outputs.guard`), saying why on standard error."""
     if message is not None:
         print(message, file=sys.stderr)
     return message is not None
@@ -72,7 +72,7 @@ def _cannot_make(out: Path, option: str = "--out") -> int | None:
     """Check, before anything is simulated, that result folder ``out`` can be made; the exit code if not.
     The folders the check made on the way (``results/`` on a first run) are removed again, so a command
     that fails later leaves nothing behind."""
-    from casesim.results import OutputDirectory
+    from casesim.outputs.results import OutputDirectory
 
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     try:
@@ -91,7 +91,7 @@ def _cannot_make(out: Path, option: str = "--out") -> int | None:
 def _seed_refused(seed: int | None) -> bool:
     """Whether ``--seed`` is outside the range the schema's ``seed`` field allows, saying so on standard error
     (a seed the resolved scenario could not hold is refused before anything runs)."""
-    from casesim.scenario import seed_bounds
+    from casesim.scenario.schema import seed_bounds
 
     if seed is None:
         return False
@@ -105,9 +105,9 @@ def _seed_refused(seed: int | None) -> bool:
 
 def _too_many_runs(runs: int, described: str) -> bool:
     """Whether ``runs`` (of ``compare`` or of each candidate of ``staff``) are over the sweep's ceiling
-    (:data:`casesim.experiment.RUN_CEILING`), saying so on standard error as ``--replications: DESCRIBED
+    (:data:`casesim.studies.experiment.RUN_CEILING`), saying so on standard error as ``--replications: DESCRIBED
     N runs, ...``: the guard of the commands without ``--allow-large``."""
-    from casesim.experiment import RUN_CEILING
+    from casesim.studies.experiment import RUN_CEILING
 
     if runs <= RUN_CEILING:
         return False
@@ -172,14 +172,14 @@ def _out_blocked(out: Path, name_at: str | None = None) -> bool:
 def _claim_out(out: Path, kind: str, planned: dict[str, Any], overwrite: bool,
                name_at: str | None = None, try_making: bool = False) -> tuple[str, ...] | None:
     """Check that a ``kind`` result from ``planned`` inputs may be written to folder ``out``, before anything
-    runs (:func:`casesim.guard.check_directory`), saying why not on standard error. Returns what ``out`` holds
-    now (:func:`casesim.guard.fingerprint`), for the writer to compare again just before it puts its result
+    runs (:func:`casesim.outputs.guard.check_directory`), saying why not on standard error. Returns what ``out`` holds
+    now (:func:`casesim.outputs.guard.fingerprint`), for the writer to compare again just before it puts its result
     in place, or None if refused. A symbolic link is refused: replacing it would leave the folder it points to
     out of date while seeming to update it. Leftovers of this host's killed writers are cleared first, so
     the check sees a result one of them had moved aside. ``try_making``: also check that the folder can be
     made there (:func:`_cannot_make`), for commands that open it only once their runs are done."""
-    from casesim.guard import check_directory, fingerprint
-    from casesim.results import OutputDirectory
+    from casesim.outputs.guard import check_directory, fingerprint
+    from casesim.outputs.results import OutputDirectory
 
     if _out_blocked(out, name_at):   # (first: it also refuses a name the file system cannot take)
         return None
@@ -203,8 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from casesim.results import OutputDirectory, run
-    from casesim.scenario import load_scenario
+    from casesim.outputs.results import OutputDirectory, run
+    from casesim.scenario.schema import load_scenario
 
     if _seed_refused(args.seed):
         return EXIT_INPUT
@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     scenario, lines = load_scenario(args.scenario, args.set, allow_large=args.allow_large)
     if args.parts > 1:
-        from casesim.split import SplitError, split_scenario
+        from casesim.outputs.split import SplitError, split_scenario
 
         try:
             split_scenario(scenario, args.parts)
@@ -277,7 +277,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       + (f", {args.parts} independent parts" if args.parts > 1 else ""))
         table.add_column("Measure")
         table.add_column("Value", justify="right")
-        for kpi in kpis.console():   # the KPIs with a short label, as casesim.kpis declares them
+        for kpi in kpis.console():   # the KPIs with a short label, as casesim.metrics.kpis declares them
             if kpi.key in s:
                 table.add_row(kpi.short, kpi.shown(s[kpi.key]))
         Console().print(table)
@@ -289,7 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from casesim.scenario import load_scenario
+    from casesim.scenario.schema import load_scenario
 
     scenario, _ = load_scenario(args.file, args.set, allow_large=args.allow_large)
     staff = sum(g.count for g in scenario.staff)
@@ -299,8 +299,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from casesim.guard import check_file, is_casesim_schema
-    from casesim.scenario import json_schema
+    from casesim.outputs.guard import check_file, is_casesim_schema
+    from casesim.scenario.schema import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.out and (_not_a_file(Path(args.out), "--out") or _refused(
@@ -319,8 +319,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _refuse_unexpandable(experiment: str) -> None:
     """Raise ``ScenarioError`` if the experiment has more than :data:`SWEEP_RUN_LIMIT` runs, counted before
     the design is expanded: the limit ``--allow-large`` does not lift."""
-    from casesim.experiment import design_size, load_experiment
-    from casesim.yamlio import Problem
+    from casesim.scenario.yamlio import Problem
+    from casesim.studies.experiment import design_size, load_experiment
 
     loaded = load_experiment(experiment)
     exp = loaded.experiment
@@ -341,7 +341,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from casesim.sweep import run_sweep
+    from casesim.studies.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
         print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
@@ -351,7 +351,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INPUT
     if not args.allow_large:   # the run count before the design is expanded, then every run's size
-        from casesim.experiment import check_sweep_size
+        from casesim.studies.experiment import check_sweep_size
 
         check_sweep_size(args.experiment)
     else:
@@ -413,7 +413,7 @@ def _read_result_file(path: Path, read: Any) -> Any:
 
 
 def _json_object(path: Path) -> dict[str, Any]:
-    from casesim.yamlio import read_input  # (a regular file of at most 1 MiB: not a pipe, not /dev/zero)
+    from casesim.scenario.yamlio import read_input  # (a regular file of at most 1 MiB: not a pipe, not /dev/zero)
 
     data = json.loads(read_input(path))
     if not isinstance(data, dict):
@@ -428,7 +428,7 @@ def _parquet(path: Path) -> Any:
 
     import pandas as pd
 
-    from casesim.yamlio import not_regular
+    from casesim.scenario.yamlio import not_regular
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as file:
@@ -461,9 +461,9 @@ def _not_a_file(path: Path, option: str) -> bool:
 
 def cmd_costs(args: argparse.Namespace) -> int:
     """Cost and FTE workbook from a result directory, or from a scenario run now."""
-    from casesim.costs import is_casesim_workbook, write_workbook
-    from casesim.guard import check_file
-    from casesim.scenario import load_scenario
+    from casesim.metrics.costs import is_casesim_workbook, write_workbook
+    from casesim.outputs.guard import check_file
+    from casesim.scenario.schema import load_scenario
 
     if _seed_refused(args.seed) or _not_a_file(Path(args.xlsx), "--xlsx") or _refused(
             check_file(Path(args.xlsx), is_casesim_workbook, "a workbook", args.overwrite, "--xlsx")):
@@ -481,7 +481,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
             print(f"{src}: not a complete result directory (missing {', '.join(missing)}); re-run it with "
                   "`casesim run`", file=sys.stderr)
             return EXIT_INPUT
-        from casesim.costs import COST_COLUMNS, FTE_COLUMNS, missing_columns
+        from casesim.metrics.costs import COST_COLUMNS, FTE_COLUMNS, missing_columns
 
         scenario, _ = load_scenario(resolved)
         try:
@@ -499,7 +499,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
                       "with `casesim run`", file=sys.stderr)
                 return EXIT_INPUT
     else:
-        from casesim.results import run
+        from casesim.outputs.results import run
 
         scenario, _ = load_scenario(args.source, args.set, allow_large=args.allow_large)
         result = run(scenario, seed=args.seed)
@@ -517,9 +517,9 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    """Fewest case managers in a group meeting a KPI target (see casesim/staffing_solver.py)."""
-    from casesim.scenario import load_scenario
-    from casesim.staffing_solver import Target, format_value, solve, write_outputs
+    """Fewest case managers in a group meeting a KPI target (see casesim/studies/staffing_solver.py)."""
+    from casesim.scenario.schema import load_scenario
+    from casesim.studies.staffing_solver import Target, format_value, solve, write_outputs
 
     try:
         target = Target.parse(args.target)
@@ -530,7 +530,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     base, _ = load_scenario(args.scenario, args.set, allow_large=args.allow_large)
     out = Path(args.out) if args.out else Path("results") / "staffing"
-    # what decides the answer (casesim.guard): an existing folder of other inputs is refused before any run
+    # what decides the answer (casesim.outputs.guard): an existing folder of other inputs is refused before any run
     inputs = {"scenario_file": args.scenario, "overrides": list(args.set), "scenario_sha256": base.digest(),
               "target": f"{target.kpi}{target.op}{target.value!r}", "replications": args.replications,
               "group": args.group, "setting": None if args.group else args.setting}
@@ -567,13 +567,13 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Several scenarios under common random numbers: means and paired differences (see casesim/compare.py)."""
+    """Several scenarios under common random numbers: means and paired differences (see casesim/studies/compare.py)."""
     import os
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from casesim.compare import compare, console_table, default_out, load_entries, write_outputs
+    from casesim.studies.compare import compare, console_table, default_out, load_entries, write_outputs
 
     for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1)):
         if value is not None and value < low:
@@ -712,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "schema casesim wrote (one it wrote is replaced without asking)")
     p.set_defaults(func=cmd_schema)
 
-    from casesim.check import add_parser as add_check_parser  # `casesim check` (see casesim/check.py)
+    from casesim.studies.check import add_parser as add_check_parser  # `casesim check` (see casesim/studies/check.py)
     add_check_parser(sub)
     from casesim.app import add_parser as add_app_parser  # `casesim app` (see casesim/app/)
     add_app_parser(sub)

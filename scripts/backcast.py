@@ -6,7 +6,7 @@
 
 Prints a Markdown table (target, published value, simulated value as the mean over the seeds with its
 range, ratio, source); extensive figures are divided by the scale to read at national size (see
-``casesim/calibration.py``). A bad scenario, scale or override is reported as ``file:line: field: problem``
+``casesim/studies/calibration.py``). A bad scenario, scale or override is reported as ``file:line: field: problem``
 with exit code 2 and nothing written.
 """
 
@@ -23,10 +23,10 @@ EXIT_INPUT = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    from casesim.calibration import backcast, markdown_table
-    from casesim.results import run
-    from casesim.scenario import load_scenario
-    from casesim.yamlio import ScenarioError
+    from casesim.outputs.results import run
+    from casesim.scenario.schema import load_scenario
+    from casesim.scenario.yamlio import ScenarioError
+    from casesim.studies.calibration import backcast, markdown_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario file (default: england_wales)")

@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from casesim.kpis import Kpi, readme_columns  # noqa: E402  (after the path above)
+from casesim.metrics.kpis import Kpi, readme_columns  # noqa: E402  (after the path above)
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
@@ -49,7 +49,7 @@ TABLE_SCENARIOS: tuple[str, ...] = (
     "through_the_gate", "community_teams", "team_custody", "hybrid_driver", "intensive_supervision",
     "modes_by_need", "comprehensive_high_risk", "strict_enforcement", "statutory_duty")
 
-#: The KPIs of the scenario table: those with a column header in the catalogue (casesim.kpis), in its order;
+#: The KPIs of the scenario table: those with a column header in the catalogue (casesim.metrics.kpis), in its order;
 #: each cell in the KPI's compact format.
 TABLE_COLUMNS: tuple[Kpi, ...] = tuple(readme_columns())
 #: The summary keys kept for every scenario (what the blocks read): the table's, then the others.
@@ -80,7 +80,7 @@ BLOCK = re.compile(r"(<!-- facts:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /
 def fingerprint(keys: tuple[str, ...] = KEPT_KEYS) -> dict[str, dict[str, Any]]:
     """The regression baseline's values (``tests/golden/reference.json``) of the kept keys that it holds:
     when an engine change moves them, the golden file is refreshed, and the saved facts no longer match."""
-    from casesim.golden import GOLDEN
+    from casesim.studies.golden import GOLDEN
 
     golden = json.loads(GOLDEN.read_text())
     return {name: {k: run["summary"][k] for k in keys if k in run["summary"]}
@@ -89,14 +89,14 @@ def fingerprint(keys: tuple[str, ...] = KEPT_KEYS) -> dict[str, dict[str, Any]]:
 
 def scenario_digests(names: tuple[str, ...] = TABLE_SCENARIOS) -> dict[str, str]:
     """SHA-256 of each scenario as loaded (every default filled in, its own seed)."""
-    from casesim.scenario import load_scenario
+    from casesim.scenario.schema import load_scenario
 
     return {name: load_scenario(ROOT / "scenarios" / f"{name}.yaml")[0].digest() for name in names}
 
 
 def gather(names: tuple[str, ...] = TABLE_SCENARIOS) -> dict[str, Any]:
     """Run every scenario at full size with its own seed and keep what the blocks need."""
-    from casesim.results import run
+    from casesim.outputs.results import run
     from casesim.version import __version__
 
     runs = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from casesim.golden import GOLDEN, REFERENCE_RUNS, differences, reference_result  # noqa: E402
+from casesim.studies.golden import GOLDEN, REFERENCE_RUNS, differences, reference_result  # noqa: E402
 
 
 def main() -> int:

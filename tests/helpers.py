@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from casesim.results import Result, run
-from casesim.scenario import Scenario, load_scenario
+from casesim.outputs.results import Result, run
+from casesim.scenario.schema import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "tests" / "data" / "small.yaml"

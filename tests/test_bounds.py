@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from casesim.cli import main
-from casesim.experiment import RUN_CEILING, design_size, load_experiment
-from casesim.scenario import EVENT_CEILING, TICK_CEILING, estimate_size, load_scenario
-from casesim.yamlio import MAX_INPUT_BYTES, ScenarioError
+from casesim.scenario.schema import EVENT_CEILING, TICK_CEILING, estimate_size, load_scenario
+from casesim.scenario.yamlio import MAX_INPUT_BYTES, ScenarioError
+from casesim.studies.experiment import RUN_CEILING, design_size, load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "tests" / "data" / "small.yaml"
@@ -60,8 +60,8 @@ def nothing_is_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a run was started: the input should have been refused first")
 
-    monkeypatch.setattr("casesim.results.run", refuse)
-    monkeypatch.setattr("casesim.results.Simulation", refuse)
+    monkeypatch.setattr("casesim.outputs.results.run", refuse)
+    monkeypatch.setattr("casesim.outputs.results.Simulation", refuse)
 
 
 def write(tmp_path: Path, body: str, name: str = "scenario.yaml", extends: bool = True) -> Path:
@@ -222,7 +222,7 @@ def test_keeping_a_contact_far_over_a_tiny_capacity_is_improbable_not_an_overflo
     # capacity 0.001 (within its range) makes the pressure term thousands of logits: exp() would overflow
     from types import SimpleNamespace
 
-    from casesim.process import ComplianceModel
+    from casesim.engine.process import ComplianceModel
 
     scenario, _ = load_scenario(SMALL)
     case = SimpleNamespace(logit0=None, risk="HIGH", mode="BROKERAGE", propensity=0.0, motivation=0.5,
@@ -363,7 +363,7 @@ def test_devices_pipes_and_oversized_files_are_refused_without_reading_them(tmp_
 
 def test_a_seed_outside_the_schema_range_is_refused_by_every_command_before_anything_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from casesim.scenario import Scenario
+    from casesim.scenario.schema import Scenario
 
     high = next(m.le for m in Scenario.model_fields["seed"].metadata if getattr(m, "le", None) is not None)
     too_high = f"--seed: must be at most {high} (fits a signed 64-bit integer, as the result tables store it) " \

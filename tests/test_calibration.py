@@ -1,7 +1,7 @@
 """The England & Wales scenario against published figures, and the population scale.
 
 The backcast runs ``scenarios/england_wales.yaml`` at 1 in 100 (about 3,300 people, five simulated years,
-the first two not measured) with seed 1: each published figure of ``casesim.calibration.TARGETS`` must be
+the first two not measured) with seed 1: each published figure of ``casesim.studies.calibration.TARGETS`` must be
 reproduced within its tolerance (10%). The scale tests check that ``population_scale`` is applied exactly
 as documented, once, and that a bad scale is reported with its file and line.
 """
@@ -13,10 +13,10 @@ from functools import cache
 
 import pytest
 
-from casesim.calibration import TARGETS, backcast, simulated
-from casesim.results import Result, run
-from casesim.scenario import Scenario, apply_scale, load_scenario, validate_data
-from casesim.yamlio import LineMap, ScenarioError, dump_yaml
+from casesim.outputs.results import Result, run
+from casesim.scenario.schema import Scenario, apply_scale, load_scenario, validate_data
+from casesim.scenario.yamlio import LineMap, ScenarioError, dump_yaml
+from casesim.studies.calibration import TARGETS, backcast, simulated
 from tests.helpers import SCENARIOS
 
 EW = SCENARIOS / "england_wales.yaml"

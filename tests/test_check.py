@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from casesim import check
 from casesim.cli import main
-from casesim.simulation import Simulation
+from casesim.engine.simulation import Simulation
+from casesim.studies import check
 
 
 # ---------------------------------------------------------------- queueing formulas

@@ -411,7 +411,7 @@ def test_run_that_cannot_write_its_event_table_says_so_and_leaves_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # the event table is written while the metrics are computed (it has started before the summary is
     # made); its failure is the run's, named as --out's, and nothing is left
-    from casesim import results
+    from casesim.outputs import results
 
     writing, summarize = threading.Event(), results.summarize
     seen: list[bool] = []
@@ -435,7 +435,7 @@ def test_run_that_cannot_write_its_event_table_says_so_and_leaves_nothing(
 
 def test_run_that_cannot_make_its_output_says_so_before_simulating(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from casesim import results
+    from casesim.outputs import results
 
     def refused(self: Any) -> None:
         raise PermissionError(13, "Permission denied")

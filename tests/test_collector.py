@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from casesim import simulation
-from casesim.simulation import Simulation
+from casesim.engine import simulation
+from casesim.engine.simulation import Simulation
 from tests.helpers import small
 
 

@@ -11,12 +11,12 @@ import pytest
 from helpers import SMALL
 
 from casesim.cli import main
-from casesim.compare import CSV_COLUMNS, Comparison, compare, write_outputs
-from casesim.experiment import replication_seed
-from casesim.report import figure_payloads
-from casesim.results import run
-from casesim.scenario import load_scenario
-from casesim.sweep import kpi_columns
+from casesim.outputs.report import figure_payloads
+from casesim.outputs.results import run
+from casesim.scenario.schema import load_scenario
+from casesim.studies.compare import CSV_COLUMNS, Comparison, compare, write_outputs
+from casesim.studies.experiment import replication_seed
+from casesim.studies.sweep import kpi_columns
 
 #: Shortened small scenario: every run takes about a second.
 SHORT = ["time.horizon_days=200", "time.warmup_days=60", "arrivals.rate_per_day=1.5"]
@@ -200,8 +200,8 @@ WIDE_LABELS = ["baseline", "small_strict_enforcement_more_staff", "pods_cover"]
 
 def synthetic(labels: list[str]) -> Comparison:
     """A comparison of made-up replications (no runs): large costs and shares near 1, three replications."""
-    from casesim.compare import Entry, compare_table
-    from casesim.kpis import headline
+    from casesim.metrics.kpis import headline
+    from casesim.studies.compare import Entry, compare_table
 
     rows = []
     for i, lab in enumerate(labels):
@@ -230,9 +230,9 @@ def rendered(renderable: object, width: int) -> list[str]:
 
 @pytest.mark.parametrize(("n", "width"), [(2, 80), (3, 80), (4, 80), (3, 60)])
 def test_console_table_fits_the_width_with_every_figure_whole(n: int, width: int) -> None:
-    from casesim.compare import console_table, format_diff
-    from casesim.kpis import format_value as format_kpi
-    from casesim.kpis import headline
+    from casesim.metrics.kpis import format_value as format_kpi
+    from casesim.metrics.kpis import headline
+    from casesim.studies.compare import console_table, format_diff
 
     labels = [*WIDE_LABELS, "fourth"][:n]
     comp = synthetic(labels)

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casesim.costs import cost_table, fte_table
-from casesim.metrics import summarize, timeseries
-from casesim.metrics_tables import LogArrays, case_table
-from casesim.process import first_miss
-from casesim.report import enforcement_by
-from casesim.results import Result, run
-from casesim.simulation import Simulation
+from casesim.engine.process import first_miss
+from casesim.engine.simulation import Simulation
+from casesim.metrics.costs import cost_table, fte_table
+from casesim.metrics.summary import summarize, timeseries
+from casesim.metrics.tables import LogArrays, case_table
+from casesim.outputs.report import enforcement_by
+from casesim.outputs.results import Result, run
 from tests.helpers import small
 
 AGG = "process.contact_settlement=aggregate"
@@ -216,7 +216,7 @@ def test_the_first_contact_at_or_after_a_bound_is_found_exactly_for_many_runs_at
                                                                                    bound: float) -> None:
     # many runs in one call, far from the estimate's reach (tiny steps, large times), some corrected up and
     # some down at once
-    from casesim.metrics_tables import _first_at_least
+    from casesim.metrics.tables import _first_at_least
     t0, step, n = (np.array(x) for x in zip(*runs, strict=True))
     got = _first_at_least(t0.astype(float), step.astype(float), n.astype(np.int64), bound)
     for i, (a, d, k) in enumerate(runs):
@@ -251,7 +251,7 @@ def test_a_log_of_contacts_one_by_one_is_counted_without_counts() -> None:
 def test_the_first_contact_at_or_after_a_bound_is_found_exactly(t0: float, step: float, n: int, j: int,
                                                                 nudge: int, other: float) -> None:
     # the bound is a contact's own time (as the engine computes it), a float either side of it, or any time
-    from casesim.metrics_tables import _first_at_least
+    from casesim.metrics.tables import _first_at_least
     times = [t0 + float(i) * step for i in range(n)]
     bound = t0 + float(j) * step
     bound = float(np.nextafter(bound, np.inf if nudge > 0 else -np.inf)) if nudge else bound
@@ -316,8 +316,8 @@ def test_windows_settle_every_contact_as_the_per_contact_engine_would(
     sets = ["compliance.pressure=0", "compliance.unmet_need=0", "initial_population.by_stage={}",
             "arrivals.rate_per_day=4", "time.horizon_days=500", "time.warmup_days=100", *([policy] if policy else [])]
     each = run(small(*sets), seed=11)
-    import casesim.process
-    monkeypatch.setattr(casesim.process, "first_miss", _one_draw_per_contact)
+    import casesim.engine.process
+    monkeypatch.setattr(casesim.engine.process, "first_miss", _one_draw_per_contact)
     agg = run(small(AGG, *sets), seed=11)
     assert (agg.events["kind"] == "contacts_kept").sum() > 1000   # windows of several contacts were used
     pd.testing.assert_frame_equal(_outcomes(each.events), _outcomes(_expanded(agg)))
@@ -325,7 +325,7 @@ def test_windows_settle_every_contact_as_the_per_contact_engine_would(
 
 
 def test_the_log_is_indexed_once_inside_a_shared_block_and_anew_outside() -> None:
-    from casesim.metrics_tables import shared_log_arrays
+    from casesim.metrics.tables import shared_log_arrays
     _, agg = _runs()
     ev, other = agg.events, agg.events.copy()
     assert LogArrays.of(ev) is not LogArrays.of(ev)           # no block: built each time
@@ -395,7 +395,7 @@ def test_staff_publish_their_next_absence_and_the_change_after_its_end(cover: st
 
 
 def test_a_window_runs_across_an_absence_nobody_acts_on_and_skips_its_contacts() -> None:
-    from casesim.process import _window
+    from casesim.engine.process import _window
 
     sim = Simulation(small(AGG, "management.community.cover={name: none}"), seed=6)
     while sim.time < 200:

@@ -1,4 +1,4 @@
-"""Costs, FTE, the staffing solver and the workbook (casesim/costs.py, casesim/staffing_solver.py)."""
+"""Costs, FTE, the staffing solver and the workbook (casesim/metrics/costs.py, casesim/studies/staffing_solver.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from casesim import costs
 from casesim.cli import main
-from casesim.costs import CATEGORIES, cost_table, fte_table
-from casesim.metrics import summarize
-from casesim.results import Result, run
-from casesim.scenario import load_scenario
-from casesim.staffing_solver import Target, judge, solve, write_outputs
+from casesim.metrics import costs
+from casesim.metrics.costs import CATEGORIES, cost_table, fte_table
+from casesim.metrics.summary import summarize
+from casesim.outputs.results import Result, run
+from casesim.scenario.schema import load_scenario
+from casesim.studies.staffing_solver import Target, judge, solve, write_outputs
 from tests.helpers import SCENARIOS, SMALL, small
 from tests.test_metrics import CUS, NON, ctx_for, ev, frame, register
 
@@ -219,7 +219,7 @@ def _wilson_by_quadratic(values: list[float], t: float) -> tuple[float, float]:
 
 
 def test_shares_are_told_apart_by_their_names() -> None:
-    from casesim.staffing_solver import is_share
+    from casesim.studies.staffing_solver import is_share
 
     for kpi in ("share_manager_time_over_capacity", "compliance_rate_of_offered", "completion_rate", "share_needs_met",
                 "referral_acceptance_rate", "compliance_by_stage.CUSTODY", "compliance_rate_of_due",
@@ -270,7 +270,7 @@ def rendered(renderable: object, width: int) -> list[str]:
 
 
 def _share_solution() -> Any:
-    from casesim.staffing_solver import Solution
+    from casesim.studies.staffing_solver import Solution
 
     target = Target.parse("share_manager_time_over_capacity<=0.1")
     curve = [judge(target, n, values, [cost, cost * 1.01, cost * 0.99])
@@ -292,7 +292,7 @@ def test_the_staffing_table_fits_80_columns_in_percent_with_whole_numbers() -> N
 
 
 def test_the_staffing_curve_files_keep_share_intervals_within_0_and_1(tmp_path: Path) -> None:
-    from casesim.report import figure_payloads
+    from casesim.outputs.report import figure_payloads
 
     sol = _share_solution()
     csv, html = write_outputs(sol, tmp_path / "staffing")

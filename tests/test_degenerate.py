@@ -4,7 +4,7 @@ With no community case managers (``staff.0.count=0``) most contacts are never of
 over the contacts that did happen (``compliance_rate_of_offered``), completion, breaches and cost look as good as a
 staffed service's or better. The run must say so (``run_warnings`` in the summary, ``WARNING`` lines on
 the console), and ``compliance_rate_of_due`` must show what was kept of everything due. Every count here
-is recomputed from the event log, one contact at a time, independently of :mod:`casesim.metrics`.
+is recomputed from the event log, one contact at a time, independently of :mod:`casesim.metrics.summary`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from casesim.cli import main
-from casesim.results import Result, run
-from casesim.run_warnings import CODES, NOT_OFFERED_SHARE, run_warnings
+from casesim.metrics.run_warnings import CODES, NOT_OFFERED_SHARE, run_warnings
+from casesim.outputs.results import Result, run
 from tests.helpers import small
 
 #: A short run of the small scenario (a third of the baseline): half a year measured after two months.

@@ -96,8 +96,8 @@ def test_site_builds_strict(tmp_path: Path) -> None:
         built = site / ("index.html" if page == "index.md" else f"{page[:-3]}/index.html")
         assert built.is_file(), f"{page} was not built"
     api = (site / "api" / "index.html").read_text()
-    for anchor in ("casesim.run", "casesim.results.Result", "casesim.scenario.load_scenario",
-                   "casesim.compare.compare"):
+    for anchor in ("casesim.outputs.results.run", "casesim.outputs.results.Result", "casesim.scenario.schema.load_scenario",
+                   "casesim.studies.compare.compare"):
         assert f'id="{anchor}"' in api, f"the API reference lacks {anchor}"
     kpis = (site / "kpis" / "index.html").read_text()
     assert "compliance_rate_of_due" in kpis and "<table>" in kpis, "the KPI table did not render"

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import simpy
 
-import casesim.simulation
-from casesim.metrics import stage_occupancy, summarize
-from casesim.process import CaseProcess
-from casesim.results import run
-from casesim.run_warnings import run_warnings, stages_entered
-from casesim.simulation import Simulation
+import casesim.engine.simulation
+from casesim.engine.process import CaseProcess
+from casesim.engine.simulation import Simulation
+from casesim.metrics.run_warnings import run_warnings, stages_entered
+from casesim.metrics.summary import stage_occupancy, summarize
+from casesim.outputs.results import run
 from tests.helpers import run_small, small
 
 
@@ -69,7 +69,7 @@ def test_every_live_case_has_exactly_one_wake_up_pending(mode: str, calendar: bo
     holds exactly one wake-up for each live case and none for a case that has left, with every pending
     wake-up's callbacks in place, on the calendar and on SimPy's own environment."""
     if not calendar:
-        monkeypatch.setattr(casesim.simulation, "CalendarEnvironment", simpy.Environment)
+        monkeypatch.setattr(casesim.engine.simulation, "CalendarEnvironment", simpy.Environment)
     sim = Simulation(small("time.horizon_days=300", f"process.contact_settlement={mode}"), seed=5)
     while sim.running:
         sim.step()
@@ -105,7 +105,7 @@ def test_a_staff_members_rosters_hold_exactly_their_cases_and_teams(approach: st
     """After every tick, with staff leaving and cases reallocated: a manager's roster of cases is exactly the
     live cases it holds, each once, and every live team is on each of its members' rosters once and on
     nobody else's (the rosters are lists kept as sets)."""
-    from casesim.agents import Team
+    from casesim.engine.agents import Team
 
     sim = Simulation(small(f"management.community.approach={{name: {approach}}}", "time.horizon_days=400",
                            "time.warmup_days=50", "staffing.turnover_per_year=0.5"), seed=6)
@@ -186,7 +186,7 @@ def test_common_random_numbers_give_the_same_people_when_only_staffing_differs()
 def test_summary_is_a_pure_function_of_the_log() -> None:
     res = run_small(seed=13)
     again = {"scenario": res.scenario.name, "seed": 13, **summarize(res.events, res.register, res.context)}
-    # the warnings read the scenario's staff and providers as well as the log (casesim.run_warnings)
+    # the warnings read the scenario's staff and providers as well as the log (casesim.metrics.run_warnings)
     again["run_warnings"] = run_warnings(res.scenario, res.context.stage_setting, stages_entered(res.events), again)
     assert again == res.summary
 

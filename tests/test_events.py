@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casesim import simulation
+from casesim.engine import simulation
+from casesim.engine.simulation import Simulation
 from casesim.events import EVENTS, GENERIC, KINDS, WRITERS, EventLog, Field, Fixed, kinds_table
-from casesim.metrics import metrics_context, summarize
-from casesim.simulation import Simulation
+from casesim.metrics.summary import metrics_context, summarize
 from tests.helpers import small
 
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from casesim.golden import GOLDEN, REFERENCE_RUNS, differences, reference_result
+from casesim.studies.golden import GOLDEN, REFERENCE_RUNS, differences, reference_result
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_RUNS))

@@ -32,8 +32,8 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from casesim.scenario import load_scenario
-from casesim.yamlio import dump_yaml
+from casesim.scenario.schema import load_scenario
+from casesim.scenario.yamlio import dump_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "tests" / "data" / "small.yaml"

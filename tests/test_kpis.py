@@ -1,4 +1,5 @@
-"""The KPI catalogue (casesim/kpis.py) against a real run's summary, and every view reading its words from it."""
+"""The KPI catalogue (casesim/metrics/kpis.py) against a real run's summary, and every view reading its words
+from it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from casesim import kpis
-from casesim.results import Result, run
+from casesim.metrics import kpis
+from casesim.outputs.results import Result, run
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -47,8 +48,8 @@ def test_every_scalar_kpi_of_a_run_has_one_entry_and_every_entry_is_in_the_summa
 
 
 def test_shares_of_a_run_lie_in_0_1_and_follow_the_metrics_naming(res: Result) -> None:
-    from casesim.staffing_solver import is_share
-    from casesim.sweep import kpi_columns
+    from casesim.studies.staffing_solver import is_share
+    from casesim.studies.sweep import kpi_columns
 
     flat = kpi_columns(res.summary)
     shares = [k for k in flat if is_share(k)]
@@ -80,8 +81,8 @@ def test_run_console_summary_shows_the_catalogue_label(res: Result, monkeypatch:
 
 
 def test_report_and_comparison_show_the_catalogue_label_and_unit(res: Result, monkeypatch: pytest.MonkeyPatch) -> None:
-    from casesim.compare import console_table
-    from casesim.report import kpi_table_html
+    from casesim.outputs.report import kpi_table_html
+    from casesim.studies.compare import console_table
 
     relabel(monkeypatch, "mean_wait_days", label="Waiting (relabelled)", unit="weeks?")
     html = kpi_table_html(res.summary)

@@ -1,4 +1,4 @@
-"""Tests for casesim.metrics on small hand-built event logs with hand-computed answers."""
+"""Tests for casesim.metrics.summary on small hand-built event logs with hand-computed answers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casesim.events import EventLog
-from casesim.metrics import (
+from casesim.metrics.summary import (
     MetricsContext,
     case_table,
     staff_load,
@@ -636,7 +636,7 @@ def test_context_validation() -> None:
 
 def test_latest_label_of_a_case_with_thousands_of_updates() -> None:
     # each query bisects its case's updates: a long history takes a dozen rounds, not one per update
-    from casesim.metrics_tables import latest_label
+    from casesim.metrics.tables import latest_label
 
     rng = np.random.default_rng(4)
     u_case = np.r_[np.zeros(3000, np.int32), np.ones(3, np.int32)]
@@ -659,7 +659,7 @@ def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: 
     # by brute force: among the case's updates strictly before the query (an update at the same order is
     # not before it), the latest; of updates at the same order, the one listed last; -1 if none. ``spread``
     # scatters the case numbers (a table by case number is then too large: the sparse lookup)
-    from casesim.metrics_tables import latest_label
+    from casesim.metrics.tables import latest_label
 
     u_case = np.array([u[0] * spread for u in updates], dtype=np.int32)
     u_order = np.array([u[1] for u in updates], dtype=np.int64)
@@ -679,7 +679,7 @@ def test_latest_label_is_the_label_of_the_case_s_latest_earlier_update(updates: 
        queries=st.lists(st.integers(-3, 50), max_size=60), seed=st.integers(0, 2**16))
 def test_register_positions_are_those_of_a_hash_index(n: int, shuffle: bool, gap: int, queries: list,
                                                       seed: int) -> None:
-    from casesim.metrics_tables import RegisterPositions
+    from casesim.metrics.tables import RegisterPositions
 
     cases = np.arange(n, dtype=np.int64)   # by row, as a run numbers its cases ...
     if gap:
@@ -695,7 +695,7 @@ def test_register_positions_are_those_of_a_hash_index(n: int, shuffle: bool, gap
 
 
 def test_the_case_table_of_a_register_by_row_is_that_of_the_same_register_in_another_order() -> None:
-    from casesim.results import run
+    from casesim.outputs.results import run
     from tests.helpers import small
 
     res = run(small("time.horizon_days=300", "time.warmup_days=50"), seed=3)

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from casesim.models import build, names
-from casesim.models.modes import RiskTableParams, Rules, RulesParams
-from casesim.results import Result, run
-from casesim.scenario import load_scenario
-from casesim.yamlio import ScenarioError
+from casesim.engine.models import build, names
+from casesim.engine.models.modes import RiskTableParams, Rules, RulesParams
+from casesim.outputs.results import Result, run
+from casesim.scenario.schema import load_scenario
+from casesim.scenario.yamlio import ScenarioError
 from tests.helpers import SCENARIOS, scaled
 
 SEED = 17

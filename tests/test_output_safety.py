@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from casesim import compare as compare_module
-from casesim import results, split, staffing_solver, sweep
-from casesim.results import OutputDirectory
-from casesim.temporaries import host_tag
+from casesim.outputs import results, split
+from casesim.outputs.results import OutputDirectory
+from casesim.outputs.temporaries import host_tag
+from casesim.studies import compare as compare_module
+from casesim.studies import staffing_solver, sweep
 from tests.test_cli import BASELINE, OUTPUT_FILES, ROOT, TINY, cli
 
 SETS = " ".join(f"--set {kv}" for kv in TINY[1::2])   # TINY as a manifest's description gives it
@@ -400,8 +401,8 @@ def test_an_old_result_moved_aside_by_a_killed_process_is_put_back(tmp_path: Pat
 
 KILLED_WHILE_WRITING = """\
 import os, signal, sys
-from casesim.results import OutputDirectory
-from casesim.split import parts_directory
+from casesim.outputs.results import OutputDirectory
+from casesim.outputs.split import parts_directory
 output = OutputDirectory(sys.argv[1]).open()
 (output.tmp / "summary.json").write_text("half")
 parts = parts_directory()

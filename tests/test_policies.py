@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from casesim.models import build, names
-from casesim.models.enforcement import Graduated, GraduatedParams
-from casesim.results import Result, run
+from casesim.engine.models import build, names
+from casesim.engine.models.enforcement import Graduated, GraduatedParams
+from casesim.outputs.results import Result, run
 from tests.helpers import SCENARIOS, scaled
 
 SEED = 17
@@ -47,7 +47,7 @@ REQUIRED_METHODS = {
 
 @pytest.mark.parametrize("kind", sorted(REQUIRED_METHODS))
 def test_every_registered_policy_answers_the_engines_questions(kind: str) -> None:
-    from casesim.models.registry import _REGISTRY
+    from casesim.engine.models.registry import _REGISTRY
     assert names(kind), kind
     for name in names(kind):
         params_model, cls = _REGISTRY[kind][name]

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from casesim.costs import CATEGORIES
-from casesim.golden import GOLDEN, differences
-from casesim.results import OUTPUT_FILES, run
+from casesim.metrics.costs import CATEGORIES
+from casesim.outputs.results import OUTPUT_FILES, run
+from casesim.studies.golden import GOLDEN, differences
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ("time.horizon_days=60", "time.warmup_days=0", "arrivals.rate_per_day=1", "initial_population.by_stage={}")

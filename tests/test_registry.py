@@ -1,4 +1,4 @@
-"""The model's agent registry holds agents without weak references (casesim/agents/held.py) and behaves as
+"""The model's agent registry holds agents without weak references (casesim/engine/agents/held.py) and behaves as
 Mesa's own; a case's needs are bit masks whose names match the log."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import mesa
 import pandas as pd
 import pytest
 
-from casesim.agents import Case, CaseManager, Team
-from casesim.agents.held import HeldAgentSet, HeldRegistry
-from casesim.simulation import Simulation
+from casesim.engine.agents import Case, CaseManager, Team
+from casesim.engine.agents.held import HeldAgentSet, HeldRegistry
+from casesim.engine.simulation import Simulation
 from tests.helpers import small
 
 TEAMS = ("management.community.approach={name: team}", "time.horizon_days=500", "time.warmup_days=50")

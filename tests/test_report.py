@@ -13,9 +13,9 @@ import pytest
 from helpers import run_small
 
 from casesim.events import EventLog
-from casesim.kpis import format_value, headline
-from casesim.metrics import MetricsContext
-from casesim.report import (
+from casesim.metrics.kpis import format_value, headline
+from casesim.metrics.summary import MetricsContext
+from casesim.outputs.report import (
     LEFT,
     NEW,
     START,
@@ -28,7 +28,7 @@ from casesim.report import (
     staff_caseloads,
     waits_by_provider,
 )
-from casesim.results import Result
+from casesim.outputs.results import Result
 
 #: A run with no warm-up and nobody on day 0 (edge case of the window and the journey's sources).
 TINY = ("time.horizon_days=120", "time.warmup_days=0", "arrivals.rate_per_day=2", "initial_population.by_stage={}")
@@ -87,7 +87,7 @@ def test_kpi_table_shows_summary_values_with_units(res: Result, page: str) -> No
 def test_result_write_includes_the_report(res: Result, tmp_path: Path) -> None:
     out = res.write(tmp_path / "run")
     assert (out / "report.html").read_text(encoding="utf-8") == res.report_html()
-    assert "report.html" in __import__("casesim.results", fromlist=["OUTPUT_FILES"]).OUTPUT_FILES
+    assert "report.html" in __import__("casesim.outputs.results", fromlist=["OUTPUT_FILES"]).OUTPUT_FILES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary folders left
 
 
@@ -245,7 +245,7 @@ def test_compliance_and_enforcement_by_mode_and_risk(res: Result, figs: dict) ->
 
 
 def test_waits_by_provider_match_the_mean_wait(res: Result, figs: dict) -> None:
-    from casesim.report import provider_names
+    from casesim.outputs.report import provider_names
 
     waits = waits_by_provider(res.events, res.context, provider_names(res))
     s = res.summary

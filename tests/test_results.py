@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import casesim
-from casesim import results
-from casesim.metrics import summarize
-from casesim.results import OUTPUT_FILES, OutputDirectory, Result, run
-from casesim.scenario import load_scenario
+from casesim.metrics.summary import summarize
+from casesim.outputs import results
+from casesim.outputs.results import OUTPUT_FILES, OutputDirectory, Result, run
+from casesim.scenario.schema import load_scenario
 from tests.helpers import SMALL, run_small
 
 TINY = ("time.horizon_days=90", "time.warmup_days=0")
@@ -60,7 +60,8 @@ def test_a_run_indexes_its_log_once_and_extracts_the_cost_inputs_once(tmp_path: 
     # run(keep_index=True) hands its log index to write(), which then lets it go; the summary's costs and
     # the cost tables share one extraction of the cost inputs, forgotten once the tables are made; the
     # files are those of a run that shares nothing
-    from casesim import costs, metrics_tables
+    from casesim.metrics import costs
+    from casesim.metrics import tables as metrics_tables
 
     built, extracted = [], []
     index_init, extract = metrics_tables.LogArrays.__init__, costs._extract_cost_inputs

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from casesim.journey import Journey, JourneyRuntime
-from casesim.rng import CONTACT, DURATION, Luck, Streams, sample
+from casesim.engine.rng import CONTACT, DURATION, Luck, Streams, sample
+from casesim.scenario.journey import Journey, JourneyRuntime
 
 
 def _uniforms(n: int, purpose: int = CONTACT) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_next_stage_frequencies_match_the_journey_probabilities() -> None:
 
 def test_the_inlined_luck_is_the_splitmix_finaliser_of_the_documented_input() -> None:
     """``Luck.u`` inlines ``_mix`` for speed; the two must never drift apart (every result depends on it)."""
-    from casesim.rng import _COUNTER_MUL, _M64, _PURPOSE_MUL, _TO_UNIT, _mix
+    from casesim.engine.rng import _COUNTER_MUL, _M64, _PURPOSE_MUL, _TO_UNIT, _mix
 
     luck = Luck(Streams(7))
     for c in (0, 1, 17, 2**20, 10**6):

@@ -10,9 +10,9 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import casesim.simulation
-from casesim.scheduler import CalendarEnvironment
-from casesim.simulation import Simulation
+import casesim.engine.simulation
+from casesim.engine.scheduler import CalendarEnvironment
+from casesim.engine.simulation import Simulation
 from tests.helpers import small
 
 
@@ -115,7 +115,7 @@ def test_a_run_is_the_same_on_simpys_environment(mode: str, monkeypatch: pytest.
     assert isinstance(sim.env, CalendarEnvironment)
     while sim.running:
         sim.step()
-    monkeypatch.setattr(casesim.simulation, "CalendarEnvironment", simpy.Environment)
+    monkeypatch.setattr(casesim.engine.simulation, "CalendarEnvironment", simpy.Environment)
     plain = Simulation(small(*sets), seed=4)
     assert type(plain.env) is simpy.Environment
     while plain.running:

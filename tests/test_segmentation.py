@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casesim.models import names
-from casesim.models.segmentation import ASSESSMENT, labels
-from casesim.results import Result, run
-from casesim.scenario import load_scenario
-from casesim.yamlio import ScenarioError
+from casesim.engine.models import names
+from casesim.engine.models.segmentation import ASSESSMENT, labels
+from casesim.outputs.results import Result, run
+from casesim.scenario.schema import load_scenario
+from casesim.scenario.yamlio import ScenarioError
 from tests.helpers import SCENARIOS, scaled
 
 SEED = 17
@@ -338,7 +338,7 @@ def _scan(seg, sim, case, stage: str) -> list:  # noqa: ANN001 - the reference t
 def test_staff_index_ranks_exactly_as_a_full_scan(name: str) -> None:
     """After four months of allocations, absences and leavers, the index's ranking and choice equal a
     full scan of the staff for every live community case (including the previous-manager preference)."""
-    from casesim.simulation import Simulation
+    from casesim.engine.simulation import Simulation
 
     sim = Simulation(scaled(SCENARIOS / f"{name}.yaml", "time.horizon_days=120", "time.warmup_days=30",
                             "staffing.turnover_per_year=0.5"), seed=SEED)

@@ -1,4 +1,4 @@
-"""A service run as independent parts in parallel processes (``casesim.split``): the parts add up to
+"""A service run as independent parts in parallel processes (``casesim.outputs.split``): the parts add up to
 the whole scenario, and the merged result is exactly the union of the parts run one by one."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from casesim.results import run
-from casesim.split import SplitError, part_seeds, split_scenario
+from casesim.outputs.results import run
+from casesim.outputs.split import SplitError, part_seeds, split_scenario
 from tests.helpers import ROOT, SMALL, small
 
 SHORT = ("time.horizon_days=400", "time.warmup_days=100")
@@ -81,7 +81,7 @@ def test_two_parts_merge_into_the_union_of_the_parts_run_alone() -> None:
 def test_only_a_part_s_own_process_ends_without_teardown(tmp_path) -> None:
     # a part process ends with os._exit once its results are sent; a part run in this process must not
     # arrange that (it would end the caller, whatever its exit status)
-    from casesim import split
+    from casesim.outputs import split
 
     piece = split_scenario(small(*SHORT), 2)[0]
     got = split._run_part(piece, 11, str(tmp_path), 0)
@@ -92,7 +92,7 @@ def test_only_a_part_s_own_process_ends_without_teardown(tmp_path) -> None:
 
 
 def test_merged_ids_move_up_by_the_offset_and_none_stays_none() -> None:
-    from casesim.split import _shifted
+    from casesim.outputs.split import _shifted
 
     got = _shifted(np.array([-1, 0, 3], dtype=np.int32), 7)
     assert got.dtype == np.int32 and got.tolist() == [-1, 7, 10]
@@ -113,7 +113,7 @@ def test_the_command_line_refuses_a_split_it_cannot_make(tmp_path) -> None:
 
 
 def test_the_parts_are_started_on_huge_pages_only_where_the_kernel_has_them(tmp_path) -> None:
-    from casesim.split import part_environment, thp_mode
+    from casesim.outputs.split import part_environment, thp_mode
 
     huge = {"PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
     assert part_environment({}, "madvise", "linux") == huge
@@ -137,7 +137,7 @@ def test_the_parts_are_started_on_huge_pages_only_where_the_kernel_has_them(tmp_
 def test_the_allocator_of_the_parts_changes_no_result(monkeypatch) -> None:
     import os
 
-    from casesim import split
+    from casesim.outputs import split
 
     before = dict(os.environ)
     scenario = small(*SHORT)
@@ -158,7 +158,7 @@ def test_the_parts_variables_are_set_one_run_at_a_time_and_restored(monkeypatch)
     import threading
     import time
 
-    from casesim.split import _started_with
+    from casesim.outputs.split import _started_with
 
     monkeypatch.delenv("CASESIM_TEST_VAR", raising=False)
     seen: list[bool] = []
@@ -180,7 +180,7 @@ def test_the_parts_variables_are_set_one_run_at_a_time_and_restored(monkeypatch)
 _KILLED_PARENT = """
 import os, signal, sys
 from pathlib import Path
-from casesim.split import run_parts
+from casesim.outputs.split import run_parts
 from tests.helpers import small
 from tests.test_split import _stat
 

@@ -6,7 +6,7 @@ from functools import cache
 
 import pytest
 
-from casesim.results import Result, run
+from casesim.outputs.results import Result, run
 from tests.helpers import SCENARIOS, scaled
 
 SEED = 23

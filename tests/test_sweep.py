@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 
 from casesim.cli import main
-from casesim.experiment import build_design, load_experiment, replication_seed, unit_sample
-from casesim.simulation import Simulation
-from casesim.sweep import COUNT_DICTS, kpi_columns, kpi_figure, mean_ci, read_parts, summarize_runs, t_quantile
+from casesim.engine.simulation import Simulation
+from casesim.studies.experiment import build_design, load_experiment, replication_seed, unit_sample
+from casesim.studies.sweep import COUNT_DICTS, kpi_columns, kpi_figure, mean_ci, read_parts, summarize_runs, t_quantile
 from tests.helpers import SMALL, small
 
 #: distributed leaks a socket when its HTTP server's default port is taken (upstream; loopback only).

@@ -1,4 +1,4 @@
-"""Tests for casesim.yamlio: strict loading, line tracking, extends, overrides, errors."""
+"""Tests for casesim.scenario.yamlio: strict loading, line tracking, extends, overrides, errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from casesim.yamlio import (
+from casesim.scenario.yamlio import (
     LineMap,
     Problem,
     ScenarioError,

@@ -72,7 +72,7 @@ def serve(scenario: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from casesim.scenario import load_scenario
+    from casesim.scenario.schema import load_scenario
 
     if args.seed is not None and args.seed < 0:
         print(f"--seed: must be a non-negative integer (got {args.seed})", file=sys.stderr)

@@ -9,7 +9,7 @@ two lines of a chart is the effect of the controls, not noise.
 The engine knows nothing of this page. :class:`Session` holds the two simulations and turns
 controls into ``--set`` overrides of the scenario file (so every choice is validated exactly as on
 the command line); charts and KPIs are computed from each simulation's event log with
-:func:`casesim.metrics.timeseries` and :func:`casesim.metrics.summarize`.
+:func:`casesim.metrics.summary.timeseries` and :func:`casesim.metrics.summary.summarize`.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from casesim import kpis, models
 from casesim.app import ENV_OVERRIDES, ENV_SCENARIO, ENV_SEED, default_scenario
-from casesim.metrics import metrics_context, summarize, timeseries
-from casesim.params import SETTINGS
-from casesim.scenario import Scenario, load_scenario
-from casesim.simulation import Simulation
-from casesim.yamlio import ScenarioError
+from casesim.engine import models
+from casesim.engine.simulation import Simulation
+from casesim.metrics import kpis
+from casesim.metrics.summary import metrics_context, summarize, timeseries
+from casesim.scenario.params import SETTINGS
+from casesim.scenario.schema import Scenario, load_scenario
+from casesim.scenario.yamlio import ScenarioError
 
 #: Display settings (they change what is drawn, never what is simulated).
 SMOOTH_TICKS = 4          # flows (breaks, contacts, enforcement) are shown as a rolling mean over 4 ticks
@@ -47,7 +48,7 @@ YEAR_DAYS = 365.25
 LABELS = ("A", "B")
 COLOURS = {"A": "#1f5fa8", "B": "#d1495b"}
 
-#: KPIs shown for each configuration (summary keys; their short labels and compact formats are in casesim.kpis).
+#: KPIs shown for each configuration (summary keys; their short labels and compact formats are in casesim.metrics.kpis).
 LIVE_KPIS: tuple[str, ...] = (
     "mean_caseload", "mean_caseload_pressure", "share_manager_time_over_capacity", "continuity_breaks_per_case_year",
     "compliance_rate_of_offered", "compliance_rate_of_due", "warnings_per_case_year", "breaches_per_case_year",
@@ -244,7 +245,7 @@ class Session:
 
 
 def chart_series(ts: pd.DataFrame, tick_days: float) -> pd.DataFrame:
-    """The four charts' series from a :func:`casesim.metrics.timeseries` table.
+    """The four charts' series from a :func:`casesim.metrics.summary.timeseries` table.
 
     Pressure is a state (mean over available staff at each tick's end, in %). Flows are rates per
     case-year over a rolling window of ``SMOOTH_TICKS`` ticks: events in the window divided by the

@@ -1,0 +1,203 @@
+"""Approaches: who is responsible for a case in a setting, an individual or a team.
+
+The engine calls, for the setting a case is in:
+
+* ``take_on(sim, case, stage)`` at every stage entry: make sure the right holder has the case;
+* ``assessment(sim, case)`` -> (days the assessment takes, probability each need is found);
+* ``after_plan(sim, case, planned_needs)`` once the plan is made;
+* ``on_review(sim, case)`` at each formal review;
+* ``let_go(sim, case)`` when the case leaves the setting or the system.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from casesim.engine.agents.case_manager import CaseManager
+from casesim.engine.agents.team import Team
+from casesim.scenario.params import DECADE, DECADE_DAYS, PROBABILITY, P, Strict
+
+from casesim.engine.models.registry import policy  # isort: skip
+
+if TYPE_CHECKING:
+    from casesim.engine.agents.case import Case
+    from casesim.engine.simulation import Simulation
+
+BOUNDARY = "custody_community_boundary"
+
+
+def break_cause(case: Case, setting: str, default: str) -> str:
+    """Cause of a change of holder: crossing the custody/community boundary, or ``default``."""
+    if case.last_setting is not None and case.last_setting != setting:
+        return BOUNDARY
+    return default
+
+
+class IndividualParams(Strict):
+    """A named case manager holds the case."""
+
+    name: Literal["individual"] = "individual"
+    assessment_days: float = P(15, "days", "England & Wales practice: a sentence plan within 15 working days "
+                               "of sentence (assumption: calendar days)", gt=0, le=DECADE_DAYS, limit=DECADE)
+    detection_probability: float = P(0.8, "probability", "assumption: a single practitioner's structured "
+                                     "assessment finds most but not all needs", ge=0, le=1, limit=PROBABILITY)
+    keep_from_other_setting: bool = P(False, "flag", "DOMICE: under patch working one manager may hold the "
+                                      "case through its whole journey, custody included ('through the gate')",
+                                      "a manager from the other setting who holds the case on entry keeps it")
+
+
+@policy("approach", IndividualParams)
+class Individual:
+    """Individual-based approach: one named case manager, chosen by the segmentation."""
+
+    def __init__(self, params: IndividualParams) -> None:
+        self.params = params
+
+    def keeps_across(self, sim: Simulation, case: Case, stage: str) -> bool:
+        """Whether the case's holder from the other setting goes on holding it in this one."""
+        holder = case.holder
+        return (self.params.keep_from_other_setting and isinstance(holder, CaseManager)
+                and holder.can_keep(case.mode))
+
+    def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
+        seg = sim.segmentation_for(stage)
+        holder = case.holder
+        if holder is not None and (seg.keeps(sim, case, stage, holder) or (
+                holder.setting != sim.journey.setting[stage] and self.keeps_across(sim, case, stage))):
+            sim.set_load(case, sim.load_target(case, holder), sim.case_weight(case, stage))
+            return
+        chosen = seg.choose(sim, case, stage)
+        if chosen is None:
+            sim.release(case)
+            return
+        setting = sim.journey.setting[stage]
+        cause = seg.handoff_cause(sim, case, stage, holder) if holder is not None else "reallocation"
+        sim.assign_holder(case, chosen, break_cause(case, setting, cause))
+        sim.set_load(case, chosen, sim.case_weight(case, stage))
+
+    def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
+        return self.params.assessment_days, self.params.detection_probability
+
+    def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
+        return None
+
+    def on_review(self, sim: Simulation, case: Case) -> None:
+        return None
+
+    def let_go(self, sim: Simulation, case: Case) -> None:
+        sim.release(case)
+
+
+class TeamParams(Strict):
+    """A team unique to the case, convened by a chair, holds it."""
+
+    name: Literal["team"] = "team"
+    staff_members: int = P(1, "staff", "DOMICE: custody teams draw staff and provider representatives; "
+                           "assumption: one key worker besides the chair", ge=0, le=100, strict=True,
+                           limit="a hundred: larger than any case conference")
+    provider_representatives: bool = P(True, "flag", "DOMICE: team members are, or represent, providers of "
+                                       "services")
+    assessment_days: float = P(28, "days", "assumption: separate assessments by members, then a meeting to "
+                               "agree them, take longer than one practitioner's", gt=0, le=DECADE_DAYS,
+                               limit=DECADE)
+    detection_probability: float = P(0.9, "probability", "assumption: several professional perspectives find "
+                                     "more needs than one", ge=0, le=1, limit=PROBABILITY)
+    chair_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the chair "
+                                    "carries the case in the caseload count", ge=0, le=10,
+                                    limit="ten times the case's weight: more than any one person carries")
+
+
+@policy("approach", TeamParams)
+class TeamBased:
+    """Team-based approach: a chair plus members; tasks of the plan go to members; the team
+    re-meets at each review."""
+
+    def __init__(self, params: TeamParams) -> None:
+        self.params = params
+
+    def keeps_across(self, sim: Simulation, case: Case, stage: str) -> bool:
+        return False
+
+    def workload_share(self) -> float:
+        """Share of the case's weight carried by the team's load bearer."""
+        return self.params.chair_workload_share
+
+    def take_on(self, sim: Simulation, case: Case, stage: str) -> None:
+        weight = sim.case_weight(case, stage) * self.workload_share()
+        team = case.holder
+        seg = sim.segmentation_for(stage)
+        if isinstance(team, Team) and team.can_hold(case.mode) and seg.keeps(sim, case, stage, team.chair):
+            sim.set_load(case, team.load_bearer, weight)
+            return
+        pool = seg.ranked(sim, case, stage, 1 + self.params.staff_members)
+        if not pool:
+            sim.release(case)
+            return
+        chair, staff = pool[0], pool[1:1 + self.params.staff_members]
+        old = case.holder
+        team = Team(sim, case, chair, staff, driver=self.driver(chair, staff))
+        sim.log.team_formed(sim.env.now, case.no, stage=case.stage or "", team=team.unique_id,
+                            members=float(len(team.members)))
+        cause = seg.handoff_cause(sim, case, stage, old) if old is not None else "reallocation"
+        sim.assign_holder(case, team, break_cause(case, chair.setting, cause))
+        sim.set_load(case, team.load_bearer, weight)
+        if isinstance(old, Team):
+            old.dissolve()
+
+    def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
+        return self.params.assessment_days, self.params.detection_probability
+
+    def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
+        team = case.holder
+        if not isinstance(team, Team):
+            return
+        now, stage = sim.env.now, case.stage or ""
+        setting = team.chair.setting
+        for need in planned:
+            rep = sim.provider_for(setting, need) if self.params.provider_representatives else None
+            if rep is not None and rep not in team.providers:
+                team.providers += (rep,)
+            member = rep if rep is not None else (team.staff[0] if team.staff else team.chair)
+            sim.log.task_assigned(now, case.no, stage=stage, member=member.unique_id, task=need,
+                                  team=float(team.unique_id))
+        monitor: CaseManager = team.driver or (team.staff[0] if team.staff else team.chair)
+        sim.log.task_assigned(now, case.no, stage=stage, member=monitor.unique_id, task="monitoring",
+                              team=float(team.unique_id))
+
+    def on_review(self, sim: Simulation, case: Case) -> None:
+        team = case.holder
+        if isinstance(team, Team):
+            team.meetings += 1
+            sim.log.team_meeting(sim.env.now, case.no, stage=case.stage or "", team=team.unique_id,
+                                 present=float(len(team.members)))
+
+    def let_go(self, sim: Simulation, case: Case) -> None:
+        team = case.holder
+        sim.release(case)
+        if isinstance(team, Team):
+            team.dissolve()
+
+    def driver(self, chair: CaseManager, staff: list[CaseManager]) -> CaseManager | None:
+        """Nobody drives the plan alone in a pure team."""
+        return None
+
+
+class HybridParams(TeamParams):
+    """A case team plus one member who drives the plan day to day."""
+
+    name: Literal["hybrid"] = "hybrid"  # type: ignore[assignment]
+    driver_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the driver "
+                                     "carries the case like an individual case manager would", ge=0, le=10,
+                                     limit="ten times the case's weight: more than any one person carries")
+
+
+@policy("approach", HybridParams)
+class Hybrid(TeamBased):
+    """Hybrid: the team assesses, plans and reviews; its first staff member (or the chair) drives
+    the plan, sees the case and carries it in the caseload."""
+
+    def workload_share(self) -> float:
+        return self.params.driver_workload_share
+
+    def driver(self, chair: CaseManager, staff: list[CaseManager]) -> CaseManager | None:
+        return staff[0] if staff else chair

@@ -1,0 +1,349 @@
+"""Segmentation of the caseload: which staff are eligible to hold a case, and when a holder
+may keep it.
+
+The engine (through the approach) asks a segmentation:
+
+* ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the case's current
+  setting who can hold its mode, right now (with ``fallback_any``: else anyone who can);
+* ``keeps(sim, case, stage, holder)``: may the current holder go on holding it;
+* ``choose(sim, case, stage)``: the staff member to allocate (least weighted load among the
+  candidates, optionally preferring the previous manager);
+* ``handoff_cause(sim, case, stage, holder)``: why the holder changes when it is not kept.
+
+A new segmentation subclasses :class:`Segmentation` and overrides ``eligible`` (and, where it
+has its own reasons for a hand-over, ``handoff_cause``). ``eligible`` may read the case freely but
+only the static attributes of the staff member (setting, patch, specialisms, modes, group): the
+staff index (``casesim/engine/staff_index.py``) asks it once per class of interchangeable staff.
+
+The policies:
+
+* ``patch``: generic working; a manager holds every case of its locality (or, with
+  ``match_patch: false``, of the whole setting).
+* ``task`` (vertical segmentation): ``by: stage`` gives each journey stage its own staff
+  (specialism labels ``stage:<STAGE>``), so the case is handed on at every stage boundary;
+  ``by: process`` gives the assessment to an assessment unit (label ``task:assessment``) that
+  holds the case until its plan is made, after which the other staff hold it.
+* ``type``: staff serve one kind of case, ``by: risk`` (labels ``risk:<LEVEL>``), ``offence``
+  (``offence:<type>``) or ``need`` (``need:<need>``); a case whose risk or needs change at a
+  review may have to move.
+
+Labels are a staff group's ``specialisms``, written ``kind:value``. A staff member with no
+label of the kind a policy reads is generic: eligible for every case under that policy (except
+task by process, which splits all staff in two). ``task`` and ``type`` can add the patch rule
+with ``match_patch: true``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from casesim.engine.agents.case_manager import CaseManager
+from casesim.engine.models.registry import policy
+from casesim.engine.staff_index import StaffClass
+from casesim.scenario.params import RISKS, P, Strict
+
+if TYPE_CHECKING:
+    from casesim.engine.agents.case import Case
+    from casesim.engine.simulation import Simulation
+    from casesim.scenario.schema import Scenario, StaffGroup
+
+Problems = list[tuple[tuple[Any, ...], str]]
+
+_PREFER_SOURCE = ("DOMICE continuity: returning a case to the manager who knew it; assumption that a "
+                  "service does so only while that manager is under capacity")
+_FALLBACK_SOURCE = "assumption: a service reallocates outside the segment rather than leave a case unallocated"
+
+STAGE, TASK = "stage", "task"
+ASSESSMENT = "assessment"           # the one task label: an assessment / pre-sentence report unit
+TASK_LABELS = (ASSESSMENT,)
+
+
+def least_loaded(staff: Iterable[CaseManager]) -> CaseManager | None:
+    """The staff member with the lowest pressure (ties: lowest load, then lowest id)."""
+    best = None
+    best_key: tuple[float, float, int] | None = None
+    for m in staff:
+        key = (m.pressure, m.load, m.unique_id)
+        if best_key is None or key < best_key:
+            best, best_key = m, key
+    return best
+
+
+def patch_matches(case: Case, m: CaseManager) -> bool:
+    """The patch rule: ``m`` covers every patch, or the case's own."""
+    return m.patch is None or m.patch == case.patch
+
+
+def labels(specialisms: Iterable[str], kind: str) -> frozenset[str]:
+    """The values of the ``kind:value`` labels among ``specialisms``."""
+    prefix = kind + ":"
+    return frozenset(s[len(prefix):] for s in specialisms if s.startswith(prefix))
+
+
+@cache
+def staff_labels(specialisms: frozenset[str], kind: str) -> frozenset[str]:
+    """:func:`labels` of a staff member's (frozen) specialisms, remembered: eligibility asks often."""
+    return labels(specialisms, kind)
+
+
+class SegmentationParams(Strict):
+    """Parameters every segmentation shares."""
+
+    prefer_previous_manager: bool = P(False, "flag", _PREFER_SOURCE, "allocate to the case's previous manager "
+                                      "when eligible and under capacity")
+    fallback_any: bool = P(True, "flag", _FALLBACK_SOURCE, "when no eligible staff member can hold the case, "
+                           "any staff member of the setting may")
+
+
+class Segmentation:
+    """Shared behaviour: eligibility filter, fallback, least-load choice, hand-over cause."""
+
+    default_cause = "reallocation"
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    def eligible(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        """Whether ``m`` belongs to the case's segment (skill and availability are checked apart)."""
+        return True
+
+    def keeps(self, sim: Simulation, case: Case, stage: str, holder: Any) -> bool:
+        """The holder keeps the case while it is in the segment; a holder found by the fallback keeps
+        it while nobody in the segment could take it (no hand-over from one outsider to another)."""
+        setting = sim.journey.setting[stage]
+        if not (isinstance(holder, CaseManager) and holder.setting == setting and holder.can_keep(case.mode)):
+            return False   # (a temporary absence does not count: the cover policy deals with it)
+        if self.eligible(sim, case, stage, holder):
+            return True
+        if not self.params.fallback_any:
+            return False
+        return not sim.staff_index[setting].any_at_work(self._classes(sim, case, stage)[0])
+
+    def _classes(self, sim: Simulation, case: Case, stage: str) -> tuple[list[StaffClass], list[StaffClass]]:
+        """Staff classes of the stage's setting skilled in the case's mode: (eligible ones, all of them).
+        ``eligible`` is asked of one member per class: it may read only static attributes (setting,
+        patch, specialisms, modes, group), which every member of a class shares."""
+        holds = [c for c in sim.staff_index[sim.journey.setting[stage]].classes if c.holds(case.mode)]
+        return [c for c in holds if self.eligible(sim, case, stage, c.rep)], holds
+
+    def ranked(self, sim: Simulation, case: Case, stage: str, k: int = 1,
+               exclude: CaseManager | None = None) -> list[CaseManager]:
+        """The ``k`` least-pressed candidates in order, ``exclude`` left out: the eligible staff at work
+        who can hold the case's mode (or, with ``fallback_any`` and none of those, anyone at work who can)
+        sorted by ``(pressure, load, id)``, found through the staff index instead of a scan."""
+        index = sim.staff_index[sim.journey.setting[stage]]
+        eligible, holds = self._classes(sim, case, stage)
+        n = k + (exclude is not None)
+        top = index.smallest(eligible, n)
+        if not top and self.params.fallback_any:
+            top = index.smallest(holds, n)
+        return [m for m in top if m is not exclude][:k]
+
+    def choose(self, sim: Simulation, case: Case, stage: str) -> CaseManager | None:
+        """The least-pressed candidate, or the previous manager if preferred, a candidate and under capacity."""
+        index = sim.staff_index[sim.journey.setting[stage]]
+        eligible, holds = self._classes(sim, case, stage)
+        best = index.least(eligible)
+        in_segment = best is not None
+        if best is None and self.params.fallback_any:
+            best = index.least(holds)
+        previous = case.last_manager
+        if (self.params.prefer_previous_manager and previous is not None and previous.pressure < 1.0
+                and previous.in_post and previous.setting == sim.journey.setting[stage]
+                and previous.can_hold(case.mode)
+                and (self.eligible(sim, case, stage, previous) if in_segment else self.params.fallback_any)):
+            return previous
+        return best
+
+    def handoff_cause(self, sim: Simulation, case: Case, stage: str, holder: Any) -> str:
+        """Why ``holder`` does not keep the case (called only when ``keeps`` said no)."""
+        return self.default_cause
+
+
+class PatchParams(SegmentationParams):
+    """Patch (generic) working: a manager holds every case from its locality."""
+
+    name: Literal["patch"] = "patch"
+    match_patch: bool = P(True, "flag", "DOMICE: locality or patch working assigns all work from one area "
+                          "to its case managers", "only staff of the case's patch (or covering all "
+                          "patches) are eligible; false pools the whole setting")
+
+
+@policy("segmentation", PatchParams)
+class Patch(Segmentation):
+    """One manager holds the case through its journey within the area (generic working)."""
+
+    def eligible(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        return not self.params.match_patch or patch_matches(case, m)
+
+
+# --- segmentations by specialism label ----------------------------------------------------------
+
+class SpecialisedParams(SegmentationParams):
+    """Parameters shared by the segmentations that read staff specialisms."""
+
+    match_patch: bool = P(False, "flag", "assumption: specialist staff usually serve the whole area; DOMICE: "
+                          "a segmentation may be combined with locality working", "also apply the patch "
+                          "rule: only staff of the case's patch (or covering all patches) are eligible")
+
+
+class Specialised(Segmentation):
+    """A segmentation by specialism labels, optionally within the case's patch.
+
+    Subclasses say whether a staff member's labels suit the case now (``fits``) and name the
+    hand-over when a holder stops fitting (``handoff``).
+    """
+
+    handoff = "reallocation"
+
+    def fits(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        """Whether ``m``'s specialisms suit the case now (the patch rule apart)."""
+        raise NotImplementedError
+
+    def eligible(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        return self.fits(sim, case, stage, m) and (not self.params.match_patch or patch_matches(case, m))
+
+    def handoff_cause(self, sim: Simulation, case: Case, stage: str, holder: Any) -> str:
+        """The policy's own cause when the holder's specialism no longer suits the case."""
+        if (isinstance(holder, CaseManager) and holder.setting == sim.journey.setting[stage]
+                and not self.fits(sim, case, stage, holder)):
+            return self.handoff
+        return self.default_cause
+
+
+def _groups(scenario: Scenario, setting: str) -> list[tuple[int, StaffGroup]]:
+    """Staff groups of ``setting`` with their index in ``scenario.staff``."""
+    return [(i, g) for i, g in enumerate(scenario.staff) if g.setting == setting]
+
+
+def _unknown_labels(groups: list[tuple[int, StaffGroup]], kind: str, valid: Iterable[str],
+                    explain: dict[str, str] | None = None) -> Problems:
+    """Errors for ``kind:value`` labels whose value is not in ``valid`` (``explain`` may say why)."""
+    valid = list(valid)
+    prefix = kind + ":"
+    out: Problems = []
+    for i, g in groups:
+        for j, label in enumerate(g.specialisms):
+            value = label[len(prefix):]
+            if label.startswith(prefix) and value not in valid:
+                why = (explain or {}).get(value, f"unknown {kind} '{value}'")
+                out.append((("staff", i, "specialisms", j),
+                            f"{why}; valid: {', '.join(prefix + v for v in valid)}"))
+    return out
+
+
+def _covered(groups: list[tuple[int, StaffGroup]], kind: str, value: str) -> bool:
+    """Whether a staffed group carries ``kind:value`` or no label of ``kind`` (generic)."""
+    for _, g in groups:
+        mine = labels(g.specialisms, kind)
+        if g.count > 0 and (not mine or value in mine):
+            return True
+    return False
+
+
+class TaskParams(SpecialisedParams):
+    """Vertical (task) segmentation: the journey's work is divided among staff."""
+
+    name: Literal["task"] = "task"
+    by: Literal["stage", "process"] = P(
+        "stage", "choice", "DOMICE: vertical segmentation gives the stages of the journey, or the tasks of the "
+        "case-management process, to different staff", "stage: staff labelled stage:<STAGE> hold cases in that "
+        "stage (staff without stage labels hold any); process: staff labelled task:assessment hold a case "
+        "until its plan is made, the other staff after")
+
+
+@policy("segmentation", TaskParams)
+class Task(Specialised):
+    """Each stage (or each part of the process) has its own staff; the case is handed on between them."""
+
+    def __init__(self, params: TaskParams) -> None:
+        super().__init__(params)
+        self.handoff = "stage_handoff" if params.by == STAGE else "task_handoff"
+
+    def fits(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        if self.params.by == STAGE:
+            stages = staff_labels(m.specialisms, STAGE)
+            return not stages or stage in stages
+        return (ASSESSMENT in staff_labels(m.specialisms, TASK)) == (case.phase == "assess")
+
+    @classmethod
+    def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:
+        """Labels name stages of this setting (or tasks); every stage or task has staff."""
+        params = scenario.management[setting].segmentation
+        groups = _groups(scenario, setting)
+        if params.by == STAGE:
+            stages = scenario.journey.stages
+            here = [s for s, st in stages.items() if st.setting == setting]
+            elsewhere = {s: f"stage '{s}' is in setting {st.setting}, not {setting}"
+                         for s, st in stages.items() if st.setting != setting}
+            out = _unknown_labels(groups, STAGE, here, elsewhere)
+            for s in here:
+                if stages[s].activities and not _covered(groups, STAGE, s):
+                    out.append((path, f"no {setting} staff group is eligible for stage {s}: label a group "
+                                      f"'stage:{s}' or leave one without stage labels"))
+            return out
+        out = _unknown_labels(groups, TASK, TASK_LABELS)
+        unit = [g for _, g in groups if g.count > 0 and ASSESSMENT in labels(g.specialisms, TASK)]
+        rest = [g for _, g in groups if g.count > 0 and ASSESSMENT not in labels(g.specialisms, TASK)]
+        if not unit:
+            out.append((path, f"by: process needs a {setting} staff group labelled 'task:assessment' "
+                              "(the assessment unit)"))
+        if not rest:
+            out.append((path, f"by: process needs a {setting} staff group without 'task:assessment' "
+                              "(to hold cases after the plan)"))
+        return out
+
+
+class TypeParams(SpecialisedParams):
+    """Type segmentation: staff specialise in a kind of case."""
+
+    name: Literal["type"] = "type"
+    by: Literal["risk", "offence", "need"] = P(
+        "risk", "choice", "DOMICE: type segmentation by risk level, offence type or need", "risk: staff "
+        "labelled risk:<LEVEL> hold cases at that current risk level; offence: offence:<type> by offence type; "
+        "need: need:<need> hold cases with that need identified and not yet met. Staff without a label of "
+        "the kind are generic and hold any case (under need: the only ones for cases with no unmet need)")
+
+
+@policy("segmentation", TypeParams)
+class CaseType(Specialised):
+    """Staff hold the cases of their type; a case reclassified at review moves to staff of its new type."""
+
+    handoff = "reclassification"
+
+    def fits(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
+        by = self.params.by
+        mine = staff_labels(m.specialisms, by)
+        if not mine:
+            return True
+        if by == "risk":
+            return case.risk in mine
+        if by == "offence":
+            return case.offence in mine
+        return not mine.isdisjoint(case.open_needs)
+
+    @classmethod
+    def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:
+        """Labels name known risk levels, offences or needs; every risk level (offence type with a
+        positive share) has staff; under need, a generic group serves cases without unmet needs."""
+        by = scenario.management[setting].segmentation.by
+        groups = _groups(scenario, setting)
+        a = scenario.arrivals
+        valid = {"risk": list(RISKS), "offence": list(a.offence_mix), "need": list(a.needs_prevalence)}[by]
+        out = _unknown_labels(groups, by, valid)
+        if by == "risk":
+            must = valid
+        elif by == "offence":
+            must = [o for o in valid if a.offence_mix[o] > 0]
+        else:
+            must = []
+            if not any(g.count > 0 and not labels(g.specialisms, by) for _, g in groups):
+                out.append((path, f"by: need needs a {setting} staff group without need labels, to hold "
+                                  "cases with no identified unmet need"))
+        for value in must:
+            if not _covered(groups, by, value):
+                out.append((path, f"no {setting} staff group is eligible for {by} {value}: label a group "
+                                  f"'{by}:{value}' or leave one without {by} labels"))
+        return out

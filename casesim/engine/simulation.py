@@ -1,0 +1,531 @@
+"""The model: a ``mesa.Model`` that owns a SimPy environment, the agents and the event log.
+
+Mesa owns the model (agents, ``step()``, DataCollector, ``batch_run``); SimPy owns time. Every
+happening is a SimPy event; ``step()`` advances the SimPy clock by one tick and keeps
+``self.time`` (Mesa's clock, in days) equal to ``env.now``.
+
+CPython's cyclic garbage collector is kept off the engine's objects (:func:`collector_paused`). It starts
+a collection when allocations minus deallocations pass a threshold; in a discrete-event run nearly every
+new event replaces one that dies, so that count rarely trips while the youngest generation fills with
+everything still alive since the last collection. Each collection then walks and promotes a large
+generation, and full collections walk every case, process and pending event, ever more often as the
+population grows: at England & Wales 1 in 5 the collector took 41 s of a 179 s run (23%). So it is paused
+while the model is built and while SimPy runs a tick, and what is alive at the end of a tick is frozen
+(``gc.freeze``: left out of later collections, still freed by reference counting when it dies). The
+engine makes almost no cyclic garbage (tens of thousands of objects in a run of millions of events).
+When the run reaches its horizon the frozen objects are handed back to the collector (``gc.unfreeze``),
+so a finished simulation is collected as usual once dropped (and so are those of a simulation dropped
+before its horizon, when the next one is built). Results are unchanged (identical event logs).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import weakref
+from array import array
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from casesim.engine import models
+from casesim.engine.agents import Case, CaseManager, Provider
+from casesim.engine.agents.held import HeldRegistry
+from casesim.engine.models.staffing import VACANCY, reallocate, staff_life
+from casesim.engine.process import CaseProcess, ComplianceModel
+from casesim.engine.rng import Luck, Streams
+from casesim.engine.scheduler import CalendarEnvironment
+from casesim.engine.staff_index import StaffIndex
+from casesim.events import EventLog
+from casesim.scenario.journey import JourneyRuntime
+from casesim.scenario.params import RISKS, SETTINGS
+from casesim.scenario.schema import Scenario
+
+
+class _IdCountersByModel(weakref.WeakKeyDictionary):
+    """Mesa 3.3 numbers agents per model from a class-level ``defaultdict`` keyed by the model, which keeps
+    every model ever built alive for the life of the process (mesa issue #3179, fixed in later mesa). The
+    same counters held weakly: a dropped simulation is freed (a sweep worker, the staffing solver and the
+    live view build many in one process)."""
+
+    def __getitem__(self, model: Any) -> Any:
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = self[model] = itertools.count(1)
+            return counter
+
+
+if isinstance(getattr(mesa.Agent, "_ids", None), defaultdict):
+    mesa.Agent._ids = _IdCountersByModel(mesa.Agent._ids)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run the block with CPython's automatic cyclic collection off, then freeze what it left alive (see
+    the module's docstring); the collector is restored as it was (a caller that disabled it keeps it off)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
+class Simulation(HeldRegistry, mesa.Model):
+    """One run of one scenario with one seed."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
+        seed = scenario.seed if seed is None else int(seed)
+        if gc.get_freeze_count():   # a simulation dropped before its horizon left objects frozen: free them
+            gc.unfreeze()
+            gc.collect()
+        super().__init__(seed=seed)
+        self._hold_agents()   # cases and teams registered without weak references (casesim/engine/agents/held.py)
+        self.scenario = scenario
+        self.seed = seed
+        self.env = CalendarEnvironment()
+        self.time = 0.0
+        self.tick = scenario.time.tick_days
+        self.horizon = scenario.time.horizon_days
+        self.streams = Streams(seed)
+        self.luck = Luck(self.streams)
+        self.log = EventLog()
+        self.journey = JourneyRuntime(scenario.journey)
+        self.compliance = ComplianceModel(scenario)
+        self.contacts_in_aggregate = scenario.process.contact_settlement == "aggregate"
+        self.needs = list(scenario.arrivals.needs_prevalence)
+        self.need_index = {n: i for i, n in enumerate(self.needs)}
+        self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
+        self.approach = {s: models.build("approach", m.approach) for s, m in scenario.management.items()}
+        self.segmentation = {s: models.build("segmentation", m.segmentation)
+                             for s, m in scenario.management.items()}
+        self.mode_rule = models.build("mode_assignment", scenario.mode_assignment)
+        self.enforcement = models.build("enforcement", scenario.enforcement)
+        self.cover = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
+        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
+        self.staff_index: dict[str, StaffIndex] = {s: StaffIndex() for s in SETTINGS}
+        self.staff_ever: list[CaseManager] = []
+        self.pods: dict[int, list[CaseManager]] = {}
+        self._build_staff()
+        self.relationship = scenario.relationships
+        self.providers = [Provider(self, spec) for spec in scenario.providers]
+        self._provider_for: dict[tuple[str, str], Provider] = {}
+        for pr in self.providers:
+            self._provider_for.setdefault((pr.setting, pr.need), pr)
+        self._register = _Register()
+        self._attr = _AttributeSampler(scenario, self.streams["attributes"])
+        self.cases_created = 0
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "time": "time", "active_cases": lambda m: len(m.cases()),
+            "mean_pressure": lambda m: m.mean_pressure()})
+        with collector_paused():   # a national initial population is hundreds of thousands of cases
+            for stage, count in scenario.initial_population.by_stage.items():
+                for _ in range(count):
+                    self._new_case(stage, "initial", residual=True)
+        self.env.process(self._arrivals())
+        self.running = True
+
+    # --- staff ----------------------------------------------------------------------------------------
+    def _build_staff(self) -> None:
+        """Create every post; vacant ones are filled after a recruitment lag; pods where covered by pods."""
+        st = self.scenario.staffing
+        post = 0
+        self._post_group: list[Any] = []
+        for group in self.scenario.staff:
+            for i in range(group.count):
+                patch = group.patches[i % len(group.patches)] if group.patches else None
+                self._post_group.append((group, patch))
+                key = self.luck.post_key(post)
+                if st.vacancy_rate > 0 and Luck.u(key, VACANCY, 0) < st.vacancy_rate:
+                    delay = st.recruitment_lag_days * Luck.u(key, VACANCY, 1)
+                    self.env.process(self._fill_later(post, delay))
+                else:
+                    self.fill_post(post, 0, starter=False)
+                post += 1
+        for setting, policy in self.cover.items():
+            size = getattr(policy.params, "size", None)
+            if size is None:
+                continue
+            by_team: dict[tuple[str, str | None], list[CaseManager]] = {}
+            for m in self.staff[setting]:
+                by_team.setdefault((m.group, m.patch), []).append(m)
+            for members in by_team.values():
+                for j in range(0, len(members), size):
+                    pod_id = len(self.pods)
+                    self.pods[pod_id] = members[j:j + size]
+                    for m in members[j:j + size]:
+                        m.pod = pod_id
+
+    def _fill_later(self, post: int, delay: float):  # noqa: ANN202 - a SimPy generator
+        yield self.env.timeout(delay)
+        self.fill_post(post, 1, starter=True)
+
+    def fill_post(self, post: int, generation: int, starter: bool = True, template: Any = None) -> CaseManager:
+        """A person starts in ``post`` (a new starter has reduced capacity for a while)."""
+        st = self.scenario.staffing
+        group, patch = self._post_group[post]
+        now = self.env.now
+        full = group.capacity
+        m = CaseManager(self, group.setting, patch, full, frozenset(group.modes), frozenset(group.specialisms),
+                        group.name, post=post, generation=generation)
+        if starter and st.new_starter_days > 0:
+            m.capacity = full * st.new_starter_capacity_factor
+            m.starter_until = now + st.new_starter_days
+        if template is not None and template.pod is not None:
+            m.pod = template.pod
+            self.pods[m.pod] = [m if x is template else x for x in self.pods[m.pod]]
+        self.staff[group.setting].append(m)
+        self.staff_index[group.setting].add(m)
+        self.staff_ever.append(m)
+        self.log.capacity_change(now, staff=m.unique_id, cause="join", change=m.capacity)
+        if not st.static():
+            m.next_change = now   # not known until the person's life starts, at this instant
+            self.env.process(staff_life(self, m))
+        return m
+
+    def finish_induction(self, m: CaseManager) -> None:
+        if not m.in_post:
+            return
+        if m.absent:
+            m.saved_capacity = m.base_capacity
+            return
+        delta = m.base_capacity - m.capacity
+        if delta:
+            m.capacity = m.base_capacity
+            self.staff_index[m.setting].touch(m)
+            self.log.capacity_change(self.env.now, staff=m.unique_id, cause="trained", change=delta)
+
+    def absence_start(self, m: CaseManager, cause: str, days: float) -> None:
+        m.absent = True
+        m.saved_capacity = m.capacity
+        self.log.capacity_change(self.env.now, staff=m.unique_id, cause=cause, change=-m.capacity)
+        m.capacity = 0.0
+        self.staff_index[m.setting].touch(m)
+        self.cover[m.setting].on_absence(self, m, days)
+
+    def absence_end(self, m: CaseManager) -> None:
+        m.absent = False
+        m.capacity = m.saved_capacity
+        self.staff_index[m.setting].touch(m)
+        self.log.capacity_change(self.env.now, staff=m.unique_id, cause="return", change=m.capacity)
+        self.cover[m.setting].on_return(self, m)
+
+    def staff_leaves(self, m: CaseManager) -> None:
+        """``m`` leaves the service: capacity goes, every case and team seat is reallocated for good."""
+        now = self.env.now
+        if m.absent:
+            self.absence_end(m)
+        m.in_post = False
+        self.log.capacity_change(now, staff=m.unique_id, cause="leave", change=-m.capacity)
+        m.capacity = 0.0
+        self.staff[m.setting].remove(m)
+        index = self.staff_index[m.setting]
+        index.remove(m)
+        for case in sorted(m.held, key=lambda c: c.no):
+            if reallocate(self, case, "staff_turnover", exclude=m) is None:
+                self.release(case)
+        for case in sorted(m.covers, key=lambda c: c.no):
+            self.clear_cover(case)
+            if case.holder is not None:
+                self.set_load(case, case.holder.load_bearer, case.load_weight)
+        for team in sorted(m.teams, key=lambda t: t.unique_id):
+            case = team.case
+            stage = case.stage
+            # the least-pressed colleague at work who is not on the team already
+            pool = [x for x in index.smallest(index.classes, len(team.members) + 1) if x not in team.members]
+            new = pool[0] if pool else None
+            if new is None or case is None or stage is None:
+                continue
+            team.replace_member(m, new)
+            self.set_load(case, team.load_bearer, case.load_weight)
+        for case in list(m.covering_for):
+            case.return_to = None
+        m.covering_for.clear()
+        m.remove()
+
+    def set_cover(self, case: Case, mate: CaseManager) -> None:
+        """``mate`` does the work of ``case`` while its holder is away (load moves, holder stays)."""
+        self.clear_cover(case)
+        case.cover = mate
+        mate.covers.add(case)
+        self.set_load(case, mate, case.load_weight)
+
+    def clear_cover(self, case: Case) -> None:
+        if case.cover is not None:
+            case.cover.covers.discard(case)
+            case.cover = None
+
+    def deliverer(self, case: Case) -> CaseManager | None:
+        """The staff member who would see the case today, or None if nobody is at work."""
+        if case.cover is not None:
+            return case.cover if case.cover.available else None
+        holder = case.holder
+        return holder.on_duty() if holder is not None else None
+
+    # --- population -------------------------------------------------------------------------------
+    def _new_case(self, stage: str, cause: str, residual: bool = False) -> Case:
+        no = self.cases_created
+        self.cases_created += 1
+        risk, offence, needs, propensity, motivation, patch = self._attr.draw()
+        case = Case(self, no, risk, offence, needs, patch)
+        now = self.env.now
+        self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
+        self.log.arrival(now, no, cause=cause)
+        CaseProcess(self, case, stage, cause, residual)
+        return case
+
+    def _arrivals(self):  # noqa: ANN202 - a SimPy generator
+        """Poisson arrivals with a piecewise-constant rate (exact: memoryless restart at changes)."""
+        a = self.scenario.arrivals
+        changes = [(0.0, a.rate_per_day)] + [(p.start_day, p.rate_per_day) for p in a.periods]
+        rng = self.streams["arrivals"]
+        env = self.env
+        i = 0
+        while True:
+            while i + 1 < len(changes) and changes[i + 1][0] <= env.now:
+                i += 1
+            rate = changes[i][1]
+            next_change = changes[i + 1][0] if i + 1 < len(changes) else np.inf
+            if rate <= 0:
+                if next_change == np.inf:
+                    return
+                yield env.timeout(next_change - env.now)
+                continue
+            gap = rng.exponential(1.0 / rate)
+            if env.now + gap >= next_change:
+                yield env.timeout(next_change - env.now)
+                continue
+            yield env.timeout(gap)
+            self._new_case(self.journey.entry, "arrival")
+
+    @property
+    def register(self) -> dict[str, Any]:
+        """Every case created so far, one entry per column (``pd.DataFrame(sim.register)`` is the table):
+        case, arrival_time, risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch."""
+        return self._register.columns()
+
+    # --- what policies use ----------------------------------------------------------------------
+    def segmentation_for(self, stage: str) -> Any:
+        return self.segmentation[self.journey.setting[stage]]
+
+    def provider_for(self, setting: str, need: str) -> Provider | None:
+        return self._provider_for.get((setting, need))
+
+    def load_target(self, case: Case, holder: Any) -> CaseManager:
+        """Who carries the case's workload under ``holder``: a pod colleague covering, or the holder's bearer."""
+        return case.cover if case.cover is not None else holder.load_bearer
+
+    def case_weight(self, case: Case, stage: str) -> float:
+        """Workload weight of ``case`` in ``stage``: its mode's weight times the stage factor."""
+        return self.scenario.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
+
+    def set_mode(self, case: Case, mode: str) -> None:
+        case.mode = mode
+        case.logit0 = None
+        holder = case.holder.unique_id if case.holder is not None else -1
+        self.log.mode_change(self.env.now, case.no, stage=case.stage or "", holder=holder, mode=mode,
+                             weight=self.scenario.modes[mode].workload_weight)
+
+    def assign_holder(self, case: Case, holder: Any, cause: str) -> None:
+        """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""
+        previous = case.holder if case.holder is not None else case.last_holder
+        now = self.env.now
+        # A case is on the roster of its holder alone (a release takes it off), so it is appended to the new
+        # holder's without a look: only a holder taking back the case it holds already finds it there.
+        if holder is previous:
+            if isinstance(holder, CaseManager) and case.holder is not holder:
+                holder.held.append(case)
+            case.holder = holder
+            return
+        if case.ever_held and previous is not None:
+            self.log.continuity_break(now, case.no, stage=case.stage or "", new_holder=holder.unique_id, cause=cause,
+                                      old_holder=float(previous.unique_id))
+        else:
+            self.log.allocation(now, case.no, stage=case.stage or "", holder=holder.unique_id, cause=cause)
+        if isinstance(case.holder, CaseManager):
+            case.holder.held.discard(case)
+        if isinstance(holder, CaseManager):
+            holder.held.append(case)
+        self.clear_cover(case)
+        case.holder = holder
+        case.holder_since = now
+        case.ever_held = True
+        case.last_setting = holder.setting
+        if isinstance(holder, CaseManager):
+            case.last_manager = holder
+
+    def release(self, case: Case) -> None:
+        """The holder gives the case up (the case may get a new holder later)."""
+        self.set_load(case, None, 0.0)
+        self.clear_cover(case)
+        if case.holder is not None:
+            if isinstance(case.holder, CaseManager):
+                case.holder.held.discard(case)
+            case.last_holder = case.holder
+            case.holder = None
+
+    def set_load(self, case: Case, staff: CaseManager | None, weight: float) -> None:
+        """Move ``case``'s workload weight to ``staff`` (or nobody), logging every change."""
+        old, old_w = case.load_staff, case.load_weight
+        now, stage, log = self.env.now, case.stage or "", self.log
+        if staff is old:
+            if staff is not None and weight != old_w:
+                staff.load += weight - old_w
+                self.staff_index[staff.setting].touch(staff)
+                log.load_change(now, case.no, stage=stage, staff=staff.unique_id, change="reweigh",
+                                weight=weight - old_w)
+                case.load_weight = weight
+            return
+        if old is not None:
+            old.load -= old_w
+            old.count -= 1
+            self.staff_index[old.setting].touch(old)
+            log.load_change(now, case.no, stage=stage, staff=old.unique_id, change="unassign", weight=-old_w)
+        if staff is not None:
+            staff.load += weight
+            staff.count += 1
+            self.staff_index[staff.setting].touch(staff)
+            log.load_change(now, case.no, stage=stage, staff=staff.unique_id, change="assign", weight=weight)
+        case.load_staff = staff
+        case.load_weight = weight if staff is not None else 0.0
+
+    # --- live views (for DataCollector and the live app; metrics come from the log) ---------------
+    def cases(self) -> mesa.agent.AgentSet:
+        return self.agents_by_type.get(Case, mesa.agent.AgentSet([], random=self.random))
+
+    def need_set(self, mask: int) -> frozenset[str]:
+        """The names of the needs whose bits are set in ``mask`` (bit ``i``: ``self.needs[i]``)."""
+        names = self._need_sets.get(mask)
+        if names is None:
+            names = self._need_sets[mask] = frozenset(n for i, n in enumerate(self.needs) if mask >> i & 1)
+        return names
+
+    def all_staff(self) -> list[CaseManager]:
+        """Everyone who has held a post in this run, leavers included."""
+        return list(self.staff_ever)
+
+    def staff_table(self) -> pd.DataFrame:
+        """Everyone who held a post: id, post, generation, setting, patch, group, skills, specialisms."""
+        return pd.DataFrame({
+            "manager": [m.unique_id for m in self.staff_ever],
+            "post": [m.post for m in self.staff_ever],
+            "generation": [m.generation for m in self.staff_ever],
+            "setting": [m.setting for m in self.staff_ever],
+            "patch": [m.patch or "" for m in self.staff_ever],
+            "group": [m.group for m in self.staff_ever],
+            "modes": ["+".join(sorted(m.modes)) for m in self.staff_ever],
+            "specialisms": ["+".join(sorted(m.specialisms)) for m in self.staff_ever],
+            "full_capacity": [m.base_capacity for m in self.staff_ever],
+            "in_post_at_end": [m.in_post for m in self.staff_ever],
+        })
+
+    def mean_pressure(self) -> float:
+        staff = [m for group in self.staff.values() for m in group if m.capacity > 0]
+        return float(np.mean([m.pressure for m in staff])) if staff else 0.0
+
+    # --- time -----------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one tick (or to the horizon), then collect live data."""
+        until = min(self.env.now + self.tick, self.horizon)
+        with collector_paused():
+            self.env.run(until=until)
+        self.time = float(self.env.now)
+        self.datacollector.collect(self)
+        if self.env.now >= self.horizon:
+            self.running = False
+            gc.unfreeze()   # the finished run's objects are collectable again once it is dropped
+
+    def run_to_end(self) -> None:
+        while self.running:
+            self.step()
+
+
+class _Register:
+    """The attributes of every case created (a national run creates more than a million), in compact
+    columns: numbers in ``array`` buffers, and each label (risk, offence, needs, patch) as a code into its
+    list of the labels seen (16 bits; 32 for the combinations of needs), 34 bytes a case where lists of
+    labels and a column of case numbers took 72 and more. Cases are numbered 0, 1, 2, ... in order of
+    creation, so the case number is the row."""
+
+    _LABELS = {"risk": "H", "offence": "H", "needs": "I", "patch": "H"}   # label -> array typecode
+
+    def __init__(self) -> None:
+        self.arrival_time = array("d")
+        self.propensity = array("d")
+        self.motivation = array("d")
+        self.codes = {k: array(typecode) for k, typecode in self._LABELS.items()}
+        self.labels: dict[str, list[Any]] = {k: [] for k in self._LABELS}   # code -> label (needs: a tuple)
+        self._code: dict[str, dict[Any, int]] = {k: {} for k in self._LABELS}
+
+    def add(self, no: int, now: float, risk: str, offence: str, needs: tuple[str, ...], propensity: float,
+            motivation: float, patch: str) -> None:
+        if no != len(self.arrival_time):
+            raise ValueError(f"case {no} registered out of order (expected {len(self.arrival_time)})")
+        self.arrival_time.append(now)
+        self.propensity.append(propensity)
+        self.motivation.append(motivation)
+        for k, label in (("risk", risk), ("offence", offence), ("needs", needs), ("patch", patch)):
+            code = self._code[k].get(label)
+            if code is None:
+                code = self._code[k][label] = len(self.labels[k])
+                self.labels[k].append(label)
+            self.codes[k].append(code)
+
+    def columns(self) -> dict[str, Any]:
+        def num(a: array, dtype: Any) -> np.ndarray:
+            return np.frombuffer(a, dtype=dtype).copy() if len(a) else np.empty(0, dtype=dtype)
+
+        def strings(k: str, of: Any = str) -> list[Any]:
+            table = [of(label) for label in self.labels[k]]   # one object per label, shared by its rows
+            return [table[c] for c in self.codes[k]]
+
+        return {"case": np.arange(len(self.arrival_time), dtype=np.int64),
+                "arrival_time": num(self.arrival_time, np.float64),
+                "risk": strings("risk"), "offence": strings("offence"), "needs": strings("needs", "+".join),
+                "n_needs": np.array(strings("needs", len), dtype=np.int64).reshape(-1),
+                "propensity": num(self.propensity, np.float64),
+                "motivation": num(self.motivation, np.float64), "patch": strings("patch")}
+
+
+class _AttributeSampler:
+    """Case attributes from the ``attributes`` stream: a fixed number of draws per case, so the
+    same arrival sequence gives the same people in every scenario."""
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        a = scenario.arrivals
+        self.rng = rng
+        # cumulative shares as Python floats: bisect on them finds what numpy's searchsorted finds, without
+        # numpy's per-call overhead on arrays of a few elements (this runs once per case)
+        self.risk_cum = np.cumsum([a.risk_mix[r] for r in RISKS]).tolist()
+        self.offences = list(a.offence_mix)
+        self.offence_cum = np.cumsum(list(a.offence_mix.values())).tolist()
+        self.needs = list(a.needs_prevalence)
+        self.prev = {r: [a.needs_prevalence[n][r] for n in self.needs] for r in RISKS}
+        self.patches = list(scenario.patches)
+        w = np.array(list(scenario.patches.values()), dtype=float)
+        self.patch_cum = np.cumsum(w / w.sum()).tolist()
+        self.sd = a.propensity_sd
+        self._needs_seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+        m, c = a.motivation_mean, a.motivation_concentration
+        self.beta = (m * c, (1 - m) * c)
+
+    def draw(self) -> tuple[str, str, tuple[str, ...], float, float, str]:
+        u = self.rng.random(3 + len(self.needs)).tolist()
+        z = float(self.rng.standard_normal())
+        motivation = float(self.rng.beta(*self.beta))
+        risk = RISKS[min(bisect_right(self.risk_cum, u[0]), len(RISKS) - 1)]
+        offence = self.offences[min(bisect_right(self.offence_cum, u[1]), len(self.offences) - 1)]
+        patch = self.patches[min(bisect_right(self.patch_cum, u[2]), len(self.patches) - 1)]
+        prev = self.prev[risk]
+        needs = tuple(n for n, p, x in zip(self.needs, prev, u[3:], strict=True) if x < p)
+        needs = self._needs_seen.setdefault(needs, needs)   # one shared tuple per combination
+        return risk, offence, needs, z * self.sd, motivation, patch

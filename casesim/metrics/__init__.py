@@ -1,0 +1,2 @@
+"""Figures from the event log: KPIs and their catalogue, tables by period, costs, run warnings.
+"""

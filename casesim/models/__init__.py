@@ -1,9 +1,0 @@
-"""Configurable case-management models: each policy is a strategy registered by name.
-
-Importing this package registers every built-in policy.
-"""
-
-from casesim.models import approach, enforcement, modes, segmentation, staffing  # noqa: F401
-from casesim.models.registry import build, names, params_type, policy, policy_class
-
-__all__ = ["build", "names", "params_type", "policy", "policy_class"]

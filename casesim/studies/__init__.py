@@ -1,0 +1,2 @@
+"""Studies built on runs: comparisons, sweeps, the staffing solver, checks, calibration, golden outputs.
+"""
