@@ -44,9 +44,9 @@ What the figures mean (per preset):
     mean is chosen so that the expected number of timeouts over the same horizon equals the
     number of events casesim logged. ``timeouts/s`` is the rate SimPy itself manages on that
     workload: a ceiling for any engine built on one SimPy process per case. It runs under the
-    engine's own garbage-collector policy (``casesim.engine.simulation.collector_paused``), so that the
-    factor compares the work per event and not the collectors: with Python's default collector the
-    bare run of the large preset is about 11% slower.
+    garbage-collector policy of casesim's own processes (``casesim.outputs.collector.collector_off``), so that the
+    factor compares the work per event and not the collectors (Python's default collector would
+    slow the bare run down, more as the population grows).
 ``overhead (per logged event)``
     bare SimPy timeouts/s divided by casesim events/s: how many times more wall time casesim
     spends per logged event than bare SimPy spends per timeout. Everything casesim does besides
@@ -147,22 +147,20 @@ def peak_rss_mib() -> float:
     return peak / MIB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def processed_events(env: simpy.Environment) -> int | None:
-    """Events ``env`` has processed (taken off its queue) so far.
+class StepCounter:
+    """Counts the events an environment processes, by wrapping that one environment's public ``step``
+    (``run`` calls ``self.step()``, so an attribute of the instance is what it calls). Nothing of SimPy's
+    own is read, so the figure does not depend on its private counters."""
 
-    SimPy numbers every scheduled event from one counter (``Environment._eid``), so this costs
-    nothing during the run: ids handed out minus events still queued, in the heap or, on casesim's
-    calendar, in a later day's bucket. (When ``run(until=...)``
-    stops, SimPy re-queues the ``until`` event under a fresh id; the queued copy is subtracted and
-    the processed one counted, so the identity holds across runs.) Returns None if a SimPy
-    version has no such counter.
-    """
-    counter = getattr(env, "_eid", None)
-    queue = getattr(env, "_queue", None)
-    if counter is None or queue is None:
-        return None
-    later = sum(len(bucket) for bucket in getattr(env, "_later", {}).values())   # (a calendar's later days)
-    return next(counter) - len(queue) - later
+    def __init__(self, env: simpy.Environment) -> None:
+        self.count = 0
+        step = env.step
+
+        def counted() -> None:
+            step()
+            self.count += 1
+
+        env.step = counted
 
 
 def engine_digest() -> str:
@@ -214,11 +212,15 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
 
     gc.collect()
     cpu = time.process_time()
+    from casesim.outputs.collector import collector_off
+
     start = time.perf_counter()
-    sim = Simulation(scenario, seed)
-    built = time.perf_counter()
-    while sim.running:
-        sim.step()
+    with collector_off():   # as `casesim run` runs it
+        sim = Simulation(scenario, seed)
+        steps = StepCounter(sim.env)
+        built = time.perf_counter()
+        while sim.running:
+            sim.step()
     done = time.perf_counter()
     cpu = time.process_time() - cpu
     out: dict[str, Any] = {
@@ -229,14 +231,14 @@ def measure_casesim(scenario: Scenario, seed: int | None, sim_only: bool) -> dic
         "sim_s": done - start,
         "sim_cpu_s": cpu,
         "events": len(sim.log),
-        "simpy_events": processed_events(sim.env),
+        "simpy_events": steps.count,
         "log_bytes": sim.log.nbytes() + sim.log.disk_bytes(),
         "rss_sim_mib": peak_rss_mib(),
     }
     out["log_mib"] = out["log_bytes"] / MIB
     out["bytes_per_event"] = out["log_bytes"] / out["events"]
     out["events_per_s"] = out["events"] / out["sim_s"]
-    if out["simpy_events"] is not None:
+    if out["simpy_events"]:
         out["simpy_events_per_s"] = out["simpy_events"] / out["sim_s"]
 
     events, out["to_frame_s"] = timed(sim.log.to_frame)
@@ -270,22 +272,21 @@ def measure_bare_simpy(processes: int, horizon: float, target_events: int, seed:
     mean_gap = processes * horizon / max(1, target_events)
     expovariate = random.Random(seed).expovariate
     rate = 1.0 / mean_gap
-    from casesim.engine.simulation import collector_paused
+    from casesim.outputs.collector import collector_off
 
     env = simpy.Environment()
+    steps = StepCounter(env)
     gc.collect()
     cpu = time.process_time()
     start = time.perf_counter()
-    with collector_paused():   # the same collector policy as casesim's engine: a like-for-like rate
+    with collector_off():   # the same collector policy as casesim's runs: a like-for-like rate
         for _ in range(processes):
             env.process(_ticker(env, rate, expovariate))
         env.run(until=horizon)
-    gc.unfreeze()
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    done = processed_events(env)
     # processed = one start per process + the timeouts + the run's `until` event
-    timeouts = done - processes - 1 if done is not None else round(processes * horizon / mean_gap)
+    timeouts = steps.count - processes - 1
     return {"bare_processes": processes, "bare_mean_gap_days": mean_gap, "bare_timeouts": timeouts,
             "bare_s": wall, "bare_cpu_s": cpu, "bare_timeouts_per_s": timeouts / wall}
 

@@ -3,56 +3,22 @@
 Runs one scenario (by default the national preset at 1 in 100) to its horizon under ``tracemalloc`` and
 prints the bytes still held at the horizon per active case: in all, apart from the event log's buffer
 (its rows are shown alone: a small run has not yet filled its first buffer of 262,144 rows, so its log would
-swamp the rest, while a national run keeps 15 bytes a case of log in memory on average, the rest on disk),
+swamp the rest, while a national run keeps only tens of bytes a case of log in memory, the rest on disk),
 and then by allocation site, each with the last frames that led to it. Nothing is asserted: it is a
-measuring script, and tracemalloc makes the run several times slower (about 80 s at 1 in 100).
+measuring script, and tracemalloc makes the run several times slower.
 
     python benchmarks/bench_memory.py                               # national preset, 1 in 100
     python benchmarks/bench_memory.py --scale 0.02 --top 40 --frames 6
-    python benchmarks/bench_memory.py --scenario scenarios/england_wales.yaml --set process.contact_settlement=each
+    python benchmarks/bench_memory.py --scenario scenarios/england_wales.yaml
 
 Counted this way, the bytes are Python's own allocations (objects and their buffers), without the
 allocator's slack; ``bench_scaling.py`` counts resident memory, which adds that slack and moves by a
 few hundred bytes a case from run to run.
 
-The lesson of its first use (national preset, 1 in 100; step 12 in docs/performance.md),
-4,477 bytes a case apart from the log buffer, of which:
-
-- 1,022 in two generators per case (the journey and, inside it with ``yield from``, the current stay),
-  and SimPy's process;
-- 459 in Mesa's two weak sets (all agents; the agent's class): a weak reference with a callback and a
-  dict slot per set, for agents that the model's own dict already holds;
-- 411 in the ``Case`` itself (34 slots, and Mesa's ``model``, ``unique_id`` and ``pos``);
-- about 200 in the sets of needs identified and met (a frozenset of names is about 200 bytes even for
-  one name), 56 in an empty list of open referrals, and under case teams about 500 more per case in its
-  ``Team`` (an agent with a dict of attributes, its lists, its members' sets of teams);
-- about 300 in the one SimPy event each case always has pending (the ``Timeout``, its callback list and
-  bound method, its entry in the calendar queue).
-
-What changed: one generator per case; Mesa's registry held in plain dicts
-(``casesim/engine/agents/held.py``); needs as bit masks; open referrals and team representatives as tuples;
-``Case`` and ``Team`` in slots, Mesa's three attributes included; the register of cases as label codes.
-Then: 3,235 bytes a case (0.72), with every output identical.
-
-The lesson of the second use (step 14): the largest share left was the process machinery, not the case.
-A generator's frame keeps every local of the journey's loop and its value stack (about 570 bytes), SimPy's
-``Process`` wraps it, and each sleep allocates a new ``Timeout`` with a callback list and a bound method.
-A case waits for one thing at a time, so ``casesim.engine.process.CaseProcess`` is the case's process and its
-pending event at once, its state in slots: 2,348 bytes a case (0.73), every output identical; 2,316 once
-the slots that the stage gives (setting, activities, approach) were dropped. What is left
-(at 1 in 100, in bytes a case): the ``Case`` 411, its ``CaseProcess`` 164, the two dict slots of Mesa's
-registry 243, under case teams the case's ``Team`` about 270, its entry in the scheduler's queue about 120,
-the register of every case created (3.6 created per case active at the horizon) about 180, the luck key
-and provider tickets about 90.
-
-The lesson of the third use (step 15): read the site list for what should not be there. A case team's
-``Team`` was still held by 0.3 cases per active case after it had disbanded (the case kept it as its last
-holder, for one id in the log), and each staff member kept the cases and teams it holds in sets, four
-times the size of what they hold, where nothing reads their order. With the class's agents read from the
-model's one dict, the former holder kept as its id, the staff's rosters as lists, propensity and
-motivation read from the register, and events filed for a later day kept without their insertion number:
-1,653 bytes a case (0.71), every output identical. Resident memory fell further than the Python bytes
-(0.63 at 1 in 5): fewer small objects left behind by the dead also leave fewer half-empty pages.
+How to read the list: each site is a line of code that allocated what is still alive at the horizon, so a
+site that should hold nothing per case (an object kept after its use, a container larger than what it holds)
+shows as bytes a case. The breakdowns it gave, and what changed after each, are in docs/performance.md
+(steps 12, 14 and 15).
 """
 
 from __future__ import annotations

@@ -28,39 +28,14 @@ timeouts per CPU second and the overhead factor: bare timeouts per CPU second ov
 per CPU second (the figure of ``bench_engine.py``, at sizes that preset files do not reach). A year is
 enough: the bare rate is steady after the first gap.
 
-The profile that shaped the engine (E&W at 1 in 50, five years, cProfile): after the staff index
-(``casesim/engine/staff_index.py``) removed allocation scans, per-contact work dominates: case processes wake
-once per required contact, and contacts are about half the logged events and two thirds of SimPy's
-wake-ups; the rest is spread over the SimPy loop itself (about a third of the time), ``_stay``,
-``EventLog.add`` and the per-case random numbers. Allocation had been 40% of the time at 5x the
-baseline and grew with the staff count, which made national runs quadratic; it is now flat.
+With ``--huge-pages``, each child runs on glibc's allocator with its heap on transparent huge pages, as
+``casesim run --parts`` starts its parts (``casesim.outputs.split.part_environment``): run the same scales
+with and without it, alternated, to see what the allocator changes at each size.
 
-The profile after that (py-spy, sampling, so without cProfile's distortion; same run): SimPy's own loop
-(``Environment.step``, ``Process._resume``, ``Timeout``) about 28% of the time; ``_stay`` 11%, the
-compliance probability 7%, the per-case luck 8%, ``EventLog.add`` 6%, ``_contact`` 5%, the segmentation's
-class filter 3-5%, attribute draws at arrival 4%. No single step is large, so the exact changes made
-(the logit's fixed part cached per case, unmet needs counted on change, luck inlined, contacts in a tight
-loop, rows packed with ``struct``) took about a quarter off together. The curve this script prints rose
-faster than linearly (0.35 ms per case-year at 1 in 200, 0.60 ms at 1 in 20, 1.2 ms at full size) although
-no step scans the population.
-
-The lesson of the next profile (py-spy at 1 in 50 and 1 in 5, side by side, plus ``gc.callbacks`` timing):
-a share that grows with the population is a cost that scales with it. CPython's cyclic garbage collector
-took 11% of the CPU at 1 in 20 and 23% at 1 in 5 (41 of 179 s). Its trigger counts allocations minus
-deallocations, which a discrete-event loop keeps near zero, so collections are rare but each walks a huge
-young generation, and the full ones walk every live case, process and pending event. The engine now
-keeps the collector off its objects (``casesim.engine.simulation.collector_paused``), with identical results:
-1 in 5 went from 176 to 132 CPU s, the national run in two parts from 738-754 to 546 s.
-
-The lesson of the memory hierarchy (alternated runs of the national preset under four allocators, no
-profile shows it: the time is spread over every line that touches a case): once no step scans the
-population, what still grows with it is the working set, hundreds of megabytes of small objects touched in
-no useful order, so a growing share of accesses misses the processor's address translation cache.
-CPython's allocator takes 4 KiB pages in arenas of its own; started with glibc's allocator and glibc
-asked for transparent huge pages (``--huge-pages``, what ``casesim run --parts`` gives its parts:
-``casesim.outputs.split.part_environment``), the same run took 0.90-0.93 of the CPU at 1 in 2, 0.92-0.98 at
-1 in 5 and the same at 1 in 100, for 2-5% more resident memory. Huge pages alone (CPython's arenas
-untouched) gave nothing sure, and glibc's allocator alone was slower.
+Why the curve matters: no step of the engine scans the population, so the cost of a simulated case-year
+should not grow with it; where it does, something scales with the population (the cyclic garbage
+collector would, were the engine not keeping it off its objects; the working set's cache misses do). The
+profiles and figures behind each change are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -83,12 +58,12 @@ if str(ROOT) not in sys.path:
 sys.path.insert(0, str(HERE))
 from bench_engine import (  # noqa: E402
     MIB,
+    StepCounter,
     case_years_whole_run,
     engine_digest,
     load_average,
     measure_bare_simpy,
     peak_rss_mib,
-    processed_events,
     timed,
 )
 
@@ -124,6 +99,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
     cpu = time.process_time()
     start = time.perf_counter()
     sim = Simulation(scenario, seed)
+    steps = StepCounter(sim.env)
     while sim.running:
         sim.step()
     wall = time.perf_counter() - start
@@ -134,7 +110,7 @@ def measure(path: str, scale: float, horizon: float | None, seed: int, sim_only:
     out: dict[str, Any] = {
         "scale": scale, "horizon_days": sim.horizon, "cases_created": sim.cases_created,
         "cases_active_end": active, "staff": sum(len(v) for v in sim.staff.values()),
-        "sim_s": wall, "sim_cpu_s": cpu, "events": len(sim.log), "simpy_events": processed_events(sim.env),
+        "sim_s": wall, "sim_cpu_s": cpu, "events": len(sim.log), "simpy_events": steps.count,
         "log_bytes": sim.log.nbytes(), "log_disk_bytes": sim.log.disk_bytes(),
         "rss_before_mib": rss_before, "rss_after_sim_mib": rss_after,
         "rss_sim_peak_mib": peak_rss_mib(), "engine": engine_digest(), "load_average": load_average(),

@@ -11,28 +11,12 @@ Peak memory: the parts run at the same time, so the simulation phase holds the s
 (each part's own high-water mark, ``getrusage`` in the part's process); the merge and the metrics then
 run in the parent, whose own peak is shown apart. The larger of the two is the run's peak.
 
-Profile lesson (py-spy, E&W at 1 in 50): one SimPy environment is one core, and the cost per case-year
-of one process grows with its size (a full-size service costs about twice as much per case-year as
-1 in 50: the event heap, the generator frames and the case objects no longer fit in the caches), so
-halving a service more than halves each half's time; the parent's merge and metrics are then the
-single-core part of the run.
-
-Memory lesson (memray's peak view at 1 in 20, each table alone, bytes per row of the log above the event
-table): the parent's peak is the merged table plus the largest of the results, so every byte a row counts
-60 million times. The table held 64-bit ids the log keeps in 32 bits (35 -> 27 bytes); ``summarize`` held
-the cost inputs, a joined copy of the contact expenses and bincount's own 64-bit copy of the group keys
-(41.5 -> 27); the time series held a tick for every row (37 -> 19); the report sorted contact labels as
-strings (44 -> 21); and pandas' Parquet writer converted the whole table to Arrow at once (33 bytes a
-row, kept by Arrow's pool afterwards; a row group at a time now, ~60 MiB whatever the size). A national
-run in two parts went from 4,892 to 3,982 MiB in the parent with every figure identical.
-
-Tail lesson (py-spy on the parent of a national run of the preset, and on its merged log saved to disk and
-timed table by table): once the parts ran in about 4 minutes, the single-core tail after them was the target
-(the merge, every table over 47 million rows, the report). The largest shares were finding each contact's
-risk and mode (a three-key sort of every contact with the changes), listing tens of millions of contacts
-one by one to count them, the staff segments made three times over, the cost inputs extracted twice and the
-log indexed twice. Counting contacts per row, walking each case's few changes, and making each table once
-took the tail from 62 to 31 s on that log, with every output identical.
+Why parts: one SimPy environment is one core, and the cost per case-year of one process grows with its
+size (the event queue, the generator frames and the case objects outgrow the caches), so halving a service
+more than halves each half's time; the parent's merge and metrics are then the single-core part of the run,
+and its peak memory is the merged table plus the largest of the results (``benchmarks/bench_tail.py`` times
+and traces those table by table). What was measured, and what changed after each profile, is in
+docs/performance.md (steps 7 and 11) and docs/performance-overview.md ("Running a service in parts").
 
     python benchmarks/bench_split.py --scale 0.1 --parts 1 2 --seeds 1 2 3
     python benchmarks/bench_split.py --scale 1 --parts 2 --seeds 1          # the national service

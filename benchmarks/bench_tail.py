@@ -16,19 +16,9 @@ equal hashes before and after a change mean identical results. Nothing is assert
     python benchmarks/bench_tail.py --cache /tmp/tail-national --write /tmp/tail-out       # ... and its files
     python benchmarks/bench_tail.py --scenario scenarios/england_wales.yaml --scale 0.2 --cache /tmp/tail-each --trace
 
-Profile lesson (step 11 in docs/performance.md; py-spy on the parent of a national run of the
-preset, then this script on its saved log): once the parts ran in about 4 minutes, the single-core tail
-after them was the target, 62.5 s here. The largest shares were finding each contact's risk and mode (a
-three-key sort of 17 million contacts with the changes), listing 25 million contacts one by one only to
-count them, the staff segments made three times, the cost inputs extracted twice and the log indexed twice.
-Sorting only the changes and bisecting each case's few, counting contacts per row, and making each table
-once took it to 31-34 s with the same hash. ``--trace`` at 1 in 5 per contact then showed that counting
-one-by-one contacts with a count each, and holding the staff segments through the report, raised the
-report's peak by a third: the counts are now left out where every row is one contact, and the report
-makes its heaviest table first. Step 16: py-spy on the parent of a national run showed the event table's
-encoding (15 s in its thread) outlasting the report (11 s), so the event table ended the run; it now starts
-before the first table (``--write`` times it so), which took the tables and files from 29.8-31.5 to
-27.8-29.7 s on the saved log.
+Use it before and after a change to the metrics, the report or the writing of the files: the same cache
+for both, new and old alternated, and the hashes equal. The profiles it served, and their figures, are in
+docs/performance.md (steps 11 and 16).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from casesim.scenario.yamlio import ScenarioError
 
 EXIT_INPUT = 2
 #: The most runs ``casesim sweep`` expands, even with ``--allow-large`` (which lifts the ceiling of
-#: :data:`casesim.studies.experiment.RUN_CEILING`): the design is built in memory before any run, at about 0.4 GB a
-#: million runs, so a design of 10^10 runs (the schema allows a hundred thousand variants x a hundred
+#: :data:`casesim.studies.experiment.RUN_CEILING`): the design is built in memory before any run, hundreds of
+#: bytes a run, so a design of 10^10 runs (the schema allows a hundred thousand variants x a hundred
 #: thousand replications) would exhaust memory instead of starting.
 SWEEP_RUN_LIMIT = 1_000_000
 
@@ -203,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from casesim.outputs.collector import collector_off
     from casesim.outputs.results import OutputDirectory, run
     from casesim.scenario.schema import load_scenario
 
@@ -255,9 +256,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=math.ceil(slowest / scenario.time.tick_days - 1e-9), day=slowest,
                                 events=sum(events))
 
-            result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved, keep_index=True,
-                         output=output,
-                         on_step=lambda sim: progress.update(task, advance=1, day=sim.time, events=len(sim.log)))
+            with collector_off():   # this process is the CLI's own (casesim.outputs.collector)
+                result = run(scenario, seed=args.seed, parts=args.parts, on_parts=parts_moved, keep_index=True,
+                             output=output, on_step=lambda sim: progress.update(task, advance=1, day=sim.time,
+                                                                                events=len(sim.log)))
         result.manifest["scenario_file"] = args.scenario
         result.manifest["overrides"] = list(args.set)
         try:
@@ -587,11 +589,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     # every file checked (and sized) before anything runs
     entries = load_entries(args.scenarios, args.set, allow_large=args.allow_large)
-    grains = {e.label: e.scenario.process.contact_settlement for e in entries}
-    if len(set(grains.values())) > 1:
-        print("note: these scenarios decide contacts differently (process.contact_settlement: "
-              + ", ".join(f"{label} {mode}" for label, mode in grains.items())
-              + "); their differences include that change of grain, not only the policy", file=sys.stderr)
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
     planned = {"scenarios": [{"file": e.path, "scenario_sha256": e.scenario.digest()} for e in entries],
                "overrides": list(args.set),

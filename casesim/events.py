@@ -24,7 +24,8 @@ Rows are packed with ``struct`` into byte buffers of 262,144 rows each, and stri
 as small integer codes, so a row costs 29 bytes (8 + 4 + 1 + 2 + 4 + 2 + 8) and appending is cheap.
 Full buffers go to a temporary file, so a long run keeps at most one buffer of its log in memory. Case
 numbers and agent ids are 32-bit integers, in the log and in its table (a national run creates about a
-million cases and agents, far below 2**31; a 60-million-row table is 0.45 GiB smaller than with 64-bit ids).
+million cases and agents, far below 2**31, and its table of tens of millions of rows is hundreds of MB
+smaller than with 64-bit ids).
 """
 
 from __future__ import annotations
@@ -166,14 +167,6 @@ EVENTS: tuple[Kind, ...] = (
          manager=Field("member", "the member's id"), cause=Field("task", "the task: a need, or monitoring"),
          value=Field("team", "the team's id")),
     Kind("exit", "exit", "the case leaves the system", cause=Field("outcome", "completed"), value=Fixed(1.0)),
-    Kind("contacts_kept", "contacts_kept", "required contacts kept, decided together "
-         "(process.contact_settlement: aggregate)", stage=STAGE, manager=HOLDER, cause=MODE,
-         value=Field("count", "how many: the first at the row's time, the others at the mode's contact "
-                     "interval after it")),
-    Kind("contacts_cancelled", "contacts_cancelled", "required contacts not offered, decided together "
-         "(process.contact_settlement: aggregate): the holder, and whoever covers, are away until after the "
-         "last of them", stage=STAGE, manager=HOLDER, cause=MODE,
-         value=Field("count", "how many, placed as for contacts_kept")),
 )
 
 #: Every kind by name, in code order.
@@ -188,8 +181,8 @@ _ROW_DTYPE = np.dtype([("time", "<f8"), ("case", "<i4"), ("kind", "i1"), ("stage
 assert _ROW_DTYPE.itemsize == _ROW.size == 29
 #: Rows per buffer: a full buffer is set aside (on disk when it can be) and a new one started, so no
 #: buffer is ever copied whole to grow, and a long run does not keep its whole log in memory. A quarter of a
-#: million rows (7.6 MB) is written in a few milliseconds; a buffer of a million held up to 30 MB, over 100
-#: bytes a case at national size, when the cases themselves hold about 2,000.
+#: million rows (7.6 MB) is written in milliseconds, and small beside what the cases of a national run hold
+#: (a few KB each); a larger buffer would cost memory a case without saving time.
 CHUNK_ROWS = 1 << 18
 
 
@@ -204,7 +197,7 @@ class EventLog:
     instead and the run goes on. ``spill=False`` keeps every buffer in memory.
     """
 
-    __slots__ = ("_buf", "_chunks", "_file", "_on_disk", "_spill", "_full", "_strings", "_string_codes", "in_order")
+    __slots__ = ("_buf", "_chunks", "_file", "_on_disk", "_spill", "_full", "_strings", "_string_codes")
 
     def __init__(self, chunk_rows: int = CHUNK_ROWS, spill: bool = True) -> None:
         if chunk_rows < 1:
@@ -217,9 +210,6 @@ class EventLog:
         self._full = chunk_rows * _ROW.size
         self._strings: list[str] = [""]
         self._string_codes: dict[str, int] = {"": 0}
-        #: False once a row has been logged ahead of the clock (contacts decided in aggregate log a window's
-        #: later rows at their own times when the window starts); the log is then put in time order when read.
-        self.in_order = True
 
     def code(self, text: str) -> int:
         """Intern ``text`` and return its code."""
@@ -288,45 +278,32 @@ class EventLog:
             if len(b):
                 yield np.frombuffer(b, dtype=_ROW_DTYPE)
 
-    def columns(self, dtypes: dict[str, Any] | None = None, names: tuple[str, ...] = _ROW_DTYPE.names,
-                in_time_order: bool = True) -> dict[str, np.ndarray]:
+    def columns(self, dtypes: dict[str, Any] | None = None,
+                names: tuple[str, ...] = _ROW_DTYPE.names) -> dict[str, np.ndarray]:
         """Columns ``names`` (default: all), each a new contiguous array (of its logging type, or of
-        ``dtypes[name]``), read in one pass over the buffers.
-
-        Rows come in time order, and in the order they were logged at equal times (a stable sort, needed
-        only when rows were logged ahead of the clock). ``in_time_order=False`` gives them in the order they
-        were logged, for a caller that sorts them itself (the merge of a run in parts).
+        ``dtypes[name]``), read in one pass over the buffers, in the order the rows were logged: time order
+        (every row is logged at the clock's time).
         """
         dtypes = dtypes or {}
         n = len(self)
-        sort = in_time_order and not self.in_order
-        read = (*names, "time") if sort and "time" not in names else names   # (the sort needs the times)
-        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in read}
+        out = {name: np.empty(n, dtype=dtypes.get(name, _ROW_DTYPE[name])) for name in names}
         at = 0
         for piece in self._pieces():   # one pass over the buffers and the temporary file
             k = len(piece)
             for name, col in out.items():
                 col[at:at + k] = piece[name]
             at += k
-        if sort:
-            order = np.argsort(out["time"] if "time" in names else out.pop("time"), kind="stable")
-            for col in out.values():
-                col[:] = col[order]   # one column's copy at a time
         return out
 
-    def to_frame(self, until: float | None = None) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """The log as a DataFrame with categorical kind, stage and cause columns, in time order.
 
         Each column is read straight into its final type and handed to pandas without a copy, so the
         peak is little more than the frame itself (a national run's log is tens of millions of rows).
-        ``case`` and ``manager`` keep the log's 32-bit integers: a national log of 60 million rows is
-        0.45 GiB smaller than with 64-bit ones. ``until``: during a run, the log as it stands at that
-        time, without the rows logged ahead of it (see ``in_order``).
+        ``case`` and ``manager`` keep the log's 32-bit integers: half the bytes of 64-bit ones, hundreds of
+        MB on a national log. During a run it is the log as it stands.
         """
         columns = self.columns()
-        if until is not None and not self.in_order:
-            cut = int(np.searchsorted(columns["time"], until, side="right"))
-            columns = {name: col[:cut] for name, col in columns.items()}
         return frame_of_columns(columns, self._strings)
 
     @property

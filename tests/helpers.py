@@ -36,3 +36,14 @@ def scaled(path: Path, *extra: str) -> Scenario:
     for i, p in enumerate(full.providers):
         sets.append(f"providers.{i}.places={max(1, round(p.places / 3))}")
     return load_scenario(path, [*sets, *extra])[0]
+
+
+def batch_run_seeds(parameters: dict, seeds: list[int]) -> dict:
+    """``mesa.batch_run`` keyword arguments that run ``parameters`` once with each of ``seeds``, on either Mesa:
+    3.5 gives its ``rng`` values to the model as ``seed`` (replacing a ``seed`` parameter); 3.3 takes the seed
+    as a parameter like any other."""
+    from casesim.engine.mesa_compat import MESA_VERSION
+
+    if MESA_VERSION >= (3, 4):
+        return {"parameters": parameters, "rng": list(seeds)}
+    return {"parameters": {**parameters, "seed": list(seeds)}, "iterations": 1}

@@ -141,18 +141,18 @@ def test_command_line_runs_in_processes_like_in_process(tmp_path: Path, capsys: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.csv", "out", "strict.yaml"]
 
 
-def test_the_command_line_notes_scenarios_that_decide_contacts_differently(
+def test_a_scenario_that_still_decides_contacts_in_aggregate_is_refused_before_anything_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``process.contact_settlement`` was retired (every contact is decided at its own time): a compare of a
+    file that still sets it stops at validation with the file, line and field, and writes nothing."""
     agg = tmp_path / "agg.yaml"
     agg.write_text(f"extends: {SMALL}\nname: small_agg\nprocess: {{contact_settlement: aggregate}}\n")
     sets = [x for kv in TINY for x in ("--set", kv)]
-    note = "these scenarios decide contacts differently (process.contact_settlement: small each, small_agg aggregate)"
-    code, _, err = cli(capsys, "compare", SMALL, agg, "--replications", "2", "--workers", "1", "--quiet", *sets,
-                       "--out", tmp_path / "mixed")
-    assert code == 0 and note in err
-    code, _, err = cli(capsys, "compare", SMALL, strict_file(tmp_path), "--replications", "2", "--workers", "1",
-                       "--quiet", *sets, "--out", tmp_path / "same")
-    assert code == 0 and "decide contacts differently" not in err
+    code, out, err = cli(capsys, "compare", SMALL, agg, "--replications", "2", "--workers", "1", "--quiet", *sets,
+                         "--out", tmp_path / "mixed")
+    assert code == 2 and out == ""
+    assert f"{agg}:3: process.contact_settlement: retired: every contact is now decided at its own time" in err
+    assert not (tmp_path / "mixed").exists()
 
 
 def _csv(table: pd.DataFrame, tmp: Path) -> Path:

@@ -25,7 +25,6 @@ from tests.helpers import small
 #: A short run of the small scenario (a third of the baseline): half a year measured after two months.
 SHORT = ("time.horizon_days=240", "time.warmup_days=60")
 NO_COMMUNITY_STAFF = "staff.0.count=0"
-AGG = "process.contact_settlement=aggregate"
 SEED = 5
 BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
 TINY = ["--set", "time.horizon_days=60", "--set", "time.warmup_days=0", "--set", "arrivals.rate_per_day=1",
@@ -39,24 +38,16 @@ def short_run(*extra: str) -> Result:
 
 
 def due_from_log(res: Result | SimpleNamespace) -> dict[str, int]:
-    """Contacts kept, missed and not offered in the measured window, counted from the log a contact at a
-    time: a row standing for ``n`` contacts (aggregate mode) is expanded to its ``n`` times ``t + j *
-    interval`` of its mode, and each is counted where it falls."""
+    """Contacts kept, missed and not offered in the measured window, counted from the log (one row a
+    contact)."""
     ev, sc = res.events, res.scenario
     a, h = sc.time.warmup_days, sc.time.horizon_days
     kind = ev["kind"].astype(str).to_numpy()
     out = {}
-    for name, single, several in (("kept", "contact_kept", "contacts_kept"), ("missed", "contact_missed", None),
-                                  ("not_offered", "contact_cancelled", "contacts_cancelled")):
+    for name, single in (("kept", "contact_kept"), ("missed", "contact_missed"),
+                         ("not_offered", "contact_cancelled")):
         t = ev["time"].to_numpy()[kind == single]
-        n = int(((t >= a) & (t < h)).sum())
-        if several is not None:
-            rows = ev[kind == several]
-            for t0, mode, count in zip(rows["time"], rows["cause"].astype(str), rows["value"], strict=True):
-                step = sc.modes[mode].contact_interval_days
-                times = [t0 + j * step for j in range(int(count))]
-                n += sum(a <= x < h for x in times)
-        out[name] = n
+        out[name] = int(((t >= a) & (t < h)).sum())
     return out
 
 
@@ -67,9 +58,8 @@ def codes(res: Result) -> list[str]:
 # --------------------------------------------------------------------------- the summary
 
 
-@pytest.mark.parametrize("mode", [(), (AGG,)], ids=["each", "aggregate"])
-def test_no_community_staff_is_warned_and_compliance_of_due_shows_it(mode: tuple[str, ...]) -> None:
-    base, zero = short_run(*mode), short_run(*mode, NO_COMMUNITY_STAFF)
+def test_no_community_staff_is_warned_and_compliance_of_due_shows_it() -> None:
+    base, zero = short_run(), short_run(NO_COMMUNITY_STAFF)
     assert base.summary["run_warnings"] == [], "a baseline run must have no warnings"
     assert codes(zero) == ["no_staff", "contacts_not_offered"]
     no_staff, not_offered = zero.summary["run_warnings"]
@@ -88,23 +78,6 @@ def test_no_community_staff_is_warned_and_compliance_of_due_shows_it(mode: tuple
     assert s["compliance_rate_of_due"] < 0.5 * s["compliance_rate_of_offered"]
     assert s["compliance_rate_of_due"] < base.summary["compliance_rate_of_due"] - 0.4
     assert abs(s["compliance_rate_of_offered"] - base.summary["compliance_rate_of_offered"]) < 0.05
-
-
-def test_aggregate_rows_count_as_the_contacts_they_stand_for() -> None:
-    """In aggregate mode a row stands for several contacts: counting rows would be wrong, and the summary
-    must count contacts, including rows that straddle the start of the window."""
-    res = short_run(AGG)
-    kind = res.events["kind"].astype(str)
-    assert (kind == "contacts_cancelled").sum() > 0 and (kind == "contacts_kept").sum() > 0
-    counted = due_from_log(res)
-    s = res.summary
-    due = counted["kept"] + counted["missed"] + counted["not_offered"]
-    assert s["contacts_not_offered"] == counted["not_offered"]
-    assert s["compliance_rate_of_due"] == counted["kept"] / due
-    a, h = res.scenario.time.warmup_days, res.scenario.time.horizon_days
-    in_w = res.events[(res.events["time"] >= a) & (res.events["time"] < h)]
-    rows = int(in_w["kind"].astype(str).isin(["contact_cancelled", "contacts_cancelled"]).sum())
-    assert rows < counted["not_offered"], "the test must tell rows from contacts"
 
 
 def test_each_setting_and_need_warning_has_its_code_and_figure() -> None:
@@ -133,11 +106,10 @@ def test_each_setting_and_need_warning_has_its_code_and_figure() -> None:
     assert set(CODES) == {"no_staff", "no_capacity", "no_places", "contacts_not_offered"}
 
 
-def test_a_staffed_short_run_of_every_mode_is_below_the_threshold_with_room() -> None:
+def test_a_staffed_short_run_is_below_the_threshold_with_room() -> None:
     """The threshold is not merely passed by the baseline: its share not offered is well below it."""
-    for mode in ((), (AGG,)):
-        share = short_run(*mode).summary["share_contacts_not_offered"]
-        assert 0 < share < NOT_OFFERED_SHARE / 2
+    share = short_run().summary["share_contacts_not_offered"]
+    assert 0 < share < NOT_OFFERED_SHARE / 2
 
 
 # --------------------------------------------------------------------------- the console
@@ -177,12 +149,12 @@ def test_the_report_says_the_warning_before_the_figures() -> None:
 
 
 def test_counting_helper_agrees_with_a_frame_of_made_up_rows() -> None:
-    """:func:`due_from_log` itself, on rows whose contacts fall on both sides of the window's edges."""
-    scenario = small(*SHORT, AGG)
-    step = scenario.modes["BROKERAGE"].contact_interval_days
-    events = pd.DataFrame({   # kept: 59 (out), 60 - step, 60, 60 + step (two in); not offered: 239 (in), 239 + step
-        "time": [59.0, 60.0 - step, 239.0, 100.0, 30.0],
-        "kind": ["contact_kept", "contacts_kept", "contacts_cancelled", "contact_missed", "contact_cancelled"],
-        "cause": ["BROKERAGE"] * 5, "value": [0.9, 3.0, 2.0, 0.5, 0.0]})
-    assert due_from_log(SimpleNamespace(scenario=scenario, events=events)) == {"kept": 2, "missed": 1,
+    """:func:`due_from_log` itself, on rows on both sides of the window's edges ``[60, 240)``."""
+    scenario = small(*SHORT)
+    events = pd.DataFrame({   # kept: 59 (out), 60 (in); not offered: 239 (in), 240 (out), 30 (out)
+        "time": [59.0, 60.0, 239.0, 240.0, 100.0, 30.0],
+        "kind": ["contact_kept", "contact_kept", "contact_cancelled", "contact_cancelled", "contact_missed",
+                 "contact_cancelled"],
+        "cause": ["BROKERAGE"] * 6, "value": [0.9, 0.9, 0.0, 0.0, 0.5, 0.0]})
+    assert due_from_log(SimpleNamespace(scenario=scenario, events=events)) == {"kept": 1, "missed": 1,
                                                                               "not_offered": 1}

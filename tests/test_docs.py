@@ -96,7 +96,8 @@ def test_site_builds_strict(tmp_path: Path) -> None:
         built = site / ("index.html" if page == "index.md" else f"{page[:-3]}/index.html")
         assert built.is_file(), f"{page} was not built"
     api = (site / "api" / "index.html").read_text()
-    for anchor in ("casesim.outputs.results.run", "casesim.outputs.results.Result", "casesim.scenario.schema.load_scenario",
+    for anchor in ("casesim.outputs.results.run", "casesim.outputs.results.Result",
+                   "casesim.scenario.schema.load_scenario",
                    "casesim.studies.compare.compare"):
         assert f'id="{anchor}"' in api, f"the API reference lacks {anchor}"
     kpis = (site / "kpis" / "index.html").read_text()

@@ -17,6 +17,8 @@ from casesim.metrics.summary import stage_occupancy, summarize
 from casesim.outputs.results import run
 from tests.helpers import run_small, small
 
+pytestmark = pytest.mark.mesa_facing
+
 
 def test_same_seed_gives_identical_results() -> None:
     a = run(small(), seed=7)
@@ -54,30 +56,38 @@ def test_mesa_clock_follows_simpy_and_live_counts_conserve_cases() -> None:
     assert len(frame) == steps and frame["time"].is_monotonic_increasing
 
 
-def _pending_case_processes(env: simpy.Environment) -> list[CaseProcess]:
-    entries = list(env._queue)
-    for bucket in getattr(env, "_later", {}).values():   # (a calendar's later days)
-        entries += bucket
-    return [event for *_, event in entries if isinstance(event, CaseProcess)]
+class _Recording(simpy.Environment):
+    """SimPy's environment, noting what is scheduled for when (through ``schedule``, its public method)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.scheduled: list[tuple[float, object]] = []
+
+    def schedule(self, event: simpy.Event, priority: int = simpy.events.NORMAL, delay: float = 0) -> None:
+        self.scheduled.append((self.now + delay, event))
+        super().schedule(event, priority, delay)
+
+    def pending_case_processes(self) -> list[CaseProcess]:
+        """The case processes whose wake-up is still due (at or after the clock: a run stops before the
+        events at its end), one entry per pending wake-up: a timeout with the process's callback."""
+        self.scheduled = [(t, e) for t, e in self.scheduled if t >= self.now]
+        return [cb.__self__ for _, e in self.scheduled for cb in (e.callbacks or ())
+                if getattr(cb, "__func__", None) is CaseProcess._woken]
 
 
-@pytest.mark.parametrize("mode", ["each", "aggregate"])
-@pytest.mark.parametrize("calendar", [True, False])
-def test_every_live_case_has_exactly_one_wake_up_pending(mode: str, calendar: bool,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A case process is its own event and sleeps on one thing at a time: after every step, the scheduler
-    holds exactly one wake-up for each live case and none for a case that has left, with every pending
-    wake-up's callbacks in place, on the calendar and on SimPy's own environment."""
-    if not calendar:
-        monkeypatch.setattr(casesim.engine.simulation, "CalendarEnvironment", simpy.Environment)
-    sim = Simulation(small("time.horizon_days=300", f"process.contact_settlement={mode}"), seed=5)
+def test_every_live_case_has_exactly_one_wake_up_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case process sleeps on one thing at a time: after every step, the scheduler holds exactly one
+    wake-up for each live case and none for a case that has left, each for the stage the case is in."""
+    monkeypatch.setattr(casesim.engine.simulation.simpy, "Environment", _Recording)
+    sim = Simulation(small("time.horizon_days=300"), seed=5)
+    assert isinstance(sim.env, _Recording)
     while sim.running:
         sim.step()
-        pending = _pending_case_processes(sim.env)
+        pending = sim.env.pending_case_processes()
         live = sim.cases()
         assert len(pending) == len(live) > 0
         assert {id(p.case) for p in pending} == {id(c) for c in live}
-        assert all(p.callbacks is not None and p.stage == p.case.stage for p in pending)
+        assert all(p.stage == p.case.stage for p in pending)
     assert sim.cases_created > len(sim.cases())   # cases have left along the way, and left nothing pending
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from casesim.studies.golden import GOLDEN, REFERENCE_RUNS, differences, reference_result
 
+pytestmark = pytest.mark.mesa_facing
+
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_RUNS))
 def test_reference_run_matches_golden(name: str) -> None:

@@ -37,11 +37,11 @@ def test_every_shipped_scenario_validates_and_runs(path: Path) -> None:
 
 
 REQUIRED_METHODS = {
-    "approach": ("take_on", "assessment", "after_plan", "on_review", "let_go"),
+    "approach": ("keeps_across", "take_on", "assessment", "after_plan", "on_review", "let_go", "replacement"),
     "segmentation": ("ranked", "keeps", "choose", "handoff_cause"),
     "mode_assignment": ("mode_for",),
     "enforcement": ("on_missed",),
-    "cover": ("on_absence", "on_return"),
+    "cover": ("on_absence", "on_return", "pods"),
 }
 
 
@@ -54,6 +54,44 @@ def test_every_registered_policy_answers_the_engines_questions(kind: str) -> Non
         assert params_model.model_fields["name"].default == name
         missing = [m for m in REQUIRED_METHODS[kind] if not callable(getattr(cls, m, None))]
         assert not missing, f"{kind} {name} lacks {missing}"
+
+
+def test_every_declared_policy_is_implemented_and_follows_the_protocol_of_its_kind() -> None:
+    from casesim.engine import models
+    from casesim.scenario.policies import POLICIES
+    protocols = {"approach": models.Approach, "segmentation": models.Segmentation,
+                 "mode_assignment": models.ModeAssignment, "enforcement": models.Enforcement,
+                 "cover": models.Cover}
+    assert models.unimplemented() == []
+    for kind, declared in POLICIES.items():
+        assert sorted(names(kind)) == sorted(p.model_fields["name"].default for p in declared)
+        for params in declared:   # built from default parameters where they all have defaults
+            fields = params.model_fields.values()
+            data = {} if all(not f.is_required() for f in fields) else {"default": "BROKERAGE"}
+            policy = build(kind, params.model_validate(data))
+            assert isinstance(policy, protocols[kind]), (kind, params.__name__)
+            assert set(REQUIRED_METHODS[kind]) <= {m for m in dir(protocols[kind]) if not m.startswith("_")}
+
+
+def test_the_registry_takes_only_parameters_declared_in_the_scenario_layer() -> None:
+    from casesim.engine.models import policy
+    from casesim.scenario.params import Strict
+
+    class Undeclared(Strict):
+        name: str = "undeclared"
+
+    with pytest.raises(TypeError, match="not declared as a cover policy"):
+        policy("cover", Undeclared)
+    with pytest.raises(LookupError, match="no cover policy is implemented for Undeclared"):
+        build("cover", Undeclared())
+
+
+def test_the_cover_policy_decides_the_pods() -> None:
+    from casesim.scenario.policies import NoCoverParams, PodParams, TemporaryParams
+    teams = [list(range(10)), list(range(10, 13))]
+    assert build("cover", PodParams(size=4)).pods(teams) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [10, 11, 12]]
+    assert build("cover", NoCoverParams()).pods(teams) == []
+    assert build("cover", TemporaryParams()).pods(teams) == []
 
 
 def test_the_seams_offer_the_documented_policies() -> None:

@@ -1,64 +1,51 @@
-"""The model's agent registry holds agents without weak references (casesim/engine/agents/held.py) and behaves as
-Mesa's own; a case's needs are bit masks whose names match the log."""
+"""The model's agents live in Mesa's own registry, seen through Mesa's public API (``model.agents``,
+``model.agents_by_type``); a case's needs are bit masks whose names match the log."""
 
 from __future__ import annotations
 
-import random
-import sys
 import weakref
 
-import mesa
 import pandas as pd
 import pytest
 
-from casesim.engine.agents import Case, CaseManager, Team
-from casesim.engine.agents.held import HeldAgentSet, HeldRegistry
+from casesim.engine.agents import CaseManager, Team
 from casesim.engine.simulation import Simulation
 from tests.helpers import small
+
+pytestmark = pytest.mark.mesa_facing
 
 TEAMS = ("management.community.approach={name: team}", "time.horizon_days=500", "time.warmup_days=50")
 
 
-class MesaRegistered(Simulation):
-    """The same simulation with Mesa 3.3's own registry (two weak sets per agent)."""
-
-    register_agent = mesa.Model.register_agent
-    deregister_agent = mesa.Model.deregister_agent
-
-    def _hold_agents(self) -> None:
-        pass
+def _ids(agents: object) -> list[int]:
+    return [a.unique_id for a in agents]
 
 
-def _registry(sim: Simulation) -> dict[str, list[int]]:
-    out = {"all": [a.unique_id for a in sim.agents]}
-    for kind, agents in sim.agents_by_type.items():
-        out[kind.__name__] = [a.unique_id for a in agents]
-    return out
-
-
-def test_the_held_registry_lists_what_mesas_lists_in_the_same_order_at_every_tick() -> None:
-    """Cases arrive and leave, teams form and disband, staff leave and are replaced: after every tick the
-    model's set of agents and each class's set hold the same agents in the same order as with Mesa's
-    registry, and the runs log the same rows."""
-    held, mesas = Simulation(small(*TEAMS), 4), MesaRegistered(small(*TEAMS), 4)
-    assert isinstance(held.agents, HeldAgentSet) and not isinstance(mesas.agents, HeldAgentSet)
-    changed = set()
-    while held.running:
-        held.step()
-        mesas.step()
-        a, b = _registry(held), _registry(mesas)
-        assert a == b
-        changed |= {k for k, v in a.items() if v}
-    assert {"Case", "Team", "CaseManager"} <= changed
-    ev = held.log.to_frame()
-    pd.testing.assert_frame_equal(ev, mesas.log.to_frame())
+def test_the_registry_holds_exactly_the_live_agents_in_arrival_order_at_every_tick() -> None:
+    """Cases arrive and leave, teams form and disband, staff leave and are replaced: after every tick
+    ``model.agents`` and each class's set hold exactly the live cases, teams and staff, each once, in the
+    order they were made, and nothing that has left."""
+    sim = Simulation(small(*TEAMS), 4)
+    seen: set[str] = set()
+    while sim.running:
+        sim.step()
+        by_type = {kind: _ids(agents) for kind, agents in sim.agents_by_type.items()}
+        cases = [c for c in sim.cases()]
+        assert _ids(cases) == sorted(_ids(cases)) and [c.no for c in cases] == sorted(c.no for c in cases)
+        assert all(c.stage is not None for c in cases)             # no case that has exited
+        staff = list(sim.agents_by_type.get(CaseManager, []))
+        assert {id(m) for m in staff} == {id(m) for group in sim.staff.values() for m in group}
+        assert all(m.in_post for m in staff)                       # no leaver
+        teams = list(sim.agents_by_type.get(Team, []))
+        assert all(t.case is not None and t.case in sim.cases() for t in teams)   # no disbanded team
+        everyone = _ids(sim.agents)
+        assert everyone == sorted(everyone) and len(everyone) == len(set(everyone))
+        assert sorted(everyone) == sorted(i for ids in by_type.values() for i in ids)
+        seen |= {kind.__name__ for kind, ids in by_type.items() if ids}
+    assert {"Case", "Team", "CaseManager"} <= seen
+    ev = sim.log.to_frame()
     assert (ev["kind"] == "team_formed").sum() > 0 and (ev["kind"] == "exit").sum() > 0
-    # every live case is known to the model exactly once per set, with no weak reference to it
-    cases = list(held.cases())
-    assert len(cases) == len(set(cases)) > 0
-    assert all(weakref.getweakrefcount(c) == 0 for c in cases)
-    assert all(weakref.getweakrefcount(c) == 2 for c in mesas.cases())   # Mesa's: all agents, the class
-    assert set(held.agents) == set().union(*(set(s) for s in held.agents_by_type.values()))
+    assert sim.cases_created > len(sim.cases()) and len(sim.all_staff()) > len(sim.agents_by_type[CaseManager])
 
 
 def test_a_removed_agent_is_gone_from_every_set() -> None:
@@ -70,172 +57,36 @@ def test_a_removed_agent_is_gone_from_every_set() -> None:
     case.remove()
     assert case not in sim.agents and case not in sim.cases()
     assert (len(sim.agents), len(sim.cases())) == (n_all - 1, n_cases - 1)
-    case.remove()   # a second removal is ignored, as in Mesa
-    assert len(sim.agents) == n_all - 1
 
 
-def test_agentset_methods_give_mesas_results_on_held_sets() -> None:
-    """Every AgentSet method on a held set gives what it gives on Mesa's own set of the same agents in the
-    same order, with the same random state where it draws: copies, selections, sorts and shuffles (in place
-    too), do, shuffle_do, map, get, agg and groupby."""
-    sim = Simulation(small(*TEAMS), 3)
-    for _ in range(30):
-        sim.step()
-    held = sim.cases()
-    assert [c.no for c in held] == sorted(c.no for c in held)   # registration order: arrival order
-
-    def pair() -> tuple[HeldAgentSet, mesa.agent.AgentSet]:
-        return (HeldAgentSet(list(held), random=random.Random(0)),
-                mesa.agent.AgentSet(list(held), random=random.Random(0)))
-
-    def ids(agents: object) -> list[int]:
-        return [a.unique_id for a in agents]
-
-    h, w = pair()
-    assert ids(h) == ids(w) == ids(held) and len(h) == len(w) and h[0] is w[0] and ids(h[1:4]) == ids(w[1:4])
-    assert ids(h.shuffle()) == ids(w.shuffle())
-    high = lambda c: c.risk == "HIGH"   # noqa: E731
-    assert ids(h.select(high)) == ids(w.select(high)) and ids(h.select(at_most=0.5)) == ids(w.select(at_most=0.5))
-    assert ids(h.sort("no", ascending=True)) == ids(w.sort("no", ascending=True))
-    assert h.map(lambda c: c.no) == w.map(lambda c: c.no) and h.get(["no", "risk"]) == w.get(["no", "risk"])
-    assert h.agg("contacts", max) == w.agg("contacts", max)
-    assert h.groupby("risk").count() == w.groupby("risk").count()
-    seen_h: list[int] = []
-    seen_w: list[int] = []
-    h.do(lambda c: seen_h.append(c.no))
-    w.do(lambda c: seen_w.append(c.no))
-    h.shuffle_do(lambda c: seen_h.append(c.no))
-    w.shuffle_do(lambda c: seen_w.append(c.no))
-    assert seen_h == seen_w and len(seen_h) == 2 * len(held)
-    for change in (lambda s: s.shuffle(inplace=True), lambda s: s.sort("contacts", inplace=True),
-                   lambda s: s.select(high, inplace=True)):
-        h, w = pair()
-        assert change(h) is h and change(w) is w
-        assert ids(h) == ids(w)
-    before = [weakref.getweakrefcount(c) for c in held]
-    copy = held.select()   # a copy is Mesa's weak set, as Mesa makes it
-    assert type(copy) is mesa.agent.AgentSet and ids(copy) == ids(held)
-    assert [weakref.getweakrefcount(c) for c in held] == [n + 1 for n in before]
-
-
-def test_changing_the_set_of_all_agents_leaves_the_registry_as_mesas() -> None:
-    """``model.agents`` shares the model's dict, but changing it gives it its own, as Mesa's set of all agents
-    is apart from its registry: after the same changes on both, the registries match and removals work."""
-    held, mesas = Simulation(small(*TEAMS), 9), MesaRegistered(small(*TEAMS), 9)
-    for _ in range(15):
-        held.step()
-        mesas.step()
-    for sim in (held, mesas):
-        first, second = list(sim.cases())[:2]
-        everyone = sim.agents
-        everyone.discard(first)
-        everyone -= {second}
-        assert first not in sim.agents and first in sim.cases() and second in sim.cases()
-    assert _registry(held) == _registry(mesas)
-    for sim in (held, mesas):
-        first = next(iter(sim.cases()))
-        first.remove()   # still registered, so removed from the class's set and the model
-        assert first not in sim.cases() and first not in sim._agents
-    for _ in range(15):
-        held.step()
-        mesas.step()
-    assert _registry(held) == _registry(mesas)
-    pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
-
-
-def test_a_class_set_is_a_view_of_the_models_dict_until_it_is_changed_itself() -> None:
-    """Each class's set lists the model's agents of that class (no dict of its own, one slot an agent in
-    all); changed itself (a discard, an in-place shuffle), it takes a dict of its own, as Mesa's class set
-    is apart from its registry, and the registry keeps it: after the same changes and more ticks on both,
-    with cases arriving and leaving, the registries match, the changed sets' own order included."""
-    held, mesas = Simulation(small(*TEAMS), 11), MesaRegistered(small(*TEAMS), 11)
-    for _ in range(15):
-        held.step()
-        mesas.step()
-    cases = held.cases()
-    assert cases.shares(held._agents) and len(cases) == sum(type(a) is Case for a in held._agents)
-    staff = held.agents_by_type[CaseManager]
-    assert next(iter(staff)) not in cases and next(iter(cases)) in cases
-    for sim in (held, mesas):
-        first = list(sim.cases())[0]
-        sim.cases().discard(first)
-        assert first not in sim.cases() and first in sim.agents
-        sim.cases().add(first)   # back, at the end of the set's own order
-        sim.agents_by_type[CaseManager].shuffle(inplace=True)
-    assert not held.cases().shares(held._agents) and not staff.shares(held._agents)
-    assert _registry(held) == _registry(mesas) and _registry(held)["Case"][-1] == first.unique_id
-    assert [a.unique_id for a in held.agents if type(a) is Case] != _registry(held)["Case"]
-    for _ in range(20):
-        held.step()
-        mesas.step()
-    assert _registry(held) == _registry(mesas)
-    pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
-
-
-def test_the_models_dict_is_copied_when_it_has_grown_and_every_set_still_lists_what_mesas_lists(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dict keeps the slots of removed keys, so the registry copies the model's dict when it has grown by
-    half since its last copy (here every registration is looked at): the copy replaces it in the sets
-    that share it, and not in a set that has a dict of its own (the set of all agents, changed mid-run);
-    after every tick each set lists what Mesa's registry lists, in the same order."""
-    monkeypatch.setattr(HeldRegistry, "_LOOK_EVERY", 1)
-    long = (*TEAMS, "time.horizon_days=2000")
-    held, mesas = Simulation(small(*long), 12), MesaRegistered(small(*long), 12)
-    copies = [0, 0]   # while the set of all shares the dict; after it has one of its own
-    ticks = 0
-    while held.running:
-        before = held._agents
-        held.step()
-        mesas.step()
-        ticks += 1
-        copies[ticks > 40] += held._agents is not before
-        if ticks == 40:
-            for sim in (held, mesas):
-                sim.agents.discard(next(iter(sim.cases())))   # the set of all takes a dict of its own
-        assert _registry(held) == _registry(mesas)
-        assert held.cases().shares(held._agents) and held.agents.shares(held._agents) == (ticks < 40)
-        assert sys.getsizeof(held._agents) * 2 <= held._copied_size * 3   # looked at after every registration
-    assert min(copies) >= 2
-    pd.testing.assert_frame_equal(held.log.to_frame(), mesas.log.to_frame())
-
-
-def test_a_class_set_combines_and_iterates_as_mesas_does() -> None:
-    """Set operators on a class's set give the agents Mesa's give, in the same order (as a held set), and
-    walking a class's set goes on while agents of another class come and go."""
-    held, mesas = Simulation(small(*TEAMS), 13), MesaRegistered(small(*TEAMS), 13)
-    for _ in range(20):
-        held.step()
-        mesas.step()
-
-    def ids(agents: object) -> list[int]:
-        return [a.unique_id for a in agents]
-
-    for combine in (lambda s, few: s | few, lambda s, few: s & few, lambda s, few: s - few,
-                    lambda s, few: s ^ few):
-        a = combine(held.cases(), list(held.cases())[2:7])   # (a list: a set's own order is by address)
-        b = combine(mesas.cases(), list(mesas.cases())[2:7])
-        assert isinstance(a, HeldAgentSet) and ids(a) == ids(b)
-    walked, formed = 0, []
-    for case in held.cases():   # a team formed while the cases are walked
-        if walked == 3:
-            formed.append(Team(held, case, held.all_staff()[0], []))
-        walked += 1
-    assert walked == len(held.cases()) > 3 and formed[0] in held.agents
-
-
-def test_reordering_the_set_of_all_agents_keeps_the_registry_whole() -> None:
-    """An in-place shuffle of ``model.agents`` gives it a dict of its own (as Mesa's gives it a new weak
-    dict); agents made and removed afterwards still reach it, and the model's own dict is untouched."""
-    sim = Simulation(small(*TEAMS), 5)
-    for _ in range(10):
-        sim.step()
-    before = list(sim._agents)
-    sim.agents.shuffle(inplace=True)
-    assert list(sim._agents) == before and set(sim.agents) == set(before)
+def test_a_class_set_can_be_walked_while_other_agents_come_and_go() -> None:
+    """Walking the cases goes on while a team is formed and another class's agent leaves; the walk sees
+    every case once, and the registry then holds the new team and not the removed one."""
+    sim = Simulation(small(*TEAMS), 13)
     for _ in range(20):
         sim.step()
-    assert set(sim.agents) == set(sim._agents)
-    assert len(sim.agents) == sum(len(s) for s in sim.agents_by_type.values())
+    walked, formed = [], []
+    for case in sim.cases():
+        if len(walked) == 3:
+            formed.append(Team(sim, case, sim.all_staff()[0], []))
+        walked.append(case)
+    assert len(walked) == len(sim.cases()) > 3 and len(set(map(id, walked))) == len(walked)
+    assert formed[0] in sim.agents and formed[0] in sim.agents_by_type[Team]
+    formed[0].remove()
+    assert formed[0] not in sim.agents and formed[0] not in sim.agents_by_type[Team]
+
+
+def test_a_dropped_simulation_and_its_agents_are_freed() -> None:
+    """Nothing outside the model keeps it or its agents alive (Mesa 3.3's class-level id counters are held
+    weakly, casesim/engine/mesa_compat.py)."""
+    import gc
+
+    sim = Simulation(small("time.horizon_days=120", "time.warmup_days=10"), 5)
+    sim.run_to_end()
+    ref, first_case = weakref.ref(sim), weakref.ref(next(iter(sim.cases())))
+    del sim
+    gc.collect()
+    assert ref() is None and first_case() is None
 
 
 def test_a_case_needs_found_and_met_are_what_the_log_says() -> None:
@@ -293,12 +144,3 @@ def test_the_register_of_cases_matches_the_log_and_the_live_cases() -> None:
     assert reg["n_needs"].dtype == "int64"
     with pytest.raises(ValueError, match="out of order"):
         sim._register.add(0, 0.0, "LOW", "general", (), 0.0, 0.5, "North")
-
-
-def test_a_held_set_made_without_a_generator_takes_its_agents_models() -> None:
-    sim = Simulation(small(*TEAMS), 7)
-    for _ in range(5):
-        sim.step()
-    cases = list(sim.cases())[:5]
-    made = HeldAgentSet(cases)
-    assert made.random is sim.random and list(made) == cases

@@ -64,7 +64,7 @@ def serve(scenario: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
 
     # Ignored at its source only (this message, from solara.server.starlette). Python shows a warning once per
     # place, but forgets that whenever any code changes the warning filters (pandas does, while the page
-    # computes), so these twelve lines came back at page loads all through a session.
+    # computes), so the warning would come back at page loads all through a session.
     warnings.filterwarnings("ignore", message=COOKIE_WARNING, category=UserWarning,
                             module=r"solara\.server\.starlette")
     print(f"casesim live view of {scenario}: http://{host}:{port}/ (Ctrl+C to stop)", flush=True)

@@ -228,7 +228,7 @@ class Session:
         """Time series and KPIs of both configurations up to the current day."""
         started = time.perf_counter()
         with self.lock:
-            frames = {k: (s.log.to_frame(until=s.time), pd.DataFrame(s.register), s) for k, s in self.sims.items()}
+            frames = {k: (s.log.to_frame(), pd.DataFrame(s.register), s) for k, s in self.sims.items()}
             day = self.day
         snap = Snapshot(day=day, horizon=self.horizon, window=(0.0, day))
         if day <= 0:

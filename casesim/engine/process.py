@@ -7,25 +7,19 @@ discretionary), IMPLEMENT (contacts at the mode's interval, each kept or missed,
 enforcement on misses; interventions run at providers), REVIEW (at a fixed interval: risk and
 mode re-scored, the team re-meets) and back to IMPLEMENT, until the stay ends or a breach or a
 further offence cuts it short. The process sleeps until its next happening, so the cost is one
-SimPy event per happening, not per tick.
-
-With ``process.contact_settlement: aggregate`` the contacts due in a window are decided at once
-(:func:`first_miss`): the process wakes at the window's first contact and at each miss, not at every
-contact, and the kept contacts before a miss are one ``contacts_kept`` row.
+SimPy event per happening, not per tick. Every required contact is decided at its own time, so the
+case's state may change between any two contacts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
-
-from simpy.events import NORMAL, URGENT
 
 from casesim.engine.rng import (
     ACCEPTABLE,
     CONTACT,
-    CONTACT_THIN,
     DETECT,
     DURATION,
     MANDATORY,
@@ -79,49 +73,46 @@ class ComplianceModel:
 
 
 #: Where a sleeping case process resumes (``CaseProcess.at``).
-_BEGIN, _CONTACT, _STEP, _END, _BREACH = range(5)
+_BEGIN, _CONTACT, _STEP, _END = range(4)
 
 
 class CaseProcess:
     """The whole journey of one case, stay after stay, until EXIT: a state machine woken by the scheduler.
 
-    A case waits for one thing at a time (its next happening), so the process is its own SimPy event: to
-    sleep, it sets where it will resume (``at``) and schedules itself, as ``env.timeout`` would schedule a
-    new event; the environment's step calls :meth:`wake` with it. The stay's state (its clock of next
-    happenings) lives in the object's slots between wake-ups.
+    A case waits for one thing at a time (its next happening). The stay's state (its clock of next
+    happenings, where it resumes) lives in the object's slots between wake-ups, and each sleep is an
+    ordinary ``env.timeout`` whose callback wakes the case: SimPy is used through its public API only.
 
-    This replaces one generator per case driven by a ``simpy.Process``. The happenings, their order and
-    every random number are the same, and so is the order of the events in SimPy's queue: the first
-    wake-up is scheduled at creation with SimPy's ``URGENT`` priority, as a process's ``Initialize``
-    event is, and each sleep is scheduled exactly when and as the generator's timeout was (the only event
-    gone is the one SimPy scheduled at a process's end, which nobody waited on). What is saved is memory,
-    which a national run holds hundreds of thousands of times: the generator's frame (36 locals and its
-    stack, about 570 bytes), the process object and its dict, and a new timeout with its callback list and
-    bound method at every wake-up (about 300 bytes pending per case); and CPU: no ``send`` into a
-    generator and no ``Process._resume`` per wake-up.
+    The order of events is that of a SimPy process running the journey as a generator: the first wake-up
+    comes from a process started at creation (SimPy starts a process with an urgent event, ahead of the
+    ordinary events due at the same time), and each sleep is scheduled when and as that generator's timeout
+    would be. A state machine rather than a generator keeps no frame alive between wake-ups.
     """
 
-    __slots__ = ("callbacks", "at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
+    __slots__ = ("at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
                  "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence")
-    _ok = True   # (what SimPy's step reads of an event it has processed: it did not fail)
 
     def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
         self.sim, self.case, self.stage, self.cause, self.residual = sim, case, stage, cause, residual
         self.previous = None
         self.at = _BEGIN
-        self.callbacks = _WAKE
-        sim.env.schedule(self, URGENT)
+        sim.env.process(self._first())
+
+    def _first(self) -> Generator[Any, Any, None]:
+        """The first wake-up, at once (the process ends with it; later wake-ups come from timeouts)."""
+        self.wake()
+        yield from ()
+
+    def _woken(self, _event: Any) -> None:
+        self.wake()
 
     def wake(self) -> None:
-        """Called by the environment's step (as a callback, with the process as its event): run from where
-        the process slept until it must sleep again or the journey ends."""
+        """Run from where the process slept until it must sleep again or the journey ends."""
         at = self.at
         if at == _BEGIN:
             outcome = self._begin()
         elif at == _END:
             outcome = "completed"
-        elif at == _BREACH:
-            outcome = "breach"
         else:
             outcome = self._advance(at)
         while outcome is not None:   # the stay ended now; the next begins at once
@@ -133,11 +124,10 @@ class CaseProcess:
 
     def _sleep(self, at: int, delay: float, t_assess: float, t_plan: float, t_contact: float,
                t_review: float) -> None:
-        """Keep the stay's clock and sleep ``delay`` days (scheduled as ``env.timeout(delay)`` would be)."""
+        """Keep the stay's clock and sleep ``delay`` days."""
         self.at = at
         self.t_assess, self.t_plan, self.t_contact, self.t_review = t_assess, t_plan, t_contact, t_review
-        self.callbacks = _WAKE
-        self.sim.env.schedule(self, NORMAL, delay)
+        self.sim.env.timeout(delay).callbacks.append(self._woken)
 
     def _begin(self) -> str | None:
         """Begin a stay in ``self.stage`` (or end the journey at EXIT) and run it until it sleeps (None) or
@@ -186,7 +176,6 @@ class CaseProcess:
         sim, case = self.sim, self.case
         env, p, stage = sim.env, sim.scenario.process, self.stage
         modes = sim.scenario.modes
-        aggregate = sim.contacts_in_aggregate
         enforceable = self.spec.on_breach is not None
         t_assess, t_plan, t_contact, t_review = self.t_assess, self.t_plan, self.t_contact, self.t_review
         t_offence, end = self.t_offence, self.end
@@ -205,22 +194,6 @@ class CaseProcess:
                     elif t_contact > env.now:
                         self._sleep(_CONTACT, t_contact - env.now, t_assess, t_plan, t_contact, t_review)
                         return None
-                    if aggregate:
-                        n, staff, interval, away = _window(sim, case, other, t_review, p.contact_window_days)
-                        if staff is None and n > 1:   # nobody at work until a known return: not offered
-                            case.contacts += n
-                            _not_offered(sim, case, stage, n, env.now)
-                            t_contact = env.now + n * interval
-                            continue
-                        if n > 1:   # (a window of one contact is settled as below: the same draw, the same row)
-                            breach = _settle(sim, case, stage, staff, n, interval, enforceable, away)
-                            if breach == n:
-                                t_contact = env.now + n * interval
-                                continue
-                            if breach:   # the stay ends at the missed contact that leads to breach
-                                self._sleep(_BREACH, breach * interval, t_assess, t_plan, t_contact, t_review)
-                                return None
-                            return "breach"
                     if _contact(sim, case, stage, enforceable):
                         return "breach"
                     t_contact = env.now + modes[case.mode].contact_interval_days
@@ -267,10 +240,6 @@ class CaseProcess:
         sim.log.exit(now, case.no, outcome="completed")
         case.stage = None
         case.remove()
-
-
-#: The one callback of a case process as an event (a shared tuple: nothing is allocated per wake-up).
-_WAKE = (CaseProcess.wake,)
 
 
 def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: str,
@@ -350,12 +319,10 @@ def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool
     return _missed(sim, case, stage, enforceable, prob, k)
 
 
-def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int,
-            now: float | None = None) -> bool:
-    """The case misses its ``k``-th contact, due at ``now`` (default: the clock; a window decided in aggregate
-    passes its later contacts' times), kept with probability ``prob``; returns True when it leads to breach."""
-    if now is None:
-        now = sim.env.now
+def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int) -> bool:
+    """The case misses its ``k``-th contact, due now, kept with probability ``prob``; returns True when it
+    leads to breach."""
+    now = sim.env.now
     case.missed_since_review += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.contact_missed(now, case.no, stage=stage, holder=holder, mode=case.mode, probability=prob)
@@ -367,157 +334,6 @@ def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: fl
         sim.log.warning(now, case.no, stage=stage, holder=holder, warnings=float(len(case.warning_times)))
         return False
     return action == "breach"
-
-
-def _window(sim: Simulation, case: Case, before: float, review: float,
-            longest: float) -> tuple[int, Any, float, tuple[int, int] | None]:
-    """How many contacts one decision settles, from the one due now at the mode's interval, who delivers
-    them (``None``: nobody is at work to see the case, and none of them is offered), that interval, and
-    the contacts not offered because their deliverer is away (``(first, end)`` positions, or ``None``).
-
-    The contacts at ``now + j * interval`` are taken while they come strictly before ``before`` (the stay's
-    next assessment, plan, offence or end), the horizon and the next leave, absence, return or departure
-    of anyone they rest on (the deliverer, the holder or the members of its team who come before the
-    deliverer, a colleague covering, the manager the case goes back to), and no later than ``review`` and
-    ``longest`` days from now. Who holds the case and who is at work therefore stay as they are now for
-    every contact of the window. One exception: when the case's own manager delivers its contacts and the
-    manager's next change is an absence that nobody acts on (no cover, no move: ``next_back``), the window
-    runs across it, up to the manager's change after the return; the contacts due during the absence are
-    not offered, as they would not be one by one. A case without a holder has a window of one contact: an
-    allocation may come at any time.
-    """
-    holder = case.holder
-    interval = sim.scenario.modes[case.mode].contact_interval_days
-    if holder is None:
-        return 1, None, interval, None
-    staff = sim.deliverer(case)   # a colleague covering, or one of the holder's people()
-    last = min(before, sim.horizon)
-    now = sim.env.now
-    away = None
-    if staff is holder and holder.next_back is not None and holder.next_change > now and case.return_to is None:
-        away = (holder.next_change, holder.next_back)   # (no cover: the holder itself delivers)
-        if holder.next_after_back < last:
-            last = holder.next_after_back
-    else:
-        for person in holder.people():
-            if person.next_change < last:
-                last = person.next_change
-        if case.cover is not None and case.cover.next_change < last:
-            last = case.cover.next_change
-        if case.return_to is not None and case.return_to.next_change < last:
-            last = case.return_to.next_change
-    n = 1
-    first = end = None
-    while True:
-        t = now + n * interval
-        if t >= last or t > review or n * interval > longest:
-            break
-        if away is not None:
-            if t == away[0] or t == away[1]:
-                break   # a contact at the very instant of the change: decided after it, in a window of its own
-            if first is None and t > away[0]:
-                first = n
-            if end is None and t > away[1]:
-                end = n
-        n += 1
-    if first is None or first == end:   # no contact falls within the absence
-        return n, staff, interval, None
-    return n, staff, interval, (first, n if end is None else end)
-
-
-def _not_offered(sim: Simulation, case: Case, stage: str, n: int, t: float) -> None:
-    """The ``n`` contacts due from ``t`` are not offered: their holder (and whoever covers) is away until after
-    the last of them. One ``contacts_cancelled`` row, or for one contact the row it would have one by one."""
-    if n == 1:
-        sim.log.contact_cancelled(t, case.no, stage=stage, holder=case.holder.unique_id, cause="holder_absent")
-    else:
-        sim.log.contacts_cancelled(t, case.no, stage=stage, holder=case.holder.unique_id, mode=case.mode,
-                                   count=float(n))
-
-
-def _settle(sim: Simulation, case: Case, stage: str, staff: Any, n: int, interval: float, enforceable: bool,
-            away: tuple[int, int] | None = None) -> int:
-    """Decide the window's ``n`` contacts (due now and at ``interval`` after; those at positions ``away``,
-    if given, are not offered) and log them at their own times: each kept stretch as one ``contacts_kept``
-    row, each miss as a ``contact_missed`` row with the enforcement it brings (a warning row, or breach), the
-    ones not offered as one ``contacts_cancelled`` row (or ``contact_cancelled`` for one). Returns the
-    position of the miss that leads to breach (its contacts after it are not due: the stay ends there), or
-    ``n``.
-
-    Rows after the first are logged ahead of the clock; the log is put in time order when it is read
-    (:meth:`EventLog.columns`). Nothing else can reach the case before them: the window ends before its
-    next happening and before any change of the people its contacts rest on (:func:`_window`). A miss
-    changes nothing that a later contact of the window reads, so no process needs to wake for it; what it
-    changes (the counts since the review, the warnings in force) is read at the review after the window
-    and at later misses, which come in order here.
-
-    Contact ``j`` is kept with the probability of the compliance model at its own time, with the caseload
-    pressure of ``staff`` now (the continuity term moves with time; risk, mode and the holder stay within a
-    window; unmet needs and pressure are taken as they are now). :func:`first_miss` finds each miss with the
-    law of one draw per contact, with one uniform per candidate.
-    """
-    comp, log = sim.compliance, sim.log
-    now = sim.env.now
-    pressure = staff.pressure
-    luck, no, holder, mode = case.luck, case.no, case.holder.unique_id, case.mode
-    k0 = case.contacts
-    log.in_order = False   # the window's later rows are logged ahead of the clock
-    for lo, hi, offered in ((0, n, True),) if away is None else ((0, away[0], True), (away[0], away[1], False),
-                                                                  (away[1], n, True)):
-        if lo >= hi:
-            continue
-        if not offered:   # the holder is away, and nobody covers
-            _not_offered(sim, case, stage, hi - lo, now + lo * interval)
-            continue
-        j = lo
-        while j < hi:
-            def keep(i: int, start: float = now + j * interval) -> float:
-                # (at the time the tables give the i-th contact of a stretch logged at ``start``, to the bit)
-                return comp.probability(case, start + i * interval, pressure)
-
-            kept, prob = first_miss(hi - j, keep, lambda i, k=k0 + j: _u(luck, CONTACT, k + i),
-                                    lambda i, k=k0 + j: _u(luck, CONTACT_THIN, k + i))
-            if kept:
-                case.kept_since_review += kept
-                log.contacts_kept(now + j * interval, no, stage=stage, holder=holder, mode=mode, count=float(kept))
-                j += kept
-                if j == hi:
-                    break
-            if _missed(sim, case, stage, enforceable, prob, k0 + j, now + j * interval):   # contact j
-                case.contacts = k0 + j + 1
-                return j
-            j += 1
-    case.contacts = k0 + n
-    return n
-
-
-def first_miss(n: int, keep: Callable[[int], float], u_gap: Callable[[int], float],
-               u_thin: Callable[[int], float]) -> tuple[int, float]:
-    """The first of ``n`` contacts that is missed, when contact ``j`` is kept with probability ``keep(j)``
-    independently of the others, and ``keep`` is monotone in ``j`` (the compliance model's is: only its
-    continuity term moves, and that one way). Returns ``(j, keep(j))``, or ``(n, 1.0)`` when all are kept.
-
-    Thinning: with ``q`` the largest miss probability of the window (at its first or its last contact),
-    the gap to the next candidate is geometric, ``floor(log u / log(1 - q))`` from the uniform
-    ``u_gap(j)`` of the contact ``j`` where the search resumes, and a candidate ``c`` is a miss when
-    ``u_thin(c) * q < 1 - keep(c)``. The result has exactly the distribution of one draw per contact, with
-    one uniform per candidate instead of one per contact.
-    """
-    q_max = 1.0 - min(keep(0), keep(n - 1))
-    if q_max <= 0.0:
-        return n, 1.0
-    log_keep = math.log1p(-q_max) if q_max < 1.0 else -INF
-    j = 0
-    while j < n:
-        gap = math.log(u_gap(j)) / log_keep   # contacts kept before the next candidate
-        if gap >= n - j:
-            break
-        c = j + int(gap)
-        p_c = keep(c)
-        if u_thin(c) * q_max < 1.0 - p_c:
-            return c, p_c
-        j = c + 1
-    return n, 1.0
 
 
 def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:

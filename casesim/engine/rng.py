@@ -43,7 +43,7 @@ REOFFEND = 12
 RISK_REVIEW = 13
 RESIDUAL = 14
 ASSESSMENT_TIME = 15
-CONTACT_THIN = 16
+# (16 was CONTACT_THIN, the thinning draw of contacts decided in aggregate: retired with them)
 
 
 def _mix(x: int) -> int:

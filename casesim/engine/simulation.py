@@ -1,99 +1,77 @@
 """The model: a ``mesa.Model`` that owns a SimPy environment, the agents and the event log.
 
 Mesa owns the model (agents, ``step()``, DataCollector, ``batch_run``); SimPy owns time. Every
-happening is a SimPy event; ``step()`` advances the SimPy clock by one tick and keeps
-``self.time`` (Mesa's clock, in days) equal to ``env.now``.
+happening is a SimPy event on a plain :class:`simpy.Environment`; ``step()`` advances the SimPy clock by one
+tick, and ``model.time`` (days) is the SimPy clock itself.
 
-CPython's cyclic garbage collector is kept off the engine's objects (:func:`collector_paused`). It starts
-a collection when allocations minus deallocations pass a threshold; in a discrete-event run nearly every
-new event replaces one that dies, so that count rarely trips while the youngest generation fills with
-everything still alive since the last collection. Each collection then walks and promotes a large
-generation, and full collections walk every case, process and pending event, ever more often as the
-population grows: at England & Wales 1 in 5 the collector took 41 s of a 179 s run (23%). So it is paused
-while the model is built and while SimPy runs a tick, and what is alive at the end of a tick is frozen
-(``gc.freeze``: left out of later collections, still freed by reference counting when it dies). The
-engine makes almost no cyclic garbage (tens of thousands of objects in a run of millions of events).
-When the run reaches its horizon the frozen objects are handed back to the collector (``gc.unfreeze``),
-so a finished simulation is collected as usual once dropped (and so are those of a simulation dropped
-before its horizon, when the next one is built). Results are unchanged (identical event logs).
+The model uses Mesa's and SimPy's public interfaces only, on Mesa 3.3 (Python 3.11) and Mesa 3.5 (Python
+3.12 and later); the one exception, for Mesa 3.3 alone, is :mod:`casesim.engine.mesa_compat`. The engine
+leaves the process's garbage collector as it found it: the collector policy of a long run belongs to the
+program that owns the process (:mod:`casesim.outputs.collector`).
 """
 
 from __future__ import annotations
 
-import gc
-import itertools
-import weakref
+import os
 from array import array
 from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import mesa
 import numpy as np
 import pandas as pd
+import simpy
 
-from casesim.engine import models
+from casesim.engine import (
+    mesa_compat,  # noqa: F401 - Mesa 3.3 only: see the module
+    models,
+)
 from casesim.engine.agents import Case, CaseManager, Provider
-from casesim.engine.agents.held import HeldRegistry
+from casesim.engine.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
 from casesim.engine.models.staffing import VACANCY, reallocate, staff_life
 from casesim.engine.process import CaseProcess, ComplianceModel
 from casesim.engine.rng import Luck, Streams
-from casesim.engine.scheduler import CalendarEnvironment
 from casesim.engine.staff_index import StaffIndex
 from casesim.events import EventLog
 from casesim.scenario.journey import JourneyRuntime
 from casesim.scenario.params import RISKS, SETTINGS
-from casesim.scenario.schema import Scenario
+from casesim.scenario.schema import Scenario, load_scenario
+
+#: The scenario a :class:`Simulation` runs when given none: the shipped baseline.
+BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
 
 
-class _IdCountersByModel(weakref.WeakKeyDictionary):
-    """Mesa 3.3 numbers agents per model from a class-level ``defaultdict`` keyed by the model, which keeps
-    every model ever built alive for the life of the process (mesa issue #3179, fixed in later mesa). The
-    same counters held weakly: a dropped simulation is freed (a sweep worker, the staffing solver and the
-    live view build many in one process)."""
-
-    def __getitem__(self, model: Any) -> Any:
-        try:
-            return super().__getitem__(model)
-        except KeyError:
-            counter = self[model] = itertools.count(1)
-            return counter
+def _scenario_of(scenario: Scenario | str | os.PathLike[str] | None, overrides: Sequence[str]) -> Scenario:
+    if isinstance(scenario, Scenario):
+        if overrides:
+            raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
+        return scenario
+    if isinstance(overrides, str):   # (one override given as a string, not a list of them)
+        overrides = [overrides]
+    return load_scenario(BASELINE if scenario is None else scenario, list(overrides))[0]
 
 
-if isinstance(getattr(mesa.Agent, "_ids", None), defaultdict):
-    mesa.Agent._ids = _IdCountersByModel(mesa.Agent._ids)
+class Simulation(mesa.Model):
+    """One run of one scenario with one seed.
 
+    Every argument can be given by keyword, as ``mesa.batch_run`` and Mesa's visualisation give them:
+    ``scenario`` is a :class:`Scenario`, the path of a scenario file, or None for the shipped baseline
+    (``scenarios/baseline.yaml``); ``seed`` (default: the scenario's) sets every random stream;
+    ``overrides`` are ``dotted.key=value`` strings applied to a scenario file (as ``casesim run --set``).
+    """
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Run the block with CPython's automatic cyclic collection off, then freeze what it left alive (see
-    the module's docstring); the collector is restored as it was (a caller that disabled it keeps it off)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was:
-            gc.enable()
-
-
-class Simulation(HeldRegistry, mesa.Model):
-    """One run of one scenario with one seed."""
-
-    def __init__(self, scenario: Scenario, seed: int | None = None) -> None:
+    def __init__(self, scenario: Scenario | str | os.PathLike[str] | None = None, seed: int | None = None,
+                 overrides: Sequence[str] = ()) -> None:
+        scenario = _scenario_of(scenario, overrides)
         seed = scenario.seed if seed is None else int(seed)
-        if gc.get_freeze_count():   # a simulation dropped before its horizon left objects frozen: free them
-            gc.unfreeze()
-            gc.collect()
-        super().__init__(seed=seed)
-        self._hold_agents()   # cases and teams registered without weak references (casesim/engine/agents/held.py)
+        self.env = simpy.Environment()   # (first: Mesa's constructor reads the clock, ``time`` below)
+        # Mesa's own generators (``random``, ``rng``) are seeded with ``seed``, given as ``rng``: ``seed`` is
+        # deprecated in Mesa 3.5, and Mesa 3.3 seeds both generators from an integer ``rng`` as from ``seed``.
+        super().__init__(rng=seed)
         self.scenario = scenario
         self.seed = seed
-        self.env = CalendarEnvironment()
-        self.time = 0.0
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
         self.streams = Streams(seed)
@@ -101,16 +79,16 @@ class Simulation(HeldRegistry, mesa.Model):
         self.log = EventLog()
         self.journey = JourneyRuntime(scenario.journey)
         self.compliance = ComplianceModel(scenario)
-        self.contacts_in_aggregate = scenario.process.contact_settlement == "aggregate"
         self.needs = list(scenario.arrivals.needs_prevalence)
         self.need_index = {n: i for i, n in enumerate(self.needs)}
         self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
-        self.approach = {s: models.build("approach", m.approach) for s, m in scenario.management.items()}
-        self.segmentation = {s: models.build("segmentation", m.segmentation)
-                             for s, m in scenario.management.items()}
-        self.mode_rule = models.build("mode_assignment", scenario.mode_assignment)
-        self.enforcement = models.build("enforcement", scenario.enforcement)
-        self.cover = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
+        self.approach: dict[str, Approach] = {s: models.build("approach", m.approach)
+                                              for s, m in scenario.management.items()}
+        self.segmentation: dict[str, Segmentation] = {s: models.build("segmentation", m.segmentation)
+                                                      for s, m in scenario.management.items()}
+        self.mode_rule: ModeAssignment = models.build("mode_assignment", scenario.mode_assignment)
+        self.enforcement: Enforcement = models.build("enforcement", scenario.enforcement)
+        self.cover: dict[str, Cover] = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
         self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
         self.staff_index: dict[str, StaffIndex] = {s: StaffIndex() for s in SETTINGS}
         self.staff_ever: list[CaseManager] = []
@@ -127,16 +105,40 @@ class Simulation(HeldRegistry, mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters={
             "time": "time", "active_cases": lambda m: len(m.cases()),
             "mean_pressure": lambda m: m.mean_pressure()})
-        with collector_paused():   # a national initial population is hundreds of thousands of cases
-            for stage, count in scenario.initial_population.by_stage.items():
-                for _ in range(count):
-                    self._new_case(stage, "initial", residual=True)
+        for stage, count in scenario.initial_population.by_stage.items():
+            for _ in range(count):
+                self._new_case(stage, "initial", residual=True)
         self.env.process(self._arrivals())
         self.running = True
 
+    # --- what Mesa 3.5 manages itself -----------------------------------------------------------------
+    # Mesa 3.5 makes ``scenario`` (an experiment's parameters, a ``mesa.experimental.scenarios.Scenario``) and
+    # ``time`` (advanced one unit per ``step()``) its own. Here the scenario is casesim's and time is SimPy's,
+    # so both stay plain attributes of this class on either Mesa: what Mesa 3.5's constructor and step
+    # wrapper write into them is not kept.
+    @property
+    def scenario(self) -> Scenario:
+        """The casesim scenario this run simulates."""
+        return self.__dict__["scenario"]
+
+    @scenario.setter
+    def scenario(self, value: Any) -> None:
+        if isinstance(value, Scenario):
+            self.__dict__["scenario"] = value
+
+    @property
+    def time(self) -> float:
+        """The simulated day: SimPy's clock (``env.now``)."""
+        return float(self.env.now)
+
+    @time.setter
+    def time(self, value: float) -> None:
+        pass   # Mesa 3.5 advancing its clock by one a step: the clock here is SimPy's
+
     # --- staff ----------------------------------------------------------------------------------------
     def _build_staff(self) -> None:
-        """Create every post; vacant ones are filled after a recruitment lag; pods where covered by pods."""
+        """Create every post; vacant ones are filled after a recruitment lag; then each setting's cover policy
+        puts the staff in pods (or not), given them in teams of one group and patch."""
         st = self.scenario.staffing
         post = 0
         self._post_group: list[Any] = []
@@ -151,19 +153,15 @@ class Simulation(HeldRegistry, mesa.Model):
                 else:
                     self.fill_post(post, 0, starter=False)
                 post += 1
-        for setting, policy in self.cover.items():
-            size = getattr(policy.params, "size", None)
-            if size is None:
-                continue
+        for setting, cover in self.cover.items():
             by_team: dict[tuple[str, str | None], list[CaseManager]] = {}
             for m in self.staff[setting]:
                 by_team.setdefault((m.group, m.patch), []).append(m)
-            for members in by_team.values():
-                for j in range(0, len(members), size):
-                    pod_id = len(self.pods)
-                    self.pods[pod_id] = members[j:j + size]
-                    for m in members[j:j + size]:
-                        m.pod = pod_id
+            for pod in cover.pods(list(by_team.values())):
+                pod_id = len(self.pods)
+                self.pods[pod_id] = list(pod)
+                for m in pod:
+                    m.pod = pod_id
 
     def _fill_later(self, post: int, delay: float):  # noqa: ANN202 - a SimPy generator
         yield self.env.timeout(delay)
@@ -188,7 +186,6 @@ class Simulation(HeldRegistry, mesa.Model):
         self.staff_ever.append(m)
         self.log.capacity_change(now, staff=m.unique_id, cause="join", change=m.capacity)
         if not st.static():
-            m.next_change = now   # not known until the person's life starts, at this instant
             self.env.process(staff_life(self, m))
         return m
 
@@ -220,7 +217,8 @@ class Simulation(HeldRegistry, mesa.Model):
         self.cover[m.setting].on_return(self, m)
 
     def staff_leaves(self, m: CaseManager) -> None:
-        """``m`` leaves the service: capacity goes, every case and team seat is reallocated for good."""
+        """``m`` leaves the service: capacity goes, every case and team seat is reallocated for good (the
+        approach of the team's setting says who takes a seat: ``Approach.replacement``)."""
         now = self.env.now
         if m.absent:
             self.absence_end(m)
@@ -240,9 +238,7 @@ class Simulation(HeldRegistry, mesa.Model):
         for team in sorted(m.teams, key=lambda t: t.unique_id):
             case = team.case
             stage = case.stage
-            # the least-pressed colleague at work who is not on the team already
-            pool = [x for x in index.smallest(index.classes, len(team.members) + 1) if x not in team.members]
-            new = pool[0] if pool else None
+            new = self.approach[team.setting].replacement(self, team, m)
             if new is None or case is None or stage is None:
                 continue
             team.replace_member(m, new)
@@ -314,7 +310,7 @@ class Simulation(HeldRegistry, mesa.Model):
         return self._register.columns()
 
     # --- what policies use ----------------------------------------------------------------------
-    def segmentation_for(self, stage: str) -> Any:
+    def segmentation_for(self, stage: str) -> Segmentation:
         return self.segmentation[self.journey.setting[stage]]
 
     def provider_for(self, setting: str, need: str) -> Provider | None:
@@ -436,13 +432,10 @@ class Simulation(HeldRegistry, mesa.Model):
     def step(self) -> None:
         """Advance one tick (or to the horizon), then collect live data."""
         until = min(self.env.now + self.tick, self.horizon)
-        with collector_paused():
-            self.env.run(until=until)
-        self.time = float(self.env.now)
+        self.env.run(until=until)
         self.datacollector.collect(self)
         if self.env.now >= self.horizon:
             self.running = False
-            gc.unfreeze()   # the finished run's objects are collectable again once it is dropped
 
     def run_to_end(self) -> None:
         while self.running:
@@ -450,11 +443,11 @@ class Simulation(HeldRegistry, mesa.Model):
 
 
 class _Register:
-    """The attributes of every case created (a national run creates more than a million), in compact
-    columns: numbers in ``array`` buffers, and each label (risk, offence, needs, patch) as a code into its
-    list of the labels seen (16 bits; 32 for the combinations of needs), 34 bytes a case where lists of
-    labels and a column of case numbers took 72 and more. Cases are numbered 0, 1, 2, ... in order of
-    creation, so the case number is the row."""
+    """The attributes of every case created, in compact columns. A run keeps every case it ever created to
+    the end (a national run creates more than a million), so numbers go in ``array`` buffers and each label
+    (risk, offence, needs, patch) is a code into its list of the labels seen (16 bits; 32 for the
+    combinations of needs): a few tens of bytes a case (docs/performance.md, step 12). Cases are numbered
+    0, 1, 2, ... in order of creation, so the case number is the row and needs no column of its own."""
 
     _LABELS = {"risk": "H", "offence": "H", "needs": "I", "patch": "H"}   # label -> array typecode
 

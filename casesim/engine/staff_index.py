@@ -1,9 +1,9 @@
 """Finding the least-pressed eligible case manager without looking at every member of staff.
 
 Allocation asks, many times a day, "who is the least-pressed member of staff at work who may hold
-this case?". Scanning every member of the setting made allocation cost grow with the staff
-count, so a national run (thousands of case managers) spent most of its time there (the profile
-is in ``benchmarks/bench_engine.py``'s docstring).
+this case?". Scanning every member of the setting would make each allocation cost grow with the
+staff count, and a national run has thousands of case managers: allocation would take most of its
+time (docs/performance.md, step 1).
 
 Staff are grouped into *classes* of members who are interchangeable for eligibility: the same
 setting, patch, specialisms, mode skills and group. A segmentation's ``eligible`` reads only those

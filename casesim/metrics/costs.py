@@ -150,7 +150,7 @@ def _setting_codes(lg: LogArrays, staff_ids: np.ndarray, stage_codes: np.ndarray
     fallback = next(iter(ctx.setting_role), "community")
     by_stage = np.array([names.code(ctx.stage_setting.get(str(s), fallback)) for s in lg.stage_names],
                         dtype=_CODE)   # "" (no stage) is no stage's name: the fallback
-    names.code(fallback)   # in the vocabulary even when no row uses it, as it always was
+    names.code(fallback)   # in the vocabulary even when no row uses it: its code does not depend on the rows
     staff = {m: names.code(ctx.staff_setting[m]) for m in ctx.staff_role if ctx.staff_setting.get(m) is not None}
     known = _lookup(staff_ids, staff, -1, _CODE)
     return np.where(known >= 0, known, by_stage[stage_codes]).astype(_CODE, copy=False)
@@ -206,10 +206,7 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     rows_l.append(meet)
     hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
     act_l.append(L.full(len(meet), "team_meeting"))
-    pieces = [lg.contacts(k, ctx.contact_interval) for k in CONTACT_KINDS]   # (kept ones decided together
-    contacts = np.concatenate([r for r, _ in pieces])                        # count one by one, at their times)
-    contact_times = np.concatenate([t for _, t in pieces])
-    del pieces
+    contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
     n_contacts = len(contacts)
     mode_codes = lg.cause[contacts]
     per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
@@ -228,8 +225,6 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     setting = _setting_codes(lg, staff_ids, lg.stage[rows], ctx, S)
     work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
     work_time = lg.time[rows]
-    work_time[len(work_time) - n_contacts:] = contact_times   # the contacts are the last piece
-    del contact_times
     work = _Flows(work_time, hours, setting, act)
     del rows, staff_ids, hours, act, work_time
     cap = lg.rows("capacity")

@@ -3,9 +3,10 @@
 Every view of a run's summary reads its words and formats here, so they cannot drift apart: the console
 summary of ``casesim run`` (:mod:`casesim.cli`), the report (:mod:`casesim.outputs.report`), the comparison's
 console table and ``compare.html`` (:mod:`casesim.studies.compare`), the titles of ``sweep.html``
-(:mod:`casesim.studies.sweep`), the live view (:mod:`casesim.app.page`), the scenario table of docs/kpis.md (``scripts/readme_facts.py``), and the rule
-that tells a share from other KPIs (:func:`casesim.studies.staffing_solver.is_share`, which sets the interval the
-staffing solver uses and the % format of the workbook).
+(:mod:`casesim.studies.sweep`), the live view (:mod:`casesim.app.page`), the scenario table of docs/kpis.md
+(``scripts/readme_facts.py``), and the rule that tells a share from other KPIs
+(:func:`casesim.studies.staffing_solver.is_share`, which sets the interval the staffing solver uses and the
+% format of the workbook).
 
 Each :class:`Kpi` is declared once, in :data:`CATALOGUE` (in the order the report shows the headline ones):
 its ``summary.json`` key, its kind (:data:`KINDS`), the plain label people read (report, comparison), its unit

@@ -28,7 +28,7 @@ from casesim.metrics.tables import LogArrays
 #: With the default staffing a post is empty or its holder away about 15% of the time (30 days of leave and
 #: 11 of sickness are 11% of the year; a 10% turnover with a 120-day recruitment lag leaves about 3% of
 #: the time vacant), and with no cover at all about that share of contacts would go unoffered. Cover and
-#: teams bring it lower: the shipped scenarios lose 1% to 9% (the baseline about 6%). Over 20% is more
+#: teams bring it lower: the shipped scenarios lose a few per cent, under a tenth. Over 20% is more
 #: than absence alone explains: cases nobody holds (no staff, no capacity, a service far short of
 #: staff), or staff away far longer than the defaults assume. Then compliance over the contacts offered
 #: (``compliance_rate_of_offered``) no longer describes the service; read ``compliance_rate_of_due``. A threshold

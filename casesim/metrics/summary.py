@@ -37,9 +37,7 @@ from casesim.metrics.tables import (
     LogArrays,
     RiskTrack,
     case_table,
-    contact_total,
     exposure,
-    joined_counts,
     latest_label,
     staff_arrays,
     staff_load,
@@ -91,8 +89,6 @@ class MetricsContext:
             (see :mod:`casesim.metrics.costs`).
         provider_setting: Provider id -> setting.
         year_days: Days per year for per-year tables and FTE.
-        contact_interval: Mode name -> days between required contacts (places the contacts of a
-            ``contacts_kept`` row).
     """
 
     warmup: float
@@ -114,7 +110,6 @@ class MetricsContext:
     workload_hours: Mapping[str, float] = field(default_factory=dict)
     provider_setting: Mapping[int, str] = field(default_factory=dict)
     year_days: float = 365.25
-    contact_interval: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Reject windows and ticks that make no sense."""
@@ -141,17 +136,11 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def _rates_by(labels: np.ndarray, kept: np.ndarray, names: list[str] | np.ndarray,
-              count: np.ndarray | None = None) -> dict:
-    """Share of kept contacts per label, for labels that have contacts; ``count``: contacts per entry (one
-    each if None)."""
+def _rates_by(labels: np.ndarray, kept: np.ndarray, names: list[str] | np.ndarray) -> dict:
+    """Share of kept contacts per label, for labels that have contacts."""
     n = len(names)
-    if count is None:
-        total = np.bincount(labels, minlength=n)
-        hits = np.bincount(labels, weights=kept.astype(np.float64), minlength=n)
-    else:   # sums of whole numbers: exact in float64
-        total = np.bincount(labels, weights=count, minlength=n)
-        hits = np.bincount(labels, weights=np.where(kept, count, 0), minlength=n)
+    total = np.bincount(labels, minlength=n)
+    hits = np.bincount(labels, weights=kept.astype(np.float64), minlength=n)
     return {str(names[i]): float(hits[i] / total[i]) for i in np.flatnonzero(total)}
 
 
@@ -202,14 +191,12 @@ def _staff_summary(lg: LogArrays, ctx: MetricsContext) -> dict[str, Any]:
     return out
 
 
-def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
-                interval: Mapping[str, float]) -> dict[str, Any]:
-    """Contact compliance in W, overall and by stage, mode and risk at the contact."""
-    # counted per row: a row standing for several contacts weighs as many (every label is the row's)
-    kept_rows, kept_n = lg.contact_counts("contact_kept", interval, a, h)
-    rows, count = joined_counts([(kept_rows, kept_n), lg.contact_counts("contact_missed", interval, a, h)])
-    n_kept, n_required = contact_total(kept_rows, kept_n), contact_total(rows, count)
-    n_cancelled = contact_total(*lg.contact_counts("contact_cancelled", interval, a, h))
+def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> dict[str, Any]:
+    """Contact compliance in W, overall and by stage, mode and risk at the contact (one row a contact)."""
+    kept_rows = lg.in_window(lg.rows("contact_kept"), a, h)
+    rows = np.concatenate([kept_rows, lg.in_window(lg.rows("contact_missed"), a, h)])
+    n_kept, n_required = len(kept_rows), len(rows)
+    n_cancelled = len(lg.in_window(lg.rows("contact_cancelled"), a, h))
     kept = np.zeros(len(rows), dtype=bool)   # the kept ones come first
     kept[:len(kept_rows)] = True
     risk = RiskTrack(lg, register)
@@ -219,14 +206,14 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float,
         "contacts_kept": n_kept,
         "contacts_not_offered": n_cancelled,
         "share_contacts_not_offered": _ratio(n_cancelled, n_required + n_cancelled),
-        # two denominators, both exact in either contact mode (rows standing for several count as many):
-        # of the contacts that took place (kept or missed), and of every contact due, offered or not; a
+        # two denominators: of the contacts that took place (kept or missed), and of every contact due,
+        # offered or not; a
         # service with nobody to offer contacts keeps a high share of the few it offers
         "compliance_rate_of_offered": _ratio(n_kept, n_required),
         "compliance_rate_of_due": _ratio(n_kept, n_required + n_cancelled),
-        "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names, count),
-        "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names, count),
-        "compliance_by_risk": _rates_by(at_contact, kept, risk.names, count),
+        "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names),
+        "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names),
+        "compliance_by_risk": _rates_by(at_contact, kept, risk.names),
     }
 
 
@@ -272,7 +259,7 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     out["continuity_breaks_per_case_year"] = _ratio(len(breaks), cy)
     out["continuity_breaks_by_cause"] = {c: int(per_cause[lookup[c]]) for c in causes}
     out.update(_staff_summary(lg, ctx))
-    out.update(_compliance(lg, register, a, h, ctx.contact_interval))
+    out.update(_compliance(lg, register, a, h))
     for key, kind in (("warnings", "warning"), ("breaches", "breach"),
                       ("returns_to_court", "return_to_court"), ("recalls", "recall")):
         out[key] = len(in_w(kind))
@@ -430,7 +417,7 @@ def timeseries(events: pd.DataFrame, register: pd.DataFrame,
         if name != UNKNOWN_RISK or levels[:, i].any():
             out[f"risk:{name}"] = levels[:, i]
     out.update(_staff_ticks(lg, ctx, bounds))
-    kept = flow_at(lg.contacts("contact_kept", ctx.contact_interval)[1])
+    kept = flow(lg.rows("contact_kept"))
     missed = flow(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -462,5 +449,4 @@ def metrics_context(sim: Simulation) -> MetricsContext:
         staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
                     if m.group in group_of},
         provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
-        contact_interval={m: spec.contact_interval_days for m, spec in s.modes.items()},
         **context_prices(s))

@@ -87,10 +87,6 @@ def shared_log_arrays(events: pd.DataFrame, arrays: LogArrays | None = None) -> 
         stack.pop()
 
 
-#: Rows standing for several contacts of a kind (process.contact_settlement: aggregate).
-_RUNS = {"contact_kept": "contacts_kept", "contact_cancelled": "contacts_cancelled"}
-
-
 class LogArrays:
     """The event frame as numpy columns, with row indices grouped by kind.
 
@@ -167,119 +163,6 @@ class LogArrays:
     def stage_mask(self, names: set[str] | frozenset[str]) -> np.ndarray:
         """Boolean array over stage codes: the stage's name is in ``names``."""
         return np.isin(self.stage_names, list(names))
-
-    def _runs(self, kind: str, interval: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows standing for several contacts of ``kind`` (none for other kinds), with each row's number of
-        contacts and its mode's contact interval; refuses a row of a mode without an interval or without a
-        positive whole count."""
-        runs = self.rows(_RUNS[kind]) if kind in _RUNS else _EMPTY
-        if not len(runs):
-            return runs, np.zeros(0, dtype=np.int64), np.zeros(0)
-        count = self.value[runs].astype(np.int64)
-        by_code = np.full(len(self.cause_names), np.nan)
-        for code, name in enumerate(self.cause_names):
-            by_code[code] = interval.get(str(name), np.nan)
-        step = by_code[self.cause[runs]]
-        missing = np.isnan(step)
-        if missing.any():
-            bad = self.cause_names[self.cause[runs][missing][0]]
-            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has no contact interval")
-        wrong = ~(np.isfinite(step) & (step > 0))
-        if wrong.any():
-            bad = self.cause_names[self.cause[runs][wrong][0]]
-            raise ValueError(f"{_RUNS[kind]} rows: mode {bad!r} has contact interval {step[wrong][0]!r}, not a "
-                             "positive number of days")
-        if (count < 1).any() or (count != self.value[runs]).any():
-            raise ValueError(f"{_RUNS[kind]} rows need a positive whole count in value")
-        return runs, count, step
-
-    def contacts(self, kind: str, interval: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """The row and the time of every required contact of ``kind`` (``contact_kept``, ``contact_missed`` or
-        ``contact_cancelled``).
-
-        Contacts decided together (``contacts_kept`` and ``contacts_cancelled`` rows, value ``n``) count as the
-        ``n`` contacts they stand for: the row's index ``n`` times, at the row's time plus ``j`` times the
-        contact interval of the row's mode (``interval``: mode name -> days), ``j = 0 .. n-1``, after the
-        kind's own rows. The times are those at which the engine placed the contacts, to the last bit.
-        Without such rows this is ``(rows(kind), time[rows(kind)])``. Where only how many contacts each row
-        stands for matters, :meth:`contact_counts` gives it without listing them.
-        """
-        rows = self.rows(kind)
-        runs, count, step = self._runs(kind, interval)
-        if not len(runs):
-            return rows, self.time[rows]
-        single, total = len(rows), int(count.sum())
-        out_rows = np.empty(single + total, dtype=np.result_type(rows, runs))
-        out_rows[:single] = rows
-        out_rows[single:] = np.repeat(runs, count)
-        times = np.empty(single + total)
-        times[:single] = self.time[rows]
-        first = np.cumsum(count) - count                  # where each run's contacts start
-        j = np.arange(total, dtype=np.float64)
-        j -= np.repeat(first.astype(np.float64), count)   # the contact's place in its run
-        j *= np.repeat(step, count)
-        times[single:] = np.repeat(self.time[runs], count)
-        times[single:] += j                               # time + j * interval, as the engine computed it
-        return out_rows, times
-
-    def contact_counts(self, kind: str, interval: Mapping[str, float], start: float = -np.inf,
-                       end: float = np.inf) -> tuple[np.ndarray, np.ndarray | None]:
-        """The contacts of ``kind`` due in ``[start, end)`` as ``(rows, counts)``: each row that has any, once,
-        with how many (the kind's own rows first, then the rows standing for several; 32-bit counts), or
-        ``counts`` None when every row is one contact (no row stands for several: a log of contacts one by
-        one, where counts would only add memory).
-
-        The same contacts as those of :meth:`contacts` due in the window, to the last bit (a contact of a row
-        standing for several is at the row's time plus ``j`` intervals, computed as there), without listing
-        them one by one (what :meth:`in_window` is for other kinds): a
-        national log has tens of millions of contacts but a third as many rows. Everything a contact takes
-        from its row (case, stage, mode, risk before the row) is the row's, so tables that count contacts by
-        such labels weigh each row by its count.
-        """
-        rows = self.rows(kind)
-        t = self.time[rows]
-        single = rows[(t >= start) & (t < end)]
-        runs, count, step = self._runs(kind, interval)
-        if not len(runs):
-            return single, None
-        t0 = self.time[runs]
-        n = _first_at_least(t0, step, count, end) - _first_at_least(t0, step, count, start)
-        some = n > 0
-        return (np.concatenate([single, runs[some]]),
-                np.concatenate([np.ones(len(single), dtype=np.int32), n[some].astype(np.int32)]))
-
-
-def contact_total(rows: np.ndarray, counts: np.ndarray | None) -> int:
-    """How many contacts ``(rows, counts)`` of :meth:`LogArrays.contact_counts` stand for."""
-    return len(rows) if counts is None else int(counts.sum())
-
-
-def joined_counts(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Several ``(rows, counts)`` of :meth:`LogArrays.contact_counts` as one, in the order given (counts None
-    only if every part's is)."""
-    rows = np.concatenate([r for r, _ in parts])
-    if all(c is None for _, c in parts):
-        return rows, None
-    return rows, np.concatenate([np.ones(len(r), dtype=np.int32) if c is None else c for r, c in parts])
-
-
-def _first_at_least(t0: np.ndarray, step: np.ndarray, n: np.ndarray, bound: float) -> np.ndarray:
-    """For runs of ``n`` contacts at ``t0 + j * step`` (``j = 0 .. n-1``, computed as
-    :meth:`LogArrays.contacts` computes them), the first ``j`` whose time is at least ``bound``, ``n`` if
-    none: a division's estimate, then moved a contact at a time while the exact times disagree (the times
-    rise with ``j``, so the answer is where they cross ``bound``)."""
-    if bound == -np.inf:
-        return np.zeros(len(n), dtype=np.int64)
-    if bound == np.inf:
-        return n.copy()
-    with np.errstate(invalid="ignore", over="ignore"):
-        j = np.clip(np.ceil((bound - t0) / step), 0, n).astype(np.int64)
-    while True:
-        down = (j > 0) & (t0 + (j - 1).astype(np.float64) * step >= bound)
-        up = (j < n) & (t0 + j.astype(np.float64) * step < bound)
-        if not (down.any() or up.any()):
-            return j
-        j += up.astype(np.int64) - down
 
 
 def exposure(times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -379,8 +262,8 @@ class RegisterPositions:
     ``pd.Index.get_indexer`` finds them.
 
     A run's register numbers its cases by row (case ``k`` is row ``k``, and a merged run's register too), so
-    a position is the number itself: a bounds check instead of a hash lookup, about a quarter of the time
-    on the tens of millions of rows a national log asks about. Any other register is looked up by hash.
+    a position is the number itself: a bounds check instead of a hash lookup, which is much cheaper on the
+    tens of millions of rows a national log asks about. Any other register is looked up by hash.
     Register case numbers must be unique.
     """
 
@@ -632,9 +515,9 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
         ok = pos >= 0
         return pos[ok], ok
 
-    def count(rows: np.ndarray, contacts: np.ndarray | None = None) -> np.ndarray:   # contacts: per row (1)
+    def count(rows: np.ndarray) -> np.ndarray:
         pos, ok = locate(rows)
-        return np.bincount(pos, None if contacts is None else contacts[ok], minlength=n).astype(np.int64)
+        return np.bincount(pos, minlength=n).astype(np.int64)
 
     out = register.reset_index(drop=True).copy()
     rows = lg.closing("exit")
@@ -647,7 +530,7 @@ def case_table(events: pd.DataFrame, register: pd.DataFrame,
     out["final_stage"] = np.r_[lg.stage_names, [""]][last_stage]
     out["n_stage_entries"] = np.bincount(pos, minlength=n).astype(np.int64)
     out["continuity_breaks"] = count(lg.rows("manager_change"))
-    kept = count(*lg.contact_counts("contact_kept", ctx.contact_interval))
+    kept = count(lg.rows("contact_kept"))
     missed = count(lg.rows("contact_missed"))
     out["contacts_kept"], out["contacts_missed"] = kept, missed
     with np.errstate(invalid="ignore", divide="ignore"):

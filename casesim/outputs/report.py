@@ -29,7 +29,6 @@ from casesim.metrics.tables import (
     LogArrays,
     RiskTrack,
     exposure,
-    joined_counts,
     latest_label,
     staff_arrays,
     stage_list,
@@ -209,27 +208,25 @@ def enforcement_by(events: pd.DataFrame, register: pd.DataFrame, ctx: MetricsCon
     """
     lg = LogArrays.of(events)
     a, h = ctx.warmup, ctx.horizon
-    # (rows, contacts per row): a row standing for several contacts weighs as many, since its mode and risk
-    # are the row's
-    rows_of = {"contacts_required": joined_counts([lg.contact_counts(k, ctx.contact_interval, a, h)
-                                                   for k in ("contact_kept", "contact_missed")]),
-               "warnings": (lg.in_window(lg.rows("warning"), a, h), None),
-               "breaches": (lg.in_window(lg.rows("breach"), a, h), None)}
+    rows_of = {"contacts_required": np.concatenate([lg.in_window(lg.rows(k), a, h)
+                                                    for k in ("contact_kept", "contact_missed")]),
+               "warnings": lg.in_window(lg.rows("warning"), a, h),
+               "breaches": lg.in_window(lg.rows("breach"), a, h)}
     risk = RiskTrack(lg, register)
     mc = lg.rows("mode_change")
     mode_names = [str(x) for x in lg.cause_names] + ["no mode"]
     out = []
     for by in ("mode", "risk"):
         counts: dict[str, dict[str, int]] = {}
-        for col, (rows, weight) in rows_of.items():
+        for col, rows in rows_of.items():
             if by == "mode":
                 got = latest_label(lg.case[mc], mc, lg.cause[mc], lg.case[rows], rows)
                 got[got < 0] = len(mode_names) - 1
                 names = mode_names
             else:
                 got, names = risk.at(lg.case[rows], rows), [str(x) for x in risk.names]
-            for code, n in enumerate(np.bincount(got, weight, minlength=len(names))):   # counted by code,
-                if n:                                                                      # not by string
+            for code, n in enumerate(np.bincount(got, minlength=len(names))):   # counted by code,
+                if n:                                                              # not by string
                     label = counts.setdefault(names[code], {})
                     label[col] = label.get(col, 0) + int(n)
             del got
@@ -598,12 +595,6 @@ def report_html(result: Result) -> str:
         f"{escape(__version__)}. Every figure below is computed from the run's event log; the table gives the "
         "values of <code>summary.json</code>.</p>",
     ]
-    if result.scenario.process.contact_settlement != "each":
-        parts.append("<p class='note'>Contacts were decided in aggregate (<code>process.contact_settlement: "
-                     f"{escape(result.scenario.process.contact_settlement)}</code>): the same model at a coarser "
-                     "grain. Caseload pressure and unmet needs are held over each window; otherwise it matches "
-                     "deciding each contact at its own time in distribution, though not run for run. "
-                     "Compare this run only with runs decided the same way.</p>")
     # A degenerate set-up (casesim/metrics/run_warnings.py) is said before the figures.
     for w in s.get("run_warnings", []):
         parts.append(f"<p class='warning'><strong>Warning ({escape(str(w['code']))}):</strong> "

@@ -110,9 +110,9 @@ class WritingStopped(Exception):
 def write_parquet_in_pieces(frame: pd.DataFrame, path: Path, stop: threading.Event | None = None) -> None:
     """``frame.to_parquet(path, index=False)``, converted to Arrow a row group at a time.
 
-    Converting a whole national event table (60 million rows) at once held a second copy of it in Arrow's
-    memory pool, about 33 bytes a row more at the peak, kept after the write. Piece by piece, one row group is
-    held at a time, and the pool gives its memory back afterwards. The file reads back as the same table.
+    Converting a whole national event table (tens of millions of rows) at once would hold a second copy of
+    it in Arrow's memory pool at the peak, kept after the write. Piece by piece, one row group is held at a
+    time, and the pool gives its memory back afterwards. The file reads back as the same table.
     When ``stop`` is set (the directory it goes to is being given up), the writing ends after the piece in
     hand with :class:`WritingStopped`, the file holding the pieces written so far.
     """

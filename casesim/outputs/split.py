@@ -10,17 +10,16 @@ the run seed, so the same seed and the same number of parts always give the same
 This is a different model from one undivided service, and deliberately so: a case can be held only by
 staff of its own part and waits only for its own part's provider places. Probation and prison services
 are organised in regions that work this way, so for a national service cut into a few large parts the
-effect is small, though not nil: at 1 in 10 in two parts, continuity breaks, breaches and recalls fell by
-about 2% on every seed, and the other figures moved by less than seed noise (``benchmarks/bench_split.py``;
-docs/performance-overview.md has the table). For a small service (tens of staff) the parts are small pools
+effect is small, though not nil: continuity breaks, breaches and recalls move by a few per cent in the
+same direction on every seed, the other figures by less than seed noise (``benchmarks/bench_split.py``
+measures it; docs/performance-overview.md has the table). For a small service (tens of staff) the parts are small pools
 and the figures move more: split only large services, and compare runs made with the same number of parts.
 
 Each part writes its event-log columns, as logged, to ``.npy`` files in a temporary directory and sends back its
 register, staff table and metrics context; the parent merges them, shifting case numbers and agent ids
 (staff, teams, providers, also where ``value`` holds one) so that they stay unique, and the ordinary
-metrics run on the merged log, put in time order like the log of one run (one stable sort, which also
-places the rows a part logged ahead of its clock). Counts, costs and case-years of
-the merged run are the sums of the parts'.
+metrics run on the merged log, put in time order like the log of one run (one stable sort). Counts, costs
+and case-years of the merged run are the sums of the parts'.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, wait
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from multiprocessing import get_context
 from multiprocessing.managers import SyncManager
 from pathlib import Path
@@ -48,6 +47,7 @@ import pandas as pd
 
 from casesim.events import KINDS, frame_of_columns
 from casesim.metrics.summary import MetricsContext
+from casesim.outputs.collector import collector_off
 from casesim.outputs.temporaries import owner_tag, remove_dead_siblings
 from casesim.scenario.schema import Scenario
 
@@ -116,8 +116,8 @@ def _exit_without_teardown_once() -> None:
     """Make this part process end at once when it exits, without tearing its objects down.
 
     A part holds a whole simulation: hundreds of thousands of cases, processes and events. At exit the
-    interpreter would free them one by one and walk them with a full collection, about 10 seconds at
-    national size, and the parent waits for the processes to end before it merges. Everything a part
+    interpreter would free them one by one and walk them with a full collection, seconds at national
+    size, and the parent waits for the processes to end before it merges. Everything a part
     returns has been sent by then (the pool's result queue writes synchronously), so the process can end
     with ``os._exit`` at the start of its exit, after flushing its output.
     """
@@ -177,8 +177,8 @@ def part_environment(environ: Mapping[str, str] | None = None, thp: str | None =
     CPython's own allocator takes its memory in arenas of its own that the kernel gives ordinary 4 KiB
     pages. Started with glibc's allocator (``PYTHONMALLOC=malloc``) and glibc asked to mark its heap for
     transparent huge pages of 2 MiB (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``), the part's objects lie
-    on huge pages: at 1 in 2 of the national preset the simulation took 0.90 of the CPU time, for 5% more
-    resident memory (docs/performance.md, step 13). glibc's allocator alone, without huge pages, is
+    on huge pages, which saves CPU time at national size for a few per cent more resident memory
+    (docs/performance.md, step 13, has the measurements). glibc's allocator alone, without huge pages, is
     slower than CPython's, so nothing is set where the kernel has no transparent huge pages (not Linux, or
     the mode ``never``). The results are the same to the bit: only where objects lie changes.
 
@@ -243,17 +243,19 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
 
     global _PART_DIR
     _PART_DIR = out_dir
+    own_process = multiprocessing.parent_process() is not None   # (not when called directly)
     cpu, wall = time.process_time(), time.perf_counter()
-    sim = Simulation(scenario, seed)
-    while sim.running:
-        sim.step()
-        if progress is not None:
-            progress.put((part, sim.time, len(sim.log)))
+    with collector_off() if own_process else nullcontext():   # a worker process is casesim's own
+        sim = Simulation(scenario, seed)
+        while sim.running:
+            sim.step()
+            if progress is not None:
+                progress.put((part, sim.time, len(sim.log)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     huge = _huge_pages_mib()   # at the horizon, when the part holds the most
     for name in _COLUMNS:   # one column at a time: the part's peak is its simulation and one column
-        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log.columns(names=(name,), in_time_order=False)[name])
-    if multiprocessing.parent_process() is not None:   # in a part's own process (not when called directly)
+        np.save(Path(out_dir) / f"{part}_{name}.npy", sim.log.columns(names=(name,))[name])
+    if own_process:
         _exit_without_teardown_once()
     return {"strings": sim.log.strings, "register": sim.register, "staff": sim.staff_table(),
             "ctx": metrics_context(sim), "cases_created": sim.cases_created,

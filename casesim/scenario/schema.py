@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from casesim.engine import models
-from casesim.engine.models.staffing import Staffing
+from casesim.scenario import policies
 from casesim.scenario.journey import Journey, check_journey, instant_breach_cycles
 from casesim.scenario.params import (
     CENTURY,
@@ -52,6 +51,7 @@ from casesim.scenario.params import (
     bounded,
     reject_unknown,
 )
+from casesim.scenario.staffing import Staffing
 from casesim.scenario.yamlio import LineMap, Problem, ScenarioError, problems_from_validation, resolve
 
 ASSUMPTION = "assumption"
@@ -191,13 +191,13 @@ def _default_modes() -> dict[str, ModeSpec]:
 class Management(Strict):
     """The case-management model of one setting."""
 
-    cover: models.params_type("cover") = P(lambda: {"name": "temporary"}, "policy",
-                                            "assumption: absent managers' cases go to a colleague for the "
-                                            "absence and come back")
-    approach: models.params_type("approach") = P(lambda: {"name": "individual"}, "policy",
-                                                  "DOMICE: individual-based in the community")
-    segmentation: models.params_type("segmentation") = P(lambda: {"name": "patch"}, "policy",
-                                                          "DOMICE: locality (patch) working")
+    cover: policies.params_type("cover") = P(lambda: {"name": "temporary"}, "policy",
+                                              "assumption: absent managers' cases go to a colleague for the "
+                                              "absence and come back")
+    approach: policies.params_type("approach") = P(lambda: {"name": "individual"}, "policy",
+                                                    "DOMICE: individual-based in the community")
+    segmentation: policies.params_type("segmentation") = P(lambda: {"name": "patch"}, "policy",
+                                                            "DOMICE: locality (patch) working")
 
 
 def _default_management() -> dict[str, Management]:
@@ -233,16 +233,17 @@ class Process(Strict):
                                     "scaled by motivation/0.5", ge=0, le=1,
                                     limit=PROBABILITY)
     risk_review: RiskReview = P(RiskReview, "section", "see fields")
-    contact_settlement: Literal["each", "aggregate"] = P(
-        "each", "choice", "model grain, not behaviour: `each` decides every required contact at its own time; "
-        "`aggregate` decides the contacts due in a window at once (each kept stretch as one row, each miss at "
-        "its own time), for national runs; see docs/model.md: contacts in aggregate")
-    contact_window_days: float = P(56, "days", "with contact_settlement: aggregate, the longest window; it also "
-                                   "ends at the case's next assessment, plan, review, offence or end of stay and "
-                                   "at the next leave, absence or return of anyone its contacts rest on (it runs "
-                                   "across the manager's absence when no cover policy acts on it). 56: the "
-                                   "longest window the prototype measured without a bias beyond seed noise", gt=0,
-                                   le=DECADE_DAYS, limit=DECADE)
+
+
+#: Fields a scenario may no longer set, by data path, with why: validation names them as retired (with the
+#: file and line) rather than as unknown.
+RETIRED_FIELDS: dict[tuple[str, ...], str] = {
+    ("process", "contact_settlement"): "retired: every contact is now decided at its own time (contacts in "
+    "aggregate were removed, so a case's state can change between any two contacts); delete this setting "
+    "(`each`, what every contact now is, is still accepted)",
+    ("process", "contact_window_days"): "retired with process.contact_settlement: every contact is now decided "
+    "at its own time, so there is no window of contacts; delete this setting",
+}
 
 
 class Compliance(Strict):
@@ -442,10 +443,10 @@ class Scenario(Strict):
     modes: dict[str, ModeSpec] = P(_default_modes, "section", _MODE_SOURCE)
     management: dict[str, Management] = P(_default_management, "setting -> model",
                                           "DOMICE: individual in the community, team-based in custody")
-    mode_assignment: models.params_type("mode_assignment") = P(lambda: {"name": "risk_table"}, "policy",
-                                                                "see modes.py")
-    enforcement: models.params_type("enforcement") = P(lambda: {"name": "graduated"}, "policy",
-                                                        "see enforcement.py")
+    mode_assignment: policies.params_type("mode_assignment") = P(lambda: {"name": "risk_table"}, "policy",
+                                                                  "see modes.py")
+    enforcement: policies.params_type("enforcement") = P(lambda: {"name": "graduated"}, "policy",
+                                                          "see enforcement.py")
     process: Process = P(Process, "section", "see fields")
     compliance: Compliance = P(Compliance, "section", "see fields")
     providers: list[ProviderSpec] = P(list, "list", "scenario input")
@@ -490,8 +491,7 @@ class Scenario(Strict):
 def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
     """Checks across sections, as (path, message) pairs."""
     out: list[tuple[tuple[Any, ...], str]] = list(check_journey(s.journey))
-    misses_can_breach = getattr(s.enforcement, "acceptable_absence_share", 0.0) < 1
-    out.extend(instant_breach_cycles(s.journey, s.process.first_contact_days, misses_can_breach))
+    out.extend(instant_breach_cycles(s.journey, s.process.first_contact_days, s.enforcement.misses_can_breach()))
     if s.time.warmup_days >= s.time.horizon_days:
         out.append((("time", "warmup_days"), "must be less than time.horizon_days"))
     for name, mix in (("risk_mix", sum(s.arrivals.risk_mix.as_dict().values())),
@@ -508,14 +508,10 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if setting not in SETTINGS:
             out.append((("management", setting), f"unknown setting; valid: {', '.join(SETTINGS)}"))
     for setting, m in s.management.items():   # each policy checks what it needs of the rest
-        for part in ("approach", "segmentation"):
-            check = getattr(models.policy_class(part, getattr(m, part)), "check", None)
-            if check is not None:
-                out.extend(check(s, setting, ("management", setting, part)))
+        for part in ("approach", "segmentation", "cover"):
+            out.extend(getattr(m, part).check(s, setting, ("management", setting, part)))
     for part in ("mode_assignment", "enforcement"):
-        check = getattr(models.policy_class(part, getattr(s, part)), "check", None)
-        if check is not None:
-            out.extend(check(s, (part,)))
+        out.extend(getattr(s, part).check(s, (part,)))
     for i, g in enumerate(s.staff):
         if s.costs.role_of(g) not in s.costs.roles:
             out.append((("staff", i, "role"), f"no cost for role '{s.costs.role_of(g)}'; define it under "
@@ -546,7 +542,8 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = (), *,
 
     With ``allow_large=False`` a scenario whose estimated size is over the ceilings (:func:`size_problems`)
     is refused too, as the command line does unless given ``--allow-large``. The default lets library
-    callers (``casesim.outputs.results.run``, sweeps, scripts) run what they ask for, as before the ceilings.
+    callers (``casesim.outputs.results.run``, sweeps, scripts) run what they ask for: the ceilings guard the
+    command line.
     """
     data, lines = resolve(path, overrides, defaults=_defaults() if overrides else None)
     scenario, lines = validate_data(data, lines)
@@ -563,9 +560,9 @@ def _defaults() -> dict[str, Any]:
 def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineMap]:
     """Validate already-loaded data, mapping every problem to its file and line."""
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(_without_settled_each(data))
     except ValidationError as exc:
-        raise ScenarioError(problems_from_validation(exc, lines)) from None
+        raise ScenarioError(_name_retired(problems_from_validation(exc, lines))) from None
     problems = []
     for path, message in cross_check(scenario):
         file, line = lines.locate(path)
@@ -573,6 +570,28 @@ def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineM
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     return apply_scale(scenario), lines
+
+
+def _without_settled_each(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without ``process.contact_settlement: each`` and the ``contact_window_days`` beside it.
+
+    ``each`` names what every contact now is (decided at its own time), and under it the window never had
+    an effect, so a scenario written before the setting was retired, such as the ``scenario.resolved.yaml``
+    of an older result, which spells out both, still runs and gives the same results. Only ``aggregate``,
+    which would no longer be what it says, is refused (:data:`RETIRED_FIELDS`)."""
+    process = data.get("process") if isinstance(data, dict) else None
+    if not isinstance(process, dict) or process.get("contact_settlement") != "each":
+        return data
+    kept = {k: v for k, v in process.items() if k not in ("contact_settlement", "contact_window_days")}
+    return {**data, "process": kept}
+
+
+def _name_retired(problems: list[Problem]) -> list[Problem]:
+    """The problems, with an unknown field that a scenario could once set (:data:`RETIRED_FIELDS`) named as
+    retired, and why."""
+    retired = {".".join(path): why for path, why in RETIRED_FIELDS.items()}
+    return [Problem(p.file, p.line, p.path, retired[p.path]) if p.path in retired
+            and p.message.startswith("unknown field") else p for p in problems]
 
 
 def _scaled_count(n: int, scale: float) -> int:
@@ -608,11 +627,10 @@ def apply_scale(s: Scenario) -> Scenario:
 # --------------------------------------------------------------------------- size of a run
 
 #: The largest estimated run (events, as :func:`estimate_size` counts them) the command line starts without
-#: ``--allow-large``. The national preset (``england_wales_national.yaml``, about 48 million rows of events
-#: in practice) is estimated at about 136 million, as is its one-contact-a-row twin (``england_wales.yaml``,
-#: about 61 million rows): the ceiling leaves 2.2 times that. A national run peaks at about 4 GiB, so a run
-#: at the ceiling would need roughly 10-20 GiB: what a well-equipped workstation holds, and hours of
-#: computing.
+#: ``--allow-large``. The national scenarios (``england_wales.yaml``, ``england_wales_national.yaml``: tens of
+#: millions of rows of events in practice) are estimated at over a hundred million, and the ceiling leaves
+#: about twice that. A national run is held within 4 GiB (docs/performance-overview.md), so a run at the
+#: ceiling would need several times that: what a well-equipped workstation holds, and hours of computing.
 EVENT_CEILING = 300_000_000
 #: The most ticks (``horizon_days / tick_days``: rows of the time series, each a pass over the staff) the
 #: command line runs without ``--allow-large``: a century of daily ticks is 36,500.
@@ -622,8 +640,9 @@ TICK_CEILING = 100_000
 #: re-assessment, risk and mode change) and per further offence (breach, court or recall and the stay it
 #: starts): set from the event logs of the baseline and the national preset (about 10-11 rows a stay beside
 #: the contacts and reviews), rounded up. A case counts 30: its arrival, allocation and exit rows, and its
-#: own memory (about 2 KB a case, docs/performance-overview.md) weighs about as much as 27 rows of the log (about 65
-#: bytes a row at a national run's peak), so a huge initial population is caught even over a short horizon.
+#: own memory (a couple of KB, docs/performance-overview.md), which weighs about as much as a few dozen
+#: rows of the log at a national run's peak (tens of bytes a row), so a huge initial population is caught
+#: even over a short horizon.
 PER_CASE, PER_STAY, PER_CONTACT, PER_REVIEW, PER_OFFENCE = 30.0, 12.0, 1.0, 3.0, 15.0
 #: A staff post counts as this many events (its agent, rosters and index entries weigh about as much in
 #: memory), plus two per absence (start and end).
@@ -731,7 +750,7 @@ def estimate_size(s: Scenario) -> RunSize:
     for the days it lasts). Each case's happenings come from :func:`_journey_rates`, cut at the horizon
     (a case arriving on day t accrues at most its stage's rate a day for the days left). Staff posts count
     :data:`PER_POST` each plus two events per expected absence (leave blocks, sickness episodes) and a few
-    per departure. It errs on the high side (about 2.2 to 2.9 times the rows of the shipped presets' logs);
+    per departure. It errs on the high side (two to three times the rows of the shipped presets' logs);
     what it must get right is the order of magnitude, before anything is allocated. It takes well under a
     second even for the largest journey a file can hold (:data:`MAX_SOLVED_STAGES`).
     """

@@ -131,12 +131,13 @@ def _execute(tasks: list[tuple[int, int, Scenario, int]], workers: int,
             if on_done is not None:
                 on_done()
         return out
+    import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     got: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=gc.disable) as pool:   # casesim's own processes: casesim.outputs.collector
         futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             got[futures[future]] = future.result()

@@ -303,8 +303,8 @@ def build_design(loaded: LoadedExperiment, validate: bool = True, allow_large: b
     """Expand an experiment into variants and runs; with ``validate`` check each variant's scenario first.
 
     With ``allow_large=False`` a design over :data:`RUN_CEILING` runs is refused before it is expanded, and
-    (with ``validate``) so is a variant whose run is over the scenario ceilings. The default keeps library
-    callers as they were: they get what they ask for.
+    (with ``validate``) so is a variant whose run is over the scenario ceilings. The default lets library
+    callers run what they ask for: the ceilings guard the command line.
     """
     exp = loaded.experiment
     if not allow_large:

@@ -109,10 +109,12 @@ def run_part(task: dict[str, Any]) -> dict[str, Any]:
     out = Path(task["out"])
     if out.exists():
         return {"id": task["id"], "skipped": True, "seconds": 0.0}
+    from casesim.outputs.collector import collector_off
     from casesim.outputs.results import run
 
     started = time.perf_counter()
-    result = run(task["scenario"], seed=task["seed"], overrides=task["overrides"])
+    with collector_off():   # a task of casesim's own on its worker; the collector is restored after
+        result = run(task["scenario"], seed=task["seed"], overrides=task["overrides"])
     row: dict[str, Any] = {"run_id": task["id"], "variant": task["variant"],
                            "replication": int(task["replication"]), "seed": int(task["seed"])}
     row.update(task["factors"])

@@ -25,7 +25,7 @@ class Case(mesa.Agent):
     A national run holds hundreds of thousands of cases at once, so the attributes live in
     ``__slots__`` (no per-case dictionary); the needs identified and met are bit masks over the
     model's list of needs (bit ``i``: ``model.needs[i]``), small integers that Python shares, where a
-    set of names cost about 200 bytes each; and the warning list starts as a shared empty tuple that is
+    set of names would take hundreds of bytes; and the warning list starts as a shared empty tuple that is
     replaced, not mutated, when it changes. :attr:`identified`, :attr:`met` and :attr:`open_needs` give
     the names.
     """
@@ -121,5 +121,5 @@ class Case(mesa.Agent):
 
     def history(self) -> pd.DataFrame:
         """Every logged happening of this case so far, in time order."""
-        ev = self.model.log.to_frame(until=self.model.env.now)
+        ev = self.model.log.to_frame()
         return ev[ev["case"] == self.no].reset_index(drop=True)

@@ -14,12 +14,12 @@ class Roster(list):
     """A staff member's cases or case teams: a set kept as a list (``add`` if absent, ``discard`` if present).
 
     A case is on its holder's roster (and on its stand-in's while covered), a team on its members'; a member
-    has dozens at once, and a set of them, about four times the size of what it holds, cost some 65 bytes a
-    case where a list costs about 9. Nothing depends on a roster's order: where one is walked to act on
+    has dozens at once, and a set is several times the size of what it holds where a list is not much
+    larger (one pointer an item). Nothing depends on a roster's order: where one is walked to act on
     its items it is sorted first, by case number or team id (the one walk unsorted only clears a field of
     each case). ``add`` looks before it appends, as a set would; where the item
     cannot be on the roster yet (a case given to a new holder, a newly formed team) the engine appends
-    without the look. ``discard`` scans, a fraction of a microsecond for a caseload of fifty.
+    without the look. ``discard`` scans, which is cheap for a caseload of dozens.
     """
 
     __slots__ = ()
@@ -50,9 +50,6 @@ class CaseManager(mesa.Agent):
         self.generation = generation      # 0 for the first holder of the post, +1 per replacement
         self.in_post = True               # False once the person has left the service
         self.absent = False               # on leave or sick
-        self.next_change = float("inf")   # when this person next goes on leave, comes back or leaves (staff_life)
-        self.next_back: float | None = None   # if the change at next_change is an absence nobody acts on: its end
-        self.next_after_back = float("inf")   # then: the change after that return
         self.starter_until = 0.0          # reduced capacity until this day
         self.pod: int | None = None
         self.held = Roster()              # cases this manager is responsible for

@@ -97,7 +97,7 @@ class Team(mesa.Agent):
 class FormerTeam:
     """What a case keeps of a disbanded team that held it, as its ``last_holder``: the team's id, which the
     next change of holder records. A disbanded team never holds a case again, so nothing else of it is
-    read; kept whole, they were 0.3 a case active at the national preset's horizon (about 270 bytes each)."""
+    read, and a case that kept the whole team would keep its staff list and Mesa's bookkeeping alive."""
 
     __slots__ = ("unique_id",)
 

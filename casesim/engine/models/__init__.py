@@ -1,9 +1,13 @@
-"""Configurable case-management models: each policy is a strategy registered by name.
+"""Configurable case-management models: each policy is a strategy implementing a Protocol of its kind
+(:mod:`casesim.engine.models.protocols`), built from its parameters declared in the scenario layer
+(``casesim/scenario/policies.py``).
 
 Importing this package registers every built-in policy.
 """
 
 from casesim.engine.models import approach, enforcement, modes, segmentation, staffing  # noqa: F401
-from casesim.engine.models.registry import build, names, params_type, policy, policy_class
+from casesim.engine.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
+from casesim.engine.models.registry import build, names, params_type, policy, policy_class, unimplemented
 
-__all__ = ["build", "names", "params_type", "policy", "policy_class"]
+__all__ = ["Approach", "Cover", "Enforcement", "ModeAssignment", "Segmentation", "build", "names", "params_type",
+           "policy", "policy_class", "unimplemented"]

@@ -1,21 +1,26 @@
 """Approaches: who is responsible for a case in a setting, an individual or a team.
 
-The engine calls, for the setting a case is in:
+The engine asks the approach of the setting a case is in what :class:`~casesim.engine.models.protocols.Approach`
+lists:
 
+* ``keeps_across(sim, case, stage)`` when the case enters a stage of this setting from the other one;
 * ``take_on(sim, case, stage)`` at every stage entry: make sure the right holder has the case;
 * ``assessment(sim, case)`` -> (days the assessment takes, probability each need is found);
 * ``after_plan(sim, case, planned_needs)`` once the plan is made;
 * ``on_review(sim, case)`` at each formal review;
-* ``let_go(sim, case)`` when the case leaves the setting or the system.
+* ``let_go(sim, case)`` when the case leaves the setting or the system;
+* ``replacement(sim, team, leaver)`` when a member of a case team leaves the service.
+
+The parameters of each approach are declared in the scenario layer (``casesim/scenario/policies.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from casesim.engine.agents.case_manager import CaseManager
 from casesim.engine.agents.team import Team
-from casesim.scenario.params import DECADE, DECADE_DAYS, PROBABILITY, P, Strict
+from casesim.scenario.policies import HybridParams, IndividualParams, TeamParams
 
 from casesim.engine.models.registry import policy  # isort: skip
 
@@ -33,17 +38,12 @@ def break_cause(case: Case, setting: str, default: str) -> str:
     return default
 
 
-class IndividualParams(Strict):
-    """A named case manager holds the case."""
-
-    name: Literal["individual"] = "individual"
-    assessment_days: float = P(15, "days", "England & Wales practice: a sentence plan within 15 working days "
-                               "of sentence (assumption: calendar days)", gt=0, le=DECADE_DAYS, limit=DECADE)
-    detection_probability: float = P(0.8, "probability", "assumption: a single practitioner's structured "
-                                     "assessment finds most but not all needs", ge=0, le=1, limit=PROBABILITY)
-    keep_from_other_setting: bool = P(False, "flag", "DOMICE: under patch working one manager may hold the "
-                                      "case through its whole journey, custody included ('through the gate')",
-                                      "a manager from the other setting who holds the case on entry keeps it")
+def least_pressed_outsider(sim: Simulation, team: Team, leaver: CaseManager) -> CaseManager | None:
+    """The least-pressed colleague at work in the leaver's setting who is not on ``team`` already (any
+    group, patch, specialism or skill), or None: who takes a departing member's seat today."""
+    index = sim.staff_index[leaver.setting]
+    pool = [x for x in index.smallest(index.classes, len(team.members) + 1) if x not in team.members]
+    return pool[0] if pool else None
 
 
 @policy("approach", IndividualParams)
@@ -87,24 +87,10 @@ class Individual:
     def let_go(self, sim: Simulation, case: Case) -> None:
         sim.release(case)
 
-
-class TeamParams(Strict):
-    """A team unique to the case, convened by a chair, holds it."""
-
-    name: Literal["team"] = "team"
-    staff_members: int = P(1, "staff", "DOMICE: custody teams draw staff and provider representatives; "
-                           "assumption: one key worker besides the chair", ge=0, le=100, strict=True,
-                           limit="a hundred: larger than any case conference")
-    provider_representatives: bool = P(True, "flag", "DOMICE: team members are, or represent, providers of "
-                                       "services")
-    assessment_days: float = P(28, "days", "assumption: separate assessments by members, then a meeting to "
-                               "agree them, take longer than one practitioner's", gt=0, le=DECADE_DAYS,
-                               limit=DECADE)
-    detection_probability: float = P(0.9, "probability", "assumption: several professional perspectives find "
-                                     "more needs than one", ge=0, le=1, limit=PROBABILITY)
-    chair_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the chair "
-                                    "carries the case in the caseload count", ge=0, le=10,
-                                    limit="ten times the case's weight: more than any one person carries")
+    def replacement(self, sim: Simulation, team: Team, leaver: CaseManager) -> CaseManager | None:
+        """An individual approach forms no teams; should one of its setting's teams lose a member, the
+        least-pressed colleague not on it takes the seat (:func:`least_pressed_outsider`)."""
+        return least_pressed_outsider(sim, team, leaver)
 
 
 @policy("approach", TeamParams)
@@ -177,18 +163,18 @@ class TeamBased:
         if isinstance(team, Team):
             team.dissolve()
 
+    def replacement(self, sim: Simulation, team: Team, leaver: CaseManager) -> CaseManager | None:
+        """Who takes ``leaver``'s seat on ``team`` (the leaver is out of post and off the staff index already):
+        the least-pressed colleague at work in the setting who is not on the team already
+        (:func:`least_pressed_outsider`), whatever their specialisms or skills, or None to leave the seat.
+
+        This is the place for eligibility: a replacement that must suit the case (its segment) or be skilled
+        for the leaver's tasks is decided here, not by the engine."""
+        return least_pressed_outsider(sim, team, leaver)
+
     def driver(self, chair: CaseManager, staff: list[CaseManager]) -> CaseManager | None:
         """Nobody drives the plan alone in a pure team."""
         return None
-
-
-class HybridParams(TeamParams):
-    """A case team plus one member who drives the plan day to day."""
-
-    name: Literal["hybrid"] = "hybrid"  # type: ignore[assignment]
-    driver_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the driver "
-                                     "carries the case like an individual case manager would", ge=0, le=10,
-                                     limit="ten times the case's weight: more than any one person carries")
 
 
 @policy("approach", HybridParams)

@@ -1,33 +1,43 @@
-"""Registry of case-management policies, chosen by name in a scenario.
+"""Registry of case-management policies: which class implements each declared policy.
 
-Each policy kind (approach, segmentation, mode_assignment, enforcement) maps names to a pair:
-a pydantic parameter model whose ``name`` field is a ``Literal`` of the policy's name, and the
-class implementing it. The scenario schema builds a discriminated union per kind from this
-registry, and the engine builds policies with :func:`build`; it never looks at the name itself.
+A policy's parameters are declared in the scenario layer (``casesim/scenario/policies.py``): a pydantic
+model per policy, whose ``name`` field is a ``Literal`` of the policy's name, listed by kind in
+``POLICIES``; the schema validates a scenario against them without loading the engine. Here each
+parameter model is mapped to the class that implements the policy (:func:`policy`, a class decorator),
+and the engine builds a policy from its parameters with :func:`build`, which looks up the parameters'
+type: it never looks at the name itself. What the engine asks each kind of policy is in
+:mod:`casesim.engine.models.protocols`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import BaseModel, Discriminator
+from pydantic import BaseModel
 
-KINDS = ("approach", "segmentation", "mode_assignment", "enforcement", "cover")
+from casesim.scenario.policies import KINDS, POLICIES, name_of
+from casesim.scenario.policies import params_type as params_type
 
+#: kind -> policy name -> (parameter model, implementing class)
 _REGISTRY: dict[str, dict[str, tuple[type[BaseModel], type]]] = {k: {} for k in KINDS}
+#: kind -> parameter model -> implementing class (what :func:`build` looks up)
+_CLASSES: dict[str, dict[type[BaseModel], type]] = {k: {} for k in KINDS}
 
 
 def policy(kind: str, params: type[BaseModel]) -> Callable[[type], type]:
-    """Class decorator: register ``cls`` as the policy of ``kind`` named by ``params.name``."""
+    """Class decorator: register ``cls`` as the implementation of the ``kind`` policy whose parameters are
+    ``params`` (a model declared for ``kind`` in ``casesim.scenario.policies.POLICIES``)."""
     if kind not in _REGISTRY:
         raise ValueError(f"unknown policy kind {kind!r}; valid: {', '.join(KINDS)}")
-    name = params.model_fields["name"].default
-    if not isinstance(name, str):
-        raise TypeError(f"{params.__name__}.name needs a string default (the policy's name)")
+    if params not in POLICIES[kind]:
+        raise TypeError(f"{params.__name__} is not declared as a {kind} policy: add it to POLICIES in "
+                        "casesim/scenario/policies.py")
+    name = name_of(params)
 
     def register(cls: type) -> type:
         _REGISTRY[kind][name] = (params, cls)
+        _CLASSES[kind][params] = cls
         cls.Params = params
         return cls
 
@@ -35,24 +45,23 @@ def policy(kind: str, params: type[BaseModel]) -> Callable[[type], type]:
 
 
 def names(kind: str) -> list[str]:
-    """Registered policy names of one kind."""
+    """Registered (implemented) policy names of one kind."""
     return sorted(_REGISTRY[kind])
 
 
-def params_type(kind: str) -> Any:
-    """A discriminated union (on ``name``) of every registered parameter model of ``kind``."""
-    models = tuple(p for p, _ in _REGISTRY[kind].values())
-    if len(models) == 1:
-        return models[0]
-    return Annotated[Union[models], Discriminator("name")]  # noqa: UP007
+def unimplemented() -> list[tuple[str, str]]:
+    """(kind, name) of every policy declared in the scenario layer that no class implements."""
+    return [(kind, name_of(p)) for kind in KINDS for p in POLICIES[kind] if p not in _CLASSES[kind]]
 
 
 def policy_class(kind: str, params: BaseModel) -> type:
-    """The class implementing the policy that ``params`` names."""
-    return _REGISTRY[kind][params.name][1]  # type: ignore[attr-defined]
+    """The class implementing the ``kind`` policy that ``params`` are the parameters of."""
+    try:
+        return _CLASSES[kind][type(params)]
+    except KeyError:
+        raise LookupError(f"no {kind} policy is implemented for {type(params).__name__}") from None
 
 
 def build(kind: str, params: BaseModel) -> Any:
-    """Instantiate the policy that ``params`` names."""
-    _, cls = _REGISTRY[kind][params.name]  # type: ignore[attr-defined]
-    return cls(params)
+    """Instantiate the ``kind`` policy that ``params`` are the parameters of."""
+    return policy_class(kind, params)(params)

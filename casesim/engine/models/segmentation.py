@@ -1,16 +1,18 @@
 """Segmentation of the caseload: which staff are eligible to hold a case, and when a holder
 may keep it.
 
-The engine (through the approach) asks a segmentation:
+The approach, the cover policy and the reallocation of a leaver's cases ask the segmentation of the
+stage's setting (through ``Simulation.segmentation_for``) what
+:class:`~casesim.engine.models.protocols.Segmentation` lists:
 
-* ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the case's current
-  setting who can hold its mode, right now (with ``fallback_any``: else anyone who can);
+* ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the stage's setting
+  who can hold the case's mode, right now (with ``fallback_any``: else anyone who can);
 * ``keeps(sim, case, stage, holder)``: may the current holder go on holding it;
-* ``choose(sim, case, stage)``: the staff member to allocate (least weighted load among the
-  candidates, optionally preferring the previous manager);
+* ``choose(sim, case, stage)``: the staff member to allocate (the least-pressed candidate,
+  optionally preferring the previous manager);
 * ``handoff_cause(sim, case, stage, holder)``: why the holder changes when it is not kept.
 
-A new segmentation subclasses :class:`Segmentation` and overrides ``eligible`` (and, where it
+A new segmentation subclasses :class:`EligibilitySegmentation` and overrides ``eligible`` (and, where it
 has its own reasons for a hand-over, ``handoff_cause``). ``eligible`` may read the case freely but
 only the static attributes of the staff member (setting, patch, specialisms, modes, group): the
 staff index (``casesim/engine/staff_index.py``) asks it once per class of interchangeable staff.
@@ -31,33 +33,40 @@ Labels are a staff group's ``specialisms``, written ``kind:value``. A staff memb
 label of the kind a policy reads is generic: eligible for every case under that policy (except
 task by process, which splits all staff in two). ``task`` and ``type`` can add the patch rule
 with ``match_patch: true``.
+
+Their parameters, and the static checks of the labels against the scenario, are declared in the
+scenario layer (``casesim/scenario/policies.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from casesim.engine.agents.case_manager import CaseManager
 from casesim.engine.models.registry import policy
 from casesim.engine.staff_index import StaffClass
-from casesim.scenario.params import RISKS, P, Strict
+from casesim.scenario.policies import (
+    ASSESSMENT,
+    STAGE,
+    TASK,
+    TASK_LABELS,
+    PatchParams,
+    SegmentationParams,
+    SpecialisedParams,
+    TaskParams,
+    TypeParams,
+    labels,
+)
 
 if TYPE_CHECKING:
     from casesim.engine.agents.case import Case
     from casesim.engine.simulation import Simulation
-    from casesim.scenario.schema import Scenario, StaffGroup
 
-Problems = list[tuple[tuple[Any, ...], str]]
-
-_PREFER_SOURCE = ("DOMICE continuity: returning a case to the manager who knew it; assumption that a "
-                  "service does so only while that manager is under capacity")
-_FALLBACK_SOURCE = "assumption: a service reallocates outside the segment rather than leave a case unallocated"
-
-STAGE, TASK = "stage", "task"
-ASSESSMENT = "assessment"           # the one task label: an assessment / pre-sentence report unit
-TASK_LABELS = (ASSESSMENT,)
+__all__ = ["ASSESSMENT", "STAGE", "TASK", "TASK_LABELS", "CaseType", "Patch", "PatchParams", "EligibilitySegmentation",
+           "SegmentationParams", "Specialised", "SpecialisedParams", "Task", "TaskParams", "TypeParams", "labels",
+           "least_loaded", "patch_matches", "staff_labels"]
 
 
 def least_loaded(staff: Iterable[CaseManager]) -> CaseManager | None:
@@ -76,28 +85,13 @@ def patch_matches(case: Case, m: CaseManager) -> bool:
     return m.patch is None or m.patch == case.patch
 
 
-def labels(specialisms: Iterable[str], kind: str) -> frozenset[str]:
-    """The values of the ``kind:value`` labels among ``specialisms``."""
-    prefix = kind + ":"
-    return frozenset(s[len(prefix):] for s in specialisms if s.startswith(prefix))
-
-
 @cache
 def staff_labels(specialisms: frozenset[str], kind: str) -> frozenset[str]:
     """:func:`labels` of a staff member's (frozen) specialisms, remembered: eligibility asks often."""
     return labels(specialisms, kind)
 
 
-class SegmentationParams(Strict):
-    """Parameters every segmentation shares."""
-
-    prefer_previous_manager: bool = P(False, "flag", _PREFER_SOURCE, "allocate to the case's previous manager "
-                                      "when eligible and under capacity")
-    fallback_any: bool = P(True, "flag", _FALLBACK_SOURCE, "when no eligible staff member can hold the case, "
-                           "any staff member of the setting may")
-
-
-class Segmentation:
+class EligibilitySegmentation:
     """Shared behaviour: eligibility filter, fallback, least-load choice, hand-over cause."""
 
     default_cause = "reallocation"
@@ -162,17 +156,8 @@ class Segmentation:
         return self.default_cause
 
 
-class PatchParams(SegmentationParams):
-    """Patch (generic) working: a manager holds every case from its locality."""
-
-    name: Literal["patch"] = "patch"
-    match_patch: bool = P(True, "flag", "DOMICE: locality or patch working assigns all work from one area "
-                          "to its case managers", "only staff of the case's patch (or covering all "
-                          "patches) are eligible; false pools the whole setting")
-
-
 @policy("segmentation", PatchParams)
-class Patch(Segmentation):
+class Patch(EligibilitySegmentation):
     """One manager holds the case through its journey within the area (generic working)."""
 
     def eligible(self, sim: Simulation, case: Case, stage: str, m: CaseManager) -> bool:
@@ -181,15 +166,7 @@ class Patch(Segmentation):
 
 # --- segmentations by specialism label ----------------------------------------------------------
 
-class SpecialisedParams(SegmentationParams):
-    """Parameters shared by the segmentations that read staff specialisms."""
-
-    match_patch: bool = P(False, "flag", "assumption: specialist staff usually serve the whole area; DOMICE: "
-                          "a segmentation may be combined with locality working", "also apply the patch "
-                          "rule: only staff of the case's patch (or covering all patches) are eligible")
-
-
-class Specialised(Segmentation):
+class Specialised(EligibilitySegmentation):
     """A segmentation by specialism labels, optionally within the case's patch.
 
     Subclasses say whether a staff member's labels suit the case now (``fits``) and name the
@@ -213,47 +190,6 @@ class Specialised(Segmentation):
         return self.default_cause
 
 
-def _groups(scenario: Scenario, setting: str) -> list[tuple[int, StaffGroup]]:
-    """Staff groups of ``setting`` with their index in ``scenario.staff``."""
-    return [(i, g) for i, g in enumerate(scenario.staff) if g.setting == setting]
-
-
-def _unknown_labels(groups: list[tuple[int, StaffGroup]], kind: str, valid: Iterable[str],
-                    explain: dict[str, str] | None = None) -> Problems:
-    """Errors for ``kind:value`` labels whose value is not in ``valid`` (``explain`` may say why)."""
-    valid = list(valid)
-    prefix = kind + ":"
-    out: Problems = []
-    for i, g in groups:
-        for j, label in enumerate(g.specialisms):
-            value = label[len(prefix):]
-            if label.startswith(prefix) and value not in valid:
-                why = (explain or {}).get(value, f"unknown {kind} '{value}'")
-                out.append((("staff", i, "specialisms", j),
-                            f"{why}; valid: {', '.join(prefix + v for v in valid)}"))
-    return out
-
-
-def _covered(groups: list[tuple[int, StaffGroup]], kind: str, value: str) -> bool:
-    """Whether a staffed group carries ``kind:value`` or no label of ``kind`` (generic)."""
-    for _, g in groups:
-        mine = labels(g.specialisms, kind)
-        if g.count > 0 and (not mine or value in mine):
-            return True
-    return False
-
-
-class TaskParams(SpecialisedParams):
-    """Vertical (task) segmentation: the journey's work is divided among staff."""
-
-    name: Literal["task"] = "task"
-    by: Literal["stage", "process"] = P(
-        "stage", "choice", "DOMICE: vertical segmentation gives the stages of the journey, or the tasks of the "
-        "case-management process, to different staff", "stage: staff labelled stage:<STAGE> hold cases in that "
-        "stage (staff without stage labels hold any); process: staff labelled task:assessment hold a case "
-        "until its plan is made, the other staff after")
-
-
 @policy("segmentation", TaskParams)
 class Task(Specialised):
     """Each stage (or each part of the process) has its own staff; the case is handed on between them."""
@@ -267,45 +203,6 @@ class Task(Specialised):
             stages = staff_labels(m.specialisms, STAGE)
             return not stages or stage in stages
         return (ASSESSMENT in staff_labels(m.specialisms, TASK)) == (case.phase == "assess")
-
-    @classmethod
-    def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:
-        """Labels name stages of this setting (or tasks); every stage or task has staff."""
-        params = scenario.management[setting].segmentation
-        groups = _groups(scenario, setting)
-        if params.by == STAGE:
-            stages = scenario.journey.stages
-            here = [s for s, st in stages.items() if st.setting == setting]
-            elsewhere = {s: f"stage '{s}' is in setting {st.setting}, not {setting}"
-                         for s, st in stages.items() if st.setting != setting}
-            out = _unknown_labels(groups, STAGE, here, elsewhere)
-            for s in here:
-                if stages[s].activities and not _covered(groups, STAGE, s):
-                    out.append((path, f"no {setting} staff group is eligible for stage {s}: label a group "
-                                      f"'stage:{s}' or leave one without stage labels"))
-            return out
-        out = _unknown_labels(groups, TASK, TASK_LABELS)
-        unit = [g for _, g in groups if g.count > 0 and ASSESSMENT in labels(g.specialisms, TASK)]
-        rest = [g for _, g in groups if g.count > 0 and ASSESSMENT not in labels(g.specialisms, TASK)]
-        if not unit:
-            out.append((path, f"by: process needs a {setting} staff group labelled 'task:assessment' "
-                              "(the assessment unit)"))
-        if not rest:
-            out.append((path, f"by: process needs a {setting} staff group without 'task:assessment' "
-                              "(to hold cases after the plan)"))
-        return out
-
-
-class TypeParams(SpecialisedParams):
-    """Type segmentation: staff specialise in a kind of case."""
-
-    name: Literal["type"] = "type"
-    by: Literal["risk", "offence", "need"] = P(
-        "risk", "choice", "DOMICE: type segmentation by risk level, offence type or need", "risk: staff "
-        "labelled risk:<LEVEL> hold cases at that current risk level; offence: offence:<type> by offence type; "
-        "need: need:<need> hold cases with that need identified and not yet met. Staff without a label of "
-        "the kind are generic and hold any case (under need: the only ones for cases with no unmet need)")
-
 
 @policy("segmentation", TypeParams)
 class CaseType(Specialised):
@@ -323,27 +220,3 @@ class CaseType(Specialised):
         if by == "offence":
             return case.offence in mine
         return not mine.isdisjoint(case.open_needs)
-
-    @classmethod
-    def check(cls, scenario: Scenario, setting: str, path: tuple[Any, ...]) -> Problems:
-        """Labels name known risk levels, offences or needs; every risk level (offence type with a
-        positive share) has staff; under need, a generic group serves cases without unmet needs."""
-        by = scenario.management[setting].segmentation.by
-        groups = _groups(scenario, setting)
-        a = scenario.arrivals
-        valid = {"risk": list(RISKS), "offence": list(a.offence_mix), "need": list(a.needs_prevalence)}[by]
-        out = _unknown_labels(groups, by, valid)
-        if by == "risk":
-            must = valid
-        elif by == "offence":
-            must = [o for o in valid if a.offence_mix[o] > 0]
-        else:
-            must = []
-            if not any(g.count > 0 and not labels(g.specialisms, by) for _, g in groups):
-                out.append((path, f"by: need needs a {setting} staff group without need labels, to hold "
-                                  "cases with no identified unmet need"))
-        for value in must:
-            if not _covered(groups, by, value):
-                out.append((path, f"no {setting} staff group is eligible for {by} {value}: label a group "
-                                  f"'{by}:{value}' or leave one without {by} labels"))
-        return out

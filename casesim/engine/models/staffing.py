@@ -7,7 +7,10 @@ post is then vacant for the recruitment lag and filled by a new starter with a r
 capacity for a while. Absences and departures show in the log as ``capacity`` changes.
 
 Cover policies (``management.<setting>.cover``) are strategies; the engine asks them
-``on_absence(sim, manager, days)`` and ``on_return(sim, manager)``:
+``on_absence(sim, manager, days)``, ``on_return(sim, manager)`` and, once the staff are built,
+``pods(teams)`` (see :class:`~casesim.engine.models.protocols.Cover`); their parameters, and the
+``staffing`` section's, are declared in the scenario layer (``casesim/scenario/policies.py``,
+``casesim/scenario/staffing.py``):
 
 * ``none``: cases wait; contacts due while their manager is away are not offered;
 * ``pod``: a colleague of the manager's pod covers, the named manager stays responsible
@@ -21,13 +24,14 @@ Departures always reallocate for good (cause ``staff_turnover``).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from casesim.engine.agents.case_manager import CaseManager
 from casesim.engine.models.registry import policy
 from casesim.engine.rng import Luck
-from casesim.scenario.params import DECADE, DECADE_DAYS, SHARE, P, Strict
+from casesim.scenario.policies import NoCoverParams, PermanentParams, PodParams, TemporaryParams
+from casesim.scenario.staffing import Staffing
 
 if TYPE_CHECKING:
     from casesim.engine.agents.case import Case
@@ -35,44 +39,6 @@ if TYPE_CHECKING:
 
 # purposes of per-post luck
 LEAVE_GAP, SICK_GAP, SICK_LENGTH, QUIT, VACANT_FOR, LEAVE_LENGTH, VACANCY = 1, 2, 3, 4, 5, 6, 7
-
-
-class Staffing(Strict):
-    """How available staff are: leave, sickness, turnover, vacancies and new starters."""
-
-    annual_leave_days: float = P(30, "days per person per year", "assumption: 25-30 days' leave plus some "
-                                 "public holidays for public-sector staff", ge=0, le=200,
-                                 limit="200 days: more than half the year away on leave")
-    leave_block_days: float = P(7, "days (mean)", "assumption: leave taken in blocks of about a week", ge=0.5,
-                                le=365, limit="a year: a block longer than a year is not leave",
-                                description="at least half a day: absences are events, so tiny blocks would "
-                                "make a run of endless absences")
-    leave_block_spread: float = P(0.5, "share of the mean", "assumption: blocks from half to one and a half "
-                                  "times the mean (uniform)", ge=0, le=1, limit=SHARE)
-    sickness_days_per_year: float = P(11, "days per person per year", "assumption close to the average "
-                                      "working days lost to sickness reported for HMPPS staff (10-13)", ge=0,
-                                      le=365, limit="a whole year")
-    sickness_episode_days: float = P(6, "days (mean of an exponential)", "assumption: most episodes are short, "
-                                     "a few long", ge=0.5, le=365,
-                                     limit="a year: longer episodes are departures, which turnover models",
-                                     description="at least half a day: absences are events, so tiny episodes "
-                                     "would make a run of endless absences")
-    turnover_per_year: float = P(0.10, "leavers per post per year", "assumption in the range reported for "
-                                 "probation officers in HMPPS workforce statistics (about 9-13%)", ge=0,
-                                 le=12, limit="one leaver a month in every post: far above any reported "
-                                 "turnover")
-    recruitment_lag_days: float = P(120, "days (mean)", "assumption: advertising, vetting and notice", ge=0,
-                                    le=DECADE_DAYS, limit=DECADE)
-    vacancy_rate: float = P(0.0, "share of posts vacant on day 0", "scenario input", ge=0, lt=1,
-                                 limit="below 1: a service with every post vacant has nobody to fill them")
-    new_starter_days: float = P(180, "days", "assumption: a protected, reduced caseload for new staff", ge=0,
-                                le=DECADE_DAYS, limit=DECADE)
-    new_starter_capacity_factor: float = P(0.5, "share of full capacity", "assumption", ge=0, le=1, limit=SHARE)
-
-    def static(self) -> bool:
-        """True when nobody is ever away (staff stay as configured)."""
-        return (self.annual_leave_days == 0 and self.sickness_days_per_year == 0
-                and self.turnover_per_year == 0 and self.vacancy_rate == 0)
 
 
 def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator[Any, Any, None]:
@@ -87,11 +53,10 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
         if st.turnover_per_year > 0 else math.inf
     if m.starter_until > env.now:
         env.process(_full_capacity_later(sim, m))
-    cover = sim.cover[m.setting]
 
     def absence(n: int, now: float) -> tuple[float, str, float]:
         """The person's ``n``-th absence, drawn from ``now`` (their last change): when it starts, its cause
-        and its length (a pure function of the post's luck, so it can be known before it comes)."""
+        and its length (a pure function of the post's luck)."""
         gap_leave = -math.log(Luck.u(key, LEAVE_GAP, k + n)) / leave_rate if leave_rate > 0 else math.inf
         gap_sick = -math.log(Luck.u(key, SICK_GAP, k + n)) / sick_rate if sick_rate > 0 else math.inf
         if gap_leave <= gap_sick:
@@ -104,7 +69,6 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
     t_next, cause, days = absence(n, env.now)
     while True:
         if quit_at <= t_next:
-            m.next_change, m.next_back = quit_at, None
             if quit_at > env.now:
                 yield env.timeout(quit_at - env.now)
             sim.staff_leaves(m)
@@ -117,15 +81,9 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
         days = min(days, max(0.0, quit_at - at))
         back = at + days
         following = absence(n + 1, back)
-        # Published for contacts settled in aggregate: a window ends before the next change, unless that is an
-        # absence nobody acts on (no cover, no move of cases), which it can then run across.
-        m.next_change = t_next
-        m.next_back = back if days > 0 and not cover.acts_on(days) else None
-        m.next_after_back = min(following[0], quit_at)
         yield env.timeout(t_next - env.now)
         if days > 0:
             sim.absence_start(m, cause, days)
-            m.next_change, m.next_back = back, None
             yield env.timeout(days)
             sim.absence_end(m)
         n += 1
@@ -138,43 +96,6 @@ def _full_capacity_later(sim: Simulation, m: CaseManager) -> Generator[Any, Any,
 
 
 # --- cover policies --------------------------------------------------------------------------------
-
-class _CoverParams(Strict):
-    cover_after_days: float = P(14, "days", "assumption: only absences of two weeks or more (long sickness) "
-                                "are covered by moving cases; shorter ones wait or go to a duty officer", ge=0,
-                                le=DECADE_DAYS, limit=DECADE)
-
-
-class NoCoverParams(Strict):
-    """Nobody covers: contacts due while the manager is away are not offered."""
-
-    name: Literal["none"] = "none"
-
-
-class PodParams(_CoverParams):
-    """Managers work in pods that cover each other's absences."""
-
-    name: Literal["pod"] = "pod"
-    cover_after_days: float = P(3, "days", "assumption: a pod covers anything longer than a couple of days",
-                                ge=0, le=DECADE_DAYS, limit=DECADE)
-    size: int = P(4, "case managers", "DOMICE: small groups of case managers and support workers covering "
-                  "for one another; assumption: four", ge=2, le=100, strict=True,
-                  limit="a hundred: a pod is a small group, not an office")
-
-
-class TemporaryParams(_CoverParams):
-    """Cases move to another manager for the absence and come back after."""
-
-    name: Literal["temporary"] = "temporary"
-
-
-class PermanentParams(_CoverParams):
-    """Cases move to another manager for good when their manager is away long enough."""
-
-    name: Literal["permanent"] = "permanent"
-    cover_after_days: float = P(28, "days", "assumption: reallocate for good only for absences of four weeks "
-                                "or more", ge=0, le=DECADE_DAYS, limit=DECADE)
-
 
 def _held(sim: Simulation, m: CaseManager) -> list[Case]:
     return sorted(m.held, key=lambda c: c.no)
@@ -211,6 +132,10 @@ class NoCover:
     def on_return(self, sim: Simulation, m: CaseManager) -> None:
         return None
 
+    def pods(self, teams: Sequence[list[CaseManager]]) -> list[list[CaseManager]]:
+        """No pods: nobody is put in one."""
+        return []
+
 
 class _CoverAfter(NoCover):
     """A policy that acts on absences of ``cover_after_days`` or more."""
@@ -222,6 +147,12 @@ class _CoverAfter(NoCover):
 @policy("cover", PodParams)
 class PodCover(_CoverAfter):
     """A pod colleague does the work (the load moves), the named manager stays responsible."""
+
+    def pods(self, teams: Sequence[list[CaseManager]]) -> list[list[CaseManager]]:
+        """Each team (the staff of one group and patch, in the order they were built) split in order into
+        pods of ``size`` (the last one smaller when the team does not divide evenly)."""
+        size = self.params.size
+        return [members[j:j + size] for members in teams for j in range(0, len(members), size)]
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
         if not self.acts_on(days):
