@@ -57,8 +57,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=4, help="frames kept per allocation")
     args = ap.parse_args()
 
-    from casesim import events
     from casesim.engine.simulation import Simulation
+    from casesim.log import events
     from casesim.scenario.schema import load_scenario
 
     scenario = load_scenario(args.scenario, [f"population_scale={args.scale}", *args.set])[0]

@@ -17,7 +17,7 @@ after the simulation reaches its horizon, minus its resident memory just before 
 built (interpreter, libraries and the validated scenario already loaded), divided by the cases active at
 the horizon. It includes everything the run keeps in memory: case agents and their SimPy processes,
 staff, the register of every case ever created and the event log's rows still in memory (its share is
-also shown alone). Full buffers of 262,144 rows go to a temporary file (``casesim/events.py``); their
+also shown alone). Full buffers of 262,144 rows go to a temporary file (``casesim/log/events.py``); their
 bytes per active case are shown apart ("log on disk") and are not resident memory. Peak RSS
 is the process's high-water mark (``getrusage``), metrics included unless ``--sim-only``.
 

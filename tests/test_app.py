@@ -64,7 +64,7 @@ def test_fewer_staff_in_b_raise_its_pressure_and_both_restart_together(session) 
 
 
 def test_policy_choices_come_from_the_registry_and_bad_values_are_refused(session) -> None:
-    from casesim.engine import models
+    from casesim import models
 
     assert session.choices("enforcement") == models.names("enforcement")
     start = session.initial_config()

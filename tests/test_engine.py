@@ -115,7 +115,7 @@ def test_a_staff_members_rosters_hold_exactly_their_cases_and_teams(approach: st
     """After every tick, with staff leaving and cases reallocated: a manager's roster of cases is exactly the
     live cases it holds, each once, and every live team is on each of its members' rosters once and on
     nobody else's (the rosters are lists kept as sets)."""
-    from casesim.engine.agents import Team
+    from casesim.agents import Team
 
     sim = Simulation(small(f"management.community.approach={{name: {approach}}}", "time.horizon_days=400",
                            "time.warmup_days=50", "staffing.turnover_per_year=0.5"), seed=6)

@@ -11,7 +11,7 @@ import pytest
 
 from casesim.engine import simulation
 from casesim.engine.simulation import Simulation
-from casesim.events import EVENTS, GENERIC, KINDS, WRITERS, EventLog, Field, Fixed, kinds_table
+from casesim.log.events import EVENTS, GENERIC, KINDS, WRITERS, EventLog, Field, Fixed, kinds_table
 from casesim.metrics.summary import metrics_context, summarize
 from tests.helpers import small
 
@@ -82,7 +82,7 @@ def test_a_chunk_needs_a_row() -> None:
         EventLog(chunk_rows=0)
 
 
-# --- the event-log contract (casesim.events.EVENTS) ------------------------------------------------------
+# --- the event-log contract (casesim.log.events.EVENTS) ------------------------------------------------------
 
 #: The kinds in code order, as every event log written so far has them: a kind's code is its position.
 CODES_SO_FAR = ["arrival", "stage_enter", "stage_exit", "allocation", "manager_change", "load", "capacity",
@@ -139,8 +139,8 @@ def test_writers_take_fields_by_name_only_and_a_family_only_its_kinds() -> None:
 
 def test_the_docs_page_shows_the_contract() -> None:
     page = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text()
-    assert kinds_table() in page, ("docs/events.md is out of date with casesim.events.EVENTS: paste in "
-                                   "casesim.events.kinds_table()")
+    assert kinds_table() in page, ("docs/events.md is out of date with casesim.log.events.EVENTS: paste in "
+                                   "casesim.log.events.kinds_table()")
 
 
 def test_only_the_contract_writes_rows_by_position() -> None:

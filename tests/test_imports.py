@@ -8,6 +8,8 @@ that scenario -> engine -> log -> metrics -> outputs -> studies -> cli only ever
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -22,7 +24,7 @@ def module_name(path: Path) -> str:
 
 def import_graph() -> nx.DiGraph:
     """Module -> the casesim modules it imports anywhere in its body (``from casesim import models`` is an
-    import of ``casesim.engine.models``; of a name defined in a package, an import of the package)."""
+    import of ``casesim.models``; of a name defined in a package, an import of the package)."""
     files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = nx.DiGraph()
     graph.add_nodes_from(files)
@@ -69,3 +71,21 @@ def test_the_reader_sees_imports_inside_functions_and_skips_type_checking_ones()
     graph.add_edge("casesim.metrics.summary", "casesim.outputs.results")   # an import inside a function
     assert cycles(graph), "a cycle must be found"
 
+
+def test_the_layer_contracts_hold() -> None:
+    """import-linter's contracts in pyproject.toml: the pipeline's stages import one way, and the scenario
+    layer loads no simulation, plotting or cluster library."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "3 kept, 0 broken" in done.stdout
+
+
+def test_reading_a_scenario_loads_no_simulation_library() -> None:
+    code = ("import sys, casesim.scenario.schema as s; s.load_scenario('scenarios/baseline.yaml'); "
+            "print(sorted(m for m in ('mesa', 'simpy', 'plotly', 'dask', 'pandas', 'casesim.engine', 'casesim.models', "
+            "'casesim.agents', 'casesim.log') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

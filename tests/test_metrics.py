@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casesim.events import EventLog
+from casesim.log.events import EventLog
 from casesim.metrics.summary import (
     MetricsContext,
     case_table,

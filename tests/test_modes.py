@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from casesim.engine.models import build, names
-from casesim.engine.models.modes import RiskTableParams, Rules, RulesParams
+from casesim.models import build, names
+from casesim.models.modes import RiskTableParams, Rules, RulesParams
 from casesim.outputs.results import Result, run
 from casesim.scenario.schema import load_scenario
 from casesim.scenario.yamlio import ScenarioError

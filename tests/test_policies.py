@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from casesim.engine.models import build, names
-from casesim.engine.models.enforcement import Graduated, GraduatedParams
+from casesim.models import build, names
+from casesim.models.enforcement import Graduated, GraduatedParams
 from casesim.outputs.results import Result, run
 from tests.helpers import SCENARIOS, scaled
 
@@ -47,7 +47,7 @@ REQUIRED_METHODS = {
 
 @pytest.mark.parametrize("kind", sorted(REQUIRED_METHODS))
 def test_every_registered_policy_answers_the_engines_questions(kind: str) -> None:
-    from casesim.engine.models.registry import _REGISTRY
+    from casesim.models.registry import _REGISTRY
     assert names(kind), kind
     for name in names(kind):
         params_model, cls = _REGISTRY[kind][name]
@@ -57,7 +57,7 @@ def test_every_registered_policy_answers_the_engines_questions(kind: str) -> Non
 
 
 def test_every_declared_policy_is_implemented_and_follows_the_protocol_of_its_kind() -> None:
-    from casesim.engine import models
+    from casesim import models
     from casesim.scenario.policies import POLICIES
     protocols = {"approach": models.Approach, "segmentation": models.Segmentation,
                  "mode_assignment": models.ModeAssignment, "enforcement": models.Enforcement,
@@ -74,7 +74,7 @@ def test_every_declared_policy_is_implemented_and_follows_the_protocol_of_its_ki
 
 
 def test_the_registry_takes_only_parameters_declared_in_the_scenario_layer() -> None:
-    from casesim.engine.models import policy
+    from casesim.models import policy
     from casesim.scenario.params import Strict
 
     class Undeclared(Strict):

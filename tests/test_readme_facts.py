@@ -54,7 +54,7 @@ def pages() -> dict[Path, str]:
 
 
 #: Pages whose backquoted names are not summary keys: the event log's page names each event's fields
-#: (``share_kept`` of a review), rendered from casesim/events.py and checked against it in tests/test_events.py.
+#: (``share_kept`` of a review), rendered from casesim/log/events.py and checked against it in tests/test_events.py.
 NOT_ABOUT_THE_SUMMARY = frozenset({"events.md"})
 
 

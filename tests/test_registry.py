@@ -8,7 +8,7 @@ import weakref
 import pandas as pd
 import pytest
 
-from casesim.engine.agents import CaseManager, Team
+from casesim.agents import CaseManager, Team
 from casesim.engine.simulation import Simulation
 from tests.helpers import small
 

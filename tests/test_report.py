@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from helpers import run_small
 
-from casesim.events import EventLog
+from casesim.log.events import EventLog
 from casesim.metrics.kpis import format_value, headline
 from casesim.metrics.summary import MetricsContext
 from casesim.outputs.report import (

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from casesim.engine.models import names
-from casesim.engine.models.segmentation import ASSESSMENT, labels
+from casesim.models import names
+from casesim.models.segmentation import ASSESSMENT, labels
 from casesim.outputs.results import Result, run
 from casesim.scenario.schema import load_scenario
 from casesim.scenario.yamlio import ScenarioError

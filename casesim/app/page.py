@@ -27,8 +27,8 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from casesim import models
 from casesim.app import ENV_OVERRIDES, ENV_SCENARIO, ENV_SEED, default_scenario
-from casesim.engine import models
 from casesim.engine.simulation import Simulation
 from casesim.metrics import kpis
 from casesim.metrics.summary import metrics_context, summarize, timeseries

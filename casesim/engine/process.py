@@ -34,7 +34,7 @@ from casesim.engine.rng import (
 from casesim.scenario.params import EXIT, RISKS
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
     from casesim.engine.simulation import Simulation
     from casesim.scenario.schema import Scenario
 

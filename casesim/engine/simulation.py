@@ -24,17 +24,15 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from casesim.engine import (
-    mesa_compat,  # noqa: F401 - Mesa 3.3 only: see the module
-    models,
-)
-from casesim.engine.agents import Case, CaseManager, Provider
-from casesim.engine.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
-from casesim.engine.models.staffing import VACANCY, reallocate, staff_life
+from casesim import models
+from casesim.agents import Case, CaseManager, Provider
+from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
 from casesim.engine.process import CaseProcess, ComplianceModel
 from casesim.engine.rng import Luck, Streams
 from casesim.engine.staff_index import StaffIndex
-from casesim.events import EventLog
+from casesim.log.events import EventLog
+from casesim.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
+from casesim.models.staffing import VACANCY, reallocate, staff_life
 from casesim.scenario.journey import JourneyRuntime
 from casesim.scenario.params import RISKS, SETTINGS
 from casesim.scenario.schema import Scenario, load_scenario
@@ -56,7 +54,7 @@ def _scenario_of(scenario: Scenario | str | os.PathLike[str] | None, overrides: 
 class Simulation(mesa.Model):
     """One run of one scenario with one seed.
 
-    Every argument can be given by keyword, as ``mesa.batch_run`` and Mesa's visualisation give them:
+    Every argument can be given by keyword, as ``mesa.batch_run`` gives them:
     ``scenario`` is a :class:`Scenario`, the path of a scenario file, or None for the shipped baseline
     (``scenarios/baseline.yaml``); ``seed`` (default: the scenario's) sets every random stream;
     ``overrides`` are ``dotted.key=value`` strings applied to a scenario file (as ``casesim run --set``).

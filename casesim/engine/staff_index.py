@@ -24,7 +24,7 @@ from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case_manager import CaseManager
+    from casesim.agents.case_manager import CaseManager
 
 Entry = tuple[float, float, int, int, Any]
 

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from casesim.events import KINDS, frame_of_columns
+from casesim.log.events import KINDS, frame_of_columns
 from casesim.metrics.summary import MetricsContext
 from casesim.outputs.collector import collector_off
 from casesim.outputs.temporaries import owner_tag, remove_dead_siblings

@@ -8,7 +8,7 @@ schema validates each field against the discriminated union of its kind (:func:`
 
 A parameter model also carries the static checks of its policy against the rest of the scenario
 (``check``): the scenario's cross-validation calls them, so reading and checking a scenario loads
-no engine. The engine (``casesim/engine/models/``) implements each policy: its registry maps each
+no engine. The engine (``casesim/models/``) implements each policy: its registry maps each
 parameter model here to the class that implements it (see docs/policies.md: writing a new policy).
 """
 

@@ -1,7 +1,7 @@
 """How available staff are (the ``staffing`` section): leave, sickness, turnover, vacancies and new starters.
 
 Declared here, in the scenario layer, so that reading a scenario loads no engine; the engine's staff
-dynamics (``casesim/engine/models/staffing.py``) run each post's life from these parameters.
+dynamics (``casesim/models/staffing.py``) run each post's life from these parameters.
 """
 
 from __future__ import annotations

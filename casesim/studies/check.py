@@ -2,7 +2,7 @@
 
 Checks (each gives one or more rows: theory, simulated value, interval, tolerance, PASS/FAIL):
 
-1. **M/M/c against Erlang C** (``mmc``). The real :class:`~casesim.engine.agents.provider.Provider`
+1. **M/M/c against Erlang C** (``mmc``). The real :class:`~casesim.agents.provider.Provider`
    runs inside a real :class:`~casesim.engine.simulation.Simulation` (its SimPy clock, its event log,
    its per-case luck for intervention lengths), but referrals are fed to it directly by a
    Poisson process of this module instead of coming from case journeys. The full journey
@@ -466,7 +466,7 @@ def check_little(settings: Settings, seed: int, scenario_path: str | Path | None
 # ------------------------------------------------------------------------------------- conservation
 def conservation_violations(sim: Any) -> list[str]:
     """Every way the live state of ``sim`` breaks conservation right now (empty if none)."""
-    from casesim.engine.agents.provider import ACTIVE, QUEUED
+    from casesim.agents.provider import ACTIVE, QUEUED
 
     problems: list[str] = []
     cases = list(sim.cases())

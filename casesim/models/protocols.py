@@ -4,12 +4,12 @@ The engine asks and the policy decides: the simulation (``simulation.py``), the 
 (``process.py``) and the staff dynamics (``staffing.py``) call only the methods below, never look at a
 policy's name or parameters, and type their policy attributes with these protocols. A policy is a class
 with these methods, built from its parameter model (declared in ``casesim/scenario/policies.py``) and
-registered with :func:`casesim.engine.models.registry.policy`. The protocols are ``runtime_checkable``,
+registered with :func:`casesim.models.registry.policy`. The protocols are ``runtime_checkable``,
 so ``isinstance(policy, Approach)`` checks that the methods are there (not their signatures).
 
 ``sim`` is the :class:`~casesim.engine.simulation.Simulation`, ``case`` a
-:class:`~casesim.engine.agents.case.Case`, ``stage`` the name of a journey stage, ``m`` / ``leaver`` a
-:class:`~casesim.engine.agents.case_manager.CaseManager`.
+:class:`~casesim.agents.case.Case`, ``stage`` the name of a journey stage, ``m`` / ``leaver`` a
+:class:`~casesim.agents.case_manager.CaseManager`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
-    from casesim.engine.agents.case_manager import CaseManager
-    from casesim.engine.agents.team import Team
+    from casesim.agents.case import Case
+    from casesim.agents.case_manager import CaseManager
+    from casesim.agents.team import Team
     from casesim.engine.simulation import Simulation
 
 __all__ = ["Approach", "Cover", "Enforcement", "ModeAssignment", "Segmentation"]
@@ -70,7 +70,7 @@ class Approach(Protocol):
 
         The policy is the place for eligibility and skill: today every approach answers with the
         least-pressed colleague at work in the setting not on the team already, whatever their
-        segment or skills (:func:`casesim.engine.models.approach.least_pressed_outsider`)."""
+        segment or skills (:func:`casesim.models.approach.least_pressed_outsider`)."""
         ...
 
 

@@ -8,7 +8,7 @@ capacity for a while. Absences and departures show in the log as ``capacity`` ch
 
 Cover policies (``management.<setting>.cover``) are strategies; the engine asks them
 ``on_absence(sim, manager, days)``, ``on_return(sim, manager)`` and, once the staff are built,
-``pods(teams)`` (see :class:`~casesim.engine.models.protocols.Cover`); their parameters, and the
+``pods(teams)`` (see :class:`~casesim.models.protocols.Cover`); their parameters, and the
 ``staffing`` section's, are declared in the scenario layer (``casesim/scenario/policies.py``,
 ``casesim/scenario/staffing.py``):
 
@@ -27,14 +27,14 @@ import math
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from casesim.engine.agents.case_manager import CaseManager
-from casesim.engine.models.registry import policy
+from casesim.agents.case_manager import CaseManager
 from casesim.engine.rng import Luck
+from casesim.models.registry import policy
 from casesim.scenario.policies import NoCoverParams, PermanentParams, PodParams, TemporaryParams
 from casesim.scenario.staffing import Staffing
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
     from casesim.engine.simulation import Simulation
 
 # purposes of per-post luck
@@ -160,7 +160,7 @@ class PodCover(_CoverAfter):
         mates = [p for p in sim.pods.get(m.pod, []) if p is not m and p.available]
         if not mates:
             return
-        from casesim.engine.models.segmentation import least_loaded
+        from casesim.models.segmentation import least_loaded
         for case in _held(sim, m):
             mate = least_loaded(p for p in mates if p.can_hold(case.mode))
             if mate is None:

@@ -11,7 +11,7 @@ from casesim.engine.rng import ACCEPTANCE, COMPLETION, DROPOUT_TIME, INTERVENTIO
 from casesim.scenario.params import RISKS
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
     from casesim.engine.simulation import Simulation
     from casesim.scenario.schema import ProviderSpec
 

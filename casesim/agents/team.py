@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case_manager import CaseManager
+    from casesim.agents.case_manager import CaseManager
     from casesim.engine.simulation import Simulation
 
 

@@ -6,7 +6,7 @@ model per policy, whose ``name`` field is a ``Literal`` of the policy's name, li
 parameter model is mapped to the class that implements the policy (:func:`policy`, a class decorator),
 and the engine builds a policy from its parameters with :func:`build`, which looks up the parameters'
 type: it never looks at the name itself. What the engine asks each kind of policy is in
-:mod:`casesim.engine.models.protocols`.
+:mod:`casesim.models.protocols`.
 """
 
 from __future__ import annotations

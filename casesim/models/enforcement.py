@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from casesim.engine.models.registry import policy
+from casesim.models.registry import policy
 from casesim.scenario.policies import GraduatedParams, StrictParams
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
 
 __all__ = ["Graduated", "GraduatedParams", "StrictBreach", "StrictParams"]
 

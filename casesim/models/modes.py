@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from casesim.engine.models.registry import policy
+from casesim.models.registry import policy
 from casesim.scenario.policies import ModeName, ModeRule, RiskLevel, RiskTableParams, RulesParams
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
 
 __all__ = ["ModeName", "ModeRule", "RiskLevel", "RiskTable", "RiskTableParams", "Rules", "RulesParams"]
 

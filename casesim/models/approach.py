@@ -1,6 +1,6 @@
 """Approaches: who is responsible for a case in a setting, an individual or a team.
 
-The engine asks the approach of the setting a case is in what :class:`~casesim.engine.models.protocols.Approach`
+The engine asks the approach of the setting a case is in what :class:`~casesim.models.protocols.Approach`
 lists:
 
 * ``keeps_across(sim, case, stage)`` when the case enters a stage of this setting from the other one;
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from casesim.engine.agents.case_manager import CaseManager
-from casesim.engine.agents.team import Team
+from casesim.agents.case_manager import CaseManager
+from casesim.agents.team import Team
 from casesim.scenario.policies import HybridParams, IndividualParams, TeamParams
 
-from casesim.engine.models.registry import policy  # isort: skip
+from casesim.models.registry import policy  # isort: skip
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
     from casesim.engine.simulation import Simulation
 
 BOUNDARY = "custody_community_boundary"

@@ -3,7 +3,7 @@ may keep it.
 
 The approach, the cover policy and the reallocation of a leaver's cases ask the segmentation of the
 stage's setting (through ``Simulation.segmentation_for``) what
-:class:`~casesim.engine.models.protocols.Segmentation` lists:
+:class:`~casesim.models.protocols.Segmentation` lists:
 
 * ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the stage's setting
   who can hold the case's mode, right now (with ``fallback_any``: else anyone who can);
@@ -44,9 +44,9 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from casesim.engine.agents.case_manager import CaseManager
-from casesim.engine.models.registry import policy
+from casesim.agents.case_manager import CaseManager
 from casesim.engine.staff_index import StaffClass
+from casesim.models.registry import policy
 from casesim.scenario.policies import (
     ASSESSMENT,
     STAGE,
@@ -61,7 +61,7 @@ from casesim.scenario.policies import (
 )
 
 if TYPE_CHECKING:
-    from casesim.engine.agents.case import Case
+    from casesim.agents.case import Case
     from casesim.engine.simulation import Simulation
 
 __all__ = ["ASSESSMENT", "STAGE", "TASK", "TASK_LABELS", "CaseType", "Patch", "PatchParams", "EligibilitySegmentation",

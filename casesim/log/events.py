@@ -353,7 +353,7 @@ def _writer(kinds: list[Kind]) -> Callable[..., None]:
         kind_code="_family[kind]" if family else KIND_CODES[first.name],
         manager=expr["manager"], value=expr["value"])
     namespace: dict[str, Any] = {"_pack": _ROW.pack, "_family": {k.name: KIND_CODES[k.name] for k in kinds}}
-    exec(compile(src, f"<casesim.events: EventLog.{first.writer}>", "exec"), namespace)  # noqa: S102
+    exec(compile(src, f"<casesim.log.events: EventLog.{first.writer}>", "exec"), namespace)  # noqa: S102
     fn = namespace[first.writer]
     fn.__qualname__ = f"EventLog.{first.writer}"
     fn.__module__ = __name__
