@@ -32,7 +32,7 @@ from casesim.app import ENV_OVERRIDES, ENV_SCENARIO, ENV_SEED, default_scenario
 from casesim.engine.simulation import Simulation
 from casesim.metrics import kpis
 from casesim.metrics.summary import metrics_context, summarize, timeseries
-from casesim.scenario.params import SETTINGS
+from casesim.scenario.params import DAYS_PER_YEAR, SETTINGS
 from casesim.scenario.schema import Scenario, load_scenario
 from casesim.scenario.yamlio import ScenarioError
 
@@ -43,7 +43,6 @@ REFRESH_COST_FACTOR = 2.0  # ...and no more often than twice the time the last r
 MIN_WINDOW_TICKS = 4      # KPIs use the scenario's warm-up once 4 ticks have passed after it (from day 0 before)
 CHART_WIDTH_PX = 1400     # the charts' width in pixels (the page is at most 1500 wide)
 STEP_CHOICES = (1, 4, 13, 26)  # ticks per "Step" press (a week, about a month, a quarter, half a year)
-YEAR_DAYS = 365.25
 
 LABELS = ("A", "B")
 COLOURS = {"A": "#1f5fa8", "B": "#d1495b"}
@@ -252,7 +251,7 @@ def chart_series(ts: pd.DataFrame, tick_days: float) -> pd.DataFrame:
     case-years lived in it (active cases x tick length).
     """
     roll = lambda col: ts[col].rolling(SMOOTH_TICKS, min_periods=1).sum()  # noqa: E731
-    case_years = roll("active") * tick_days / YEAR_DAYS
+    case_years = roll("active") * tick_days / DAYS_PER_YEAR
     contacts = roll("contacts_kept") + roll("contacts_missed")
     safe = case_years.where(case_years > 0)
     return pd.DataFrame({

@@ -31,7 +31,7 @@ from casesim.engine.rng import (
     Luck,
     sample,
 )
-from casesim.scenario.params import EXIT, RISKS
+from casesim.scenario.params import DAYS_PER_YEAR, EXIT, RISKS
 
 if TYPE_CHECKING:
     from casesim.agents.case import Case
@@ -136,7 +136,7 @@ class CaseProcess:
         if stage == EXIT:
             self._finish()
             return None
-        env, log, journey, p = sim.env, sim.log, sim.journey, sim.scenario.process
+        env, log, journey, p = sim.env, sim.log, sim.journey, sim.rules
         self.spec = spec = journey.stages[stage]
         setting = journey.setting[stage]
         acts = journey.activities[stage]
@@ -167,15 +167,15 @@ class CaseProcess:
         self.t_contact = start + p.first_contact_days if "contacts" in acts else INF
         self.t_review = start + p.review_interval_days if "review" in acts else INF
         rate = spec.reoffending_rate_per_year[case.risk]
-        self.t_offence = start - 365.25 * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
+        self.t_offence = start - DAYS_PER_YEAR * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
         return self._advance(_BEGIN)
 
     def _advance(self, at: int) -> str | None:
         """Run the stay from where it woke (``_CONTACT``: the contact due now; ``_STEP``: the happening due
         now; otherwise from the top) until it sleeps (None) or ends (its outcome)."""
         sim, case = self.sim, self.case
-        env, p, stage = sim.env, sim.scenario.process, self.stage
-        modes = sim.scenario.modes
+        env, p, stage = sim.env, sim.rules, self.stage
+        modes = sim.modes
         enforceable = self.spec.on_breach is not None
         t_assess, t_plan, t_contact, t_review = self.t_assess, self.t_plan, self.t_contact, self.t_review
         t_offence, end = self.t_offence, self.end
@@ -274,7 +274,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
 
 
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
-    p = sim.scenario.process
+    p = sim.rules
     referred = {t.need for t in case.pending}
     todo = case.open_mask
     uptake = min(1.0, p.discretionary_uptake * case.motivation / 0.5)
@@ -342,7 +342,7 @@ def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:
     share = case.kept_since_review / seen if seen else math.nan
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.review(now, case.no, stage=stage, holder=holder, share_kept=share)
-    rr = sim.scenario.process.risk_review
+    rr = sim.rules.risk_review
     u = _u(case.luck, RISK_REVIEW, case.reviews)
     case.reviews += 1
     level = RISKS.index(case.risk)

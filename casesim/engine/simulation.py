@@ -70,6 +70,9 @@ class Simulation(mesa.Model):
         super().__init__(rng=seed)
         self.scenario = scenario
         self.seed = seed
+        # What every case reads at every wake-up, as plain attributes (``scenario`` is a property; see below).
+        self.rules = scenario.process
+        self.modes = scenario.modes
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
         self.streams = Streams(seed)

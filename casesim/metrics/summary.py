@@ -45,6 +45,7 @@ from casesim.metrics.tables import (
     stage_occupancy,
     tick_index,
 )
+from casesim.scenario.params import DAYS_PER_YEAR
 
 if TYPE_CHECKING:
     from casesim.engine.simulation import Simulation
@@ -109,7 +110,7 @@ class MetricsContext:
     role_hours: Mapping[str, float] = field(default_factory=dict)
     workload_hours: Mapping[str, float] = field(default_factory=dict)
     provider_setting: Mapping[int, str] = field(default_factory=dict)
-    year_days: float = 365.25
+    year_days: float = DAYS_PER_YEAR
 
     def __post_init__(self) -> None:
         """Reject windows and ticks that make no sense."""
@@ -155,7 +156,7 @@ def _case_counts(lg: LogArrays, a: float, h: float) -> dict[str, Any]:
         "cases_active_start": int((ta < a).sum() - (te < a).sum()),
         "cases_active_end": int((ta < h).sum() - (te < h).sum()),
         "cases_initial": int(lg.cause_is(arr, "initial").sum()),
-        "case_years": float(area) / 365.25,
+        "case_years": float(area) / DAYS_PER_YEAR,
     }
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from casesim.agents.case_manager import CaseManager
 from casesim.engine.rng import Luck
 from casesim.models.registry import policy
+from casesim.scenario.params import DAYS_PER_YEAR
 from casesim.scenario.policies import NoCoverParams, PermanentParams, PodParams, TemporaryParams
 from casesim.scenario.staffing import Staffing
 
@@ -47,9 +48,9 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
     env = sim.env
     key = sim.luck.post_key(m.post)
     k = m.generation * 100_000
-    leave_rate = st.annual_leave_days / st.leave_block_days / 365.0
-    sick_rate = st.sickness_days_per_year / st.sickness_episode_days / 365.0
-    quit_at = env.now - math.log(Luck.u(key, QUIT, k)) / (st.turnover_per_year / 365.0) \
+    leave_rate = st.annual_leave_days / st.leave_block_days / DAYS_PER_YEAR
+    sick_rate = st.sickness_days_per_year / st.sickness_episode_days / DAYS_PER_YEAR
+    quit_at = env.now - math.log(Luck.u(key, QUIT, k)) / (st.turnover_per_year / DAYS_PER_YEAR) \
         if st.turnover_per_year > 0 else math.inf
     if m.starter_until > env.now:
         env.process(_full_capacity_later(sim, m))

@@ -171,6 +171,9 @@ class DaysByRisk(ByRisk):
     HIGH: float = _level(gt=0, le=CENTURY_DAYS, limit=CENTURY)
 
 
+#: Days in a year, for every rate given per year and every figure given per year (the mean calendar year).
+DAYS_PER_YEAR = 365.25
+
 YEARLY_RATE = 365.0
 YEARLY_RATE_LIMIT = "one a day: far above any rate of further offences"
 

@@ -26,6 +26,7 @@ from casesim.scenario.params import (
     CENTURY_DAYS,
     CV,
     CV_LIMIT,
+    DAYS_PER_YEAR,
     DECADE,
     DECADE_DAYS,
     FACTOR,
@@ -706,7 +707,7 @@ def _journey_rates(s: Scenario) -> dict[str, dict[str, tuple[float, float]]]:
             stay[i] = longest
             per_day = (contact_rate * PER_CONTACT * ("contacts" in st.activities)
                        + review_rate * PER_REVIEW * ("review" in st.activities)
-                       + st.reoffending_rate_per_year[risk] / 365.25 * PER_OFFENCE)
+                       + st.reoffending_rate_per_year[risk] / DAYS_PER_YEAR * PER_OFFENCE)
             reward[i] = PER_STAY + longest * per_day
             for target, p in st.next.items():
                 if target in index:
@@ -788,7 +789,7 @@ def estimate_size(s: Scenario) -> RunSize:
     st = s.staffing
     absences_a_year = (st.annual_leave_days / st.leave_block_days + st.sickness_days_per_year
                        / st.sickness_episode_days + 2 * st.turnover_per_year)
-    per_post = PER_POST + 2 * absences_a_year * h / 365.0
+    per_post = PER_POST + 2 * absences_a_year * h / DAYS_PER_YEAR
     staff_events = sum(g.count for g in s.staff) * per_post
     case_events = initial_events + arrival_events
     driver = _size_driver(s, by_stage_events, by_piece, staff_events, case_events, initial + arrivals)

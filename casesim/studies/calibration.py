@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from casesim.scenario.params import DAYS_PER_YEAR
+
 if TYPE_CHECKING:
     from casesim.outputs.results import Result
 
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 SUPERVISION_STAGES = ("NON_CUSTODIAL", "BREACH_COURT", "CUSTODY", "SUPERVISED_RELEASE", "RECALL_CUSTODY")
 #: The order stage whose stays give the completion share of community sentences.
 COMMUNITY_ORDER_STAGE = "NON_CUSTODIAL"
-DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True)
