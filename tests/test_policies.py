@@ -41,7 +41,7 @@ REQUIRED_METHODS = {
     "segmentation": ("ranked", "keeps", "choose", "handoff_cause"),
     "mode_assignment": ("mode_for",),
     "enforcement": ("on_missed",),
-    "cover": ("on_absence", "on_return", "pods"),
+    "cover": ("on_absence", "on_return", "pods", "on_successor"),
 }
 
 
@@ -92,6 +92,20 @@ def test_the_cover_policy_decides_the_pods() -> None:
     assert build("cover", PodParams(size=4)).pods(teams) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [10, 11, 12]]
     assert build("cover", NoCoverParams()).pods(teams) == []
     assert build("cover", TemporaryParams()).pods(teams) == []
+
+
+def test_a_newcomer_takes_the_leavers_place_in_the_pod_and_nowhere_without_pods() -> None:
+    """The cover policy places whoever fills a leaver's post: with pods, in the leaver's place in the
+    leaver's pod (the pod keeps its size and order); without, nowhere."""
+    from types import SimpleNamespace
+
+    from casesim.scenario.policies import PodParams, TemporaryParams
+    a, b, c, new = (SimpleNamespace(pod=0), SimpleNamespace(pod=0), SimpleNamespace(pod=0), SimpleNamespace(pod=None))
+    sim = SimpleNamespace(pods={0: [a, b, c]})
+    build("cover", TemporaryParams()).on_successor(sim, b, new)
+    assert new.pod is None and sim.pods[0] == [a, b, c]
+    build("cover", PodParams(size=3)).on_successor(sim, b, new)
+    assert new.pod == 0 and sim.pods[0] == [a, new, c]
 
 
 def test_the_seams_offer_the_documented_policies() -> None:

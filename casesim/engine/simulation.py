@@ -168,8 +168,10 @@ class Simulation(mesa.Model):
         yield self.env.timeout(delay)
         self.fill_post(post, 1, starter=True)
 
-    def fill_post(self, post: int, generation: int, starter: bool = True, template: Any = None) -> CaseManager:
-        """A person starts in ``post`` (a new starter has reduced capacity for a while)."""
+    def fill_post(self, post: int, generation: int, starter: bool = True,
+                  successor_of: CaseManager | None = None) -> CaseManager:
+        """A person starts in ``post`` (a new starter has reduced capacity for a while); ``successor_of``, the
+        leaver whose post it was, if any: the setting's cover policy places the newcomer (in the leaver's pod)."""
         st = self.scenario.staffing
         group, patch = self._post_group[post]
         now = self.env.now
@@ -179,9 +181,8 @@ class Simulation(mesa.Model):
         if starter and st.new_starter_days > 0:
             m.capacity = full * st.new_starter_capacity_factor
             m.starter_until = now + st.new_starter_days
-        if template is not None and template.pod is not None:
-            m.pod = template.pod
-            self.pods[m.pod] = [m if x is template else x for x in self.pods[m.pod]]
+        if successor_of is not None:
+            self.cover[group.setting].on_successor(self, successor_of, m)
         self.staff[group.setting].append(m)
         self.staff_index[group.setting].add(m)
         self.staff_ever.append(m)

@@ -151,3 +151,8 @@ class Cover(Protocol):
         patch, in the order they were built): each pod a list of members, numbered in the order given.
         A policy without pods answers none."""
         ...
+
+    def on_successor(self, sim: Simulation, leaver: CaseManager, starter: CaseManager) -> None:
+        """``starter`` has just taken the post ``leaver`` left: place them as the policy wants (with pods:
+        in the leaver's pod, in the leaver's place)."""
+        ...

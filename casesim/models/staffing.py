@@ -76,7 +76,7 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
             lag = -st.recruitment_lag_days * math.log(Luck.u(key, VACANT_FOR, k)) \
                 if st.recruitment_lag_days > 0 else 0.0
             yield env.timeout(lag)
-            sim.fill_post(m.post, m.generation + 1, starter=True, template=m)
+            sim.fill_post(m.post, m.generation + 1, starter=True, successor_of=m)
             return
         at = env.now + (t_next - env.now)   # the instant SimPy will wake this process, to the last bit
         days = min(days, max(0.0, quit_at - at))
@@ -137,6 +137,10 @@ class NoCover:
         """No pods: nobody is put in one."""
         return []
 
+    def on_successor(self, sim: Simulation, leaver: CaseManager, starter: CaseManager) -> None:
+        """No pods: a newcomer in a leaver's post is placed nowhere in particular."""
+        return None
+
 
 class _CoverAfter(NoCover):
     """A policy that acts on absences of ``cover_after_days`` or more."""
@@ -154,6 +158,12 @@ class PodCover(_CoverAfter):
         pods of ``size`` (the last one smaller when the team does not divide evenly)."""
         size = self.params.size
         return [members[j:j + size] for members in teams for j in range(0, len(members), size)]
+
+    def on_successor(self, sim: Simulation, leaver: CaseManager, starter: CaseManager) -> None:
+        """The newcomer in a leaver's post takes the leaver's place in the leaver's pod."""
+        if leaver.pod is not None:
+            starter.pod = leaver.pod
+            sim.pods[starter.pod] = [starter if x is leaver else x for x in sim.pods[starter.pod]]
 
     def on_absence(self, sim: Simulation, m: CaseManager, days: float) -> None:
         if not self.acts_on(days):
