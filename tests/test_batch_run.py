@@ -39,3 +39,18 @@ def test_the_model_is_built_from_a_path_a_scenario_or_the_baseline() -> None:
     assert Simulation().scenario.name == "baseline"
     with pytest.raises(ValueError, match="overrides"):
         Simulation(small(*SETS), 3, overrides=SETS)
+
+
+def test_the_scenario_is_fixed_and_a_step_past_the_horizon_is_refused() -> None:
+    """The model reads its scenario once, when built: another one is refused, not half taken; a value that
+    is no scenario is refused too. A step past the horizon is refused, and changes nothing."""
+    sim = Simulation(small(*SETS), 3)
+    with pytest.raises(AttributeError, match="fixed"):
+        sim.scenario = small("time.tick_days=1")
+    with pytest.raises(TypeError, match="casesim Scenario"):
+        sim.scenario = "scenarios/baseline.yaml"
+    sim.run_to_end()
+    rows, now = len(sim.log), sim.time
+    with pytest.raises(RuntimeError, match="horizon"):
+        sim.step()
+    assert (len(sim.log), sim.time, sim.running) == (rows, now, False) and now == sim.horizon

@@ -48,3 +48,22 @@ def test_collector_off_keeps_a_callers_choice() -> None:
         assert not gc.isenabled()   # a caller that had turned it off keeps it off
     finally:
         gc.enable()
+
+
+def test_with_the_collector_off_the_finished_simulation_is_freed_before_the_metrics(monkeypatch) -> None:
+    """A finished model is a reference cycle (agents and model point at each other): with automatic
+    collection off (as ``casesim run`` runs), ``run`` frees it explicitly before computing the figures, so
+    the figures' peak does not hold the whole simulation too."""
+    from casesim.outputs import results
+
+    alive: list[int] = []
+    real = results.timeseries
+
+    def spy(*args, **kwargs):   # noqa: ANN002, ANN003, ANN202 - the metrics' first function, spied on
+        alive.append(sum(isinstance(o, Simulation) for o in gc.get_objects()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(results, "timeseries", spy)
+    with collector_off():
+        results.run(small("time.horizon_days=60", "time.warmup_days=10"), seed=2)
+    assert alive == [0]

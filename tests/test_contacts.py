@@ -92,7 +92,6 @@ def test_a_case_history_is_its_rows_so_far_in_time_order() -> None:
 
 @pytest.mark.parametrize(("field", "value", "why"), [
     ("contact_settlement", "aggregate", RETIRED),
-    ("contact_window_days", "28", "retired with process.contact_settlement"),
 ])
 def test_a_retired_contact_setting_is_named_with_its_file_and_line(tmp_path: Path, field: str, value: str,
                                                                    why: str) -> None:
@@ -112,8 +111,13 @@ def test_an_older_resolved_scenario_that_settles_each_contact_still_runs_the_sam
     path = tmp_path / "resolved.yaml"
     path.write_text(f"extends: {SMALL}\nprocess:\n  contact_settlement: each\n  contact_window_days: 56.0\n")
     assert load_scenario(path)[0] == load_scenario(SMALL)[0]
-    with pytest.raises(ScenarioError):   # the window alone, or beside aggregate, is still refused
+    window_only = tmp_path / "window.yaml"   # the window alone did nothing under the old default either
+    window_only.write_text(f"extends: {SMALL}\nprocess:\n  contact_window_days: 28\n")
+    assert load_scenario(window_only)[0] == load_scenario(SMALL)[0]
+    with pytest.raises(ScenarioError) as err:   # beside aggregate, both are named as retired
         load_scenario(path, ["process.contact_settlement=aggregate"])
+    assert {p.path for p in err.value.problems} <= {"process.contact_settlement", "process.contact_window_days"}
+    assert all("retired" in p.message for p in err.value.problems)
 
 
 def test_a_retired_contact_setting_given_on_the_command_line_is_named_too() -> None:

@@ -119,13 +119,20 @@ class Simulation(mesa.Model):
     # wrapper write into them is not kept.
     @property
     def scenario(self) -> Scenario:
-        """The casesim scenario this run simulates."""
-        return self.__dict__["scenario"]
+        """The casesim scenario this run simulates (fixed once the model is built from it)."""
+        try:
+            return self.__dict__["scenario"]
+        except KeyError:
+            raise AttributeError("scenario") from None
 
     @scenario.setter
     def scenario(self, value: Any) -> None:
         if isinstance(value, Scenario):
+            if "scenario" in self.__dict__:
+                raise AttributeError("a simulation's scenario is fixed: build a new Simulation for another")
             self.__dict__["scenario"] = value
+        elif not type(value).__module__.startswith("mesa."):   # (Mesa 3.5's own, from its constructor: not kept)
+            raise TypeError(f"a Simulation's scenario is a casesim Scenario, not {type(value).__name__}")
 
     @property
     def time(self) -> float:
@@ -432,7 +439,14 @@ class Simulation(mesa.Model):
 
     # --- time -----------------------------------------------------------------------------------
     def step(self) -> None:
-        """Advance one tick (or to the horizon), then collect live data."""
+        """Advance one tick (or to the horizon), then collect live data.
+
+        A run ends at its horizon (``running`` turns False): a step past it is an error, not a silent no-op,
+        since Mesa 3.5's step wrapper would otherwise wait for a clock that no longer moves. Mesa 3.5's
+        ``run_for`` and ``run_until`` count Mesa's own time units, not casesim's ticks: drive the model with
+        ``step()`` while ``running``, or :meth:`run_to_end`."""
+        if not self.running:
+            raise RuntimeError(f"the run has reached its horizon (day {self.horizon:g}): nothing is left to step")
         until = min(self.env.now + self.tick, self.horizon)
         self.env.run(until=until)
         self.datacollector.collect(self)

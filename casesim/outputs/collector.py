@@ -12,8 +12,10 @@ collection at all. Results are the same either way (identical event logs).
 Whether to turn the collector off is the decision of the program that owns the process, not of the library:
 a ``Simulation`` built from Python leaves the caller's collector as it is. ``casesim run``, the worker
 processes casesim starts for a run in parts (:mod:`casesim.outputs.split`) and a sweep's tasks
-(:mod:`casesim.studies.sweep`) run their simulations in :func:`collector_off`; the worker processes of a
-comparison (:mod:`casesim.studies.compare`), which run nothing else, start with the collector off.
+(:mod:`casesim.studies.sweep`) and a comparison's worker tasks (:mod:`casesim.studies.compare`) run their
+simulations in :func:`collector_off`. A finished model is a reference cycle (its agents and it point at each
+other): :func:`casesim.outputs.results.run` frees it with one explicit collection when automatic collection
+is off, and between tasks the collector is on again.
 """
 
 from __future__ import annotations

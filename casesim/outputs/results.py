@@ -8,6 +8,7 @@ failed run never leaves a half-written result.
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import shutil
@@ -357,6 +358,8 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         staff = sim.staff_table()
         ctx = metrics_context(sim)
         del sim
+        if not gc.isenabled():   # (the caller turned automatic collection off: the dead model is a cycle)
+            gc.collect()
     if output is not None:   # the largest file, encoded on the other core while the metrics are computed
         write_events_behind(output, events)
     with shared_log_arrays(events):   # every metric below indexes the log once between them

@@ -574,14 +574,16 @@ def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineM
 
 
 def _without_settled_each(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` without ``process.contact_settlement: each`` and the ``contact_window_days`` beside it.
+    """``data`` without ``process.contact_settlement: each`` and without ``contact_window_days`` unless beside
+    ``aggregate``.
 
-    ``each`` names what every contact now is (decided at its own time), and under it the window never had
-    an effect, so a scenario written before the setting was retired, such as the ``scenario.resolved.yaml``
-    of an older result, which spells out both, still runs and gives the same results. Only ``aggregate``,
-    which would no longer be what it says, is refused (:data:`RETIRED_FIELDS`)."""
+    ``each`` names what every contact now is (decided at its own time), and under it (the old default) the
+    window never had an effect, so a scenario written before the setting was retired, such as the
+    ``scenario.resolved.yaml`` of an older result, which spells out both, still runs and gives the same
+    results. Only ``aggregate``, which would no longer be what it says, is refused, and the window with it
+    (:data:`RETIRED_FIELDS`)."""
     process = data.get("process") if isinstance(data, dict) else None
-    if not isinstance(process, dict) or process.get("contact_settlement") != "each":
+    if not isinstance(process, dict) or process.get("contact_settlement", "each") != "each":
         return data
     kept = {k: v for k, v in process.items() if k not in ("contact_settlement", "contact_window_days")}
     return {**data, "process": kept}

@@ -131,19 +131,27 @@ def _execute(tasks: list[tuple[int, int, Scenario, int]], workers: int,
             if on_done is not None:
                 on_done()
         return out
-    import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     got: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=gc.disable) as pool:   # casesim's own processes: casesim.outputs.collector
-        futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_task_collector_off, task): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             got[futures[future]] = future.result()
             if on_done is not None:
                 on_done()
     return [got[i] for i in range(len(tasks))]
+
+
+def _run_task_collector_off(task: Any) -> dict[str, Any]:
+    """:func:`run_task` in a worker process casesim started, with the collector off while it runs
+    (:mod:`casesim.outputs.collector`); on again between tasks, so each finished simulation is freed."""
+    from casesim.outputs.collector import collector_off
+
+    with collector_off():
+        return run_task(task)
 
 
 def compare_table(runs: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
