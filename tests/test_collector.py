@@ -24,7 +24,13 @@ def test_the_collector_policy_changes_no_result() -> None:
         assert not gc.isenabled()
         off = _log(scenario)
     assert gc.isenabled()
-    pd.testing.assert_frame_equal(_log(scenario), off)
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)   # collecting at every allocation: as much collection as can be
+    try:
+        on = _log(scenario)
+    finally:
+        gc.set_threshold(*threshold)
+    pd.testing.assert_frame_equal(on, off)
 
 
 def test_a_simulation_leaves_the_callers_collector_alone() -> None:

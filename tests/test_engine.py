@@ -72,7 +72,7 @@ class _Recording(simpy.Environment):
         events at its end), one entry per pending wake-up: a timeout with the process's callback."""
         self.scheduled = [(t, e) for t, e in self.scheduled if t >= self.now]
         return [cb.__self__ for _, e in self.scheduled for cb in (e.callbacks or ())
-                if getattr(cb, "__func__", None) is CaseProcess._woken]
+                if getattr(cb, "__func__", None) is CaseProcess.wake]
 
 
 def test_every_live_case_has_exactly_one_wake_up_pending(monkeypatch: pytest.MonkeyPatch) -> None:

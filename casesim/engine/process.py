@@ -103,11 +103,9 @@ class CaseProcess:
         self.wake()
         yield from ()
 
-    def _woken(self, _event: Any) -> None:
-        self.wake()
-
-    def wake(self) -> None:
-        """Run from where the process slept until it must sleep again or the journey ends."""
+    def wake(self, _event: Any = None) -> None:
+        """Run from where the process slept until it must sleep again or the journey ends (as the callback
+        of the timeout it slept on, which SimPy passes in and nothing reads)."""
         at = self.at
         if at == _BEGIN:
             outcome = self._begin()
@@ -127,7 +125,7 @@ class CaseProcess:
         """Keep the stay's clock and sleep ``delay`` days."""
         self.at = at
         self.t_assess, self.t_plan, self.t_contact, self.t_review = t_assess, t_plan, t_contact, t_review
-        self.sim.env.timeout(delay).callbacks.append(self._woken)
+        self.sim.env.timeout(delay).callbacks.append(self.wake)
 
     def _begin(self) -> str | None:
         """Begin a stay in ``self.stage`` (or end the journey at EXIT) and run it until it sleeps (None) or

@@ -35,20 +35,10 @@ from casesim.models.protocols import Approach, Cover, Enforcement, ModeAssignmen
 from casesim.models.staffing import VACANCY, reallocate, staff_life
 from casesim.scenario.journey import JourneyRuntime
 from casesim.scenario.params import RISKS, SETTINGS
-from casesim.scenario.schema import Scenario, load_scenario
+from casesim.scenario.schema import Scenario, scenario_from
 
 #: The scenario a :class:`Simulation` runs when given none: the shipped baseline.
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
-
-
-def _scenario_of(scenario: Scenario | str | os.PathLike[str] | None, overrides: Sequence[str]) -> Scenario:
-    if isinstance(scenario, Scenario):
-        if overrides:
-            raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
-        return scenario
-    if isinstance(overrides, str):   # (one override given as a string, not a list of them)
-        overrides = [overrides]
-    return load_scenario(BASELINE if scenario is None else scenario, list(overrides))[0]
 
 
 class Simulation(mesa.Model):
@@ -62,7 +52,7 @@ class Simulation(mesa.Model):
 
     def __init__(self, scenario: Scenario | str | os.PathLike[str] | None = None, seed: int | None = None,
                  overrides: Sequence[str] = ()) -> None:
-        scenario = _scenario_of(scenario, overrides)
+        scenario = scenario_from(BASELINE if scenario is None else scenario, overrides)
         seed = scenario.seed if seed is None else int(seed)
         self.env = simpy.Environment()   # (first: Mesa's constructor reads the clock, ``time`` below)
         # Mesa's own generators (``random``, ``rng``) are seeded with ``seed``, given as ``rng``: ``seed`` is
@@ -97,9 +87,7 @@ class Simulation(mesa.Model):
         self._build_staff()
         self.relationship = scenario.relationships
         self.providers = [Provider(self, spec) for spec in scenario.providers]
-        self._provider_for: dict[tuple[str, str], Provider] = {}
-        for pr in self.providers:
-            self._provider_for.setdefault((pr.setting, pr.need), pr)
+        self._provider_for = {key: self.providers[i] for key, i in scenario.serving().items()}
         self._register = _Register()
         self._attr = _AttributeSampler(scenario, self.streams["attributes"])
         self.cases_created = 0
@@ -331,14 +319,14 @@ class Simulation(mesa.Model):
 
     def case_weight(self, case: Case, stage: str) -> float:
         """Workload weight of ``case`` in ``stage``: its mode's weight times the stage factor."""
-        return self.scenario.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
+        return self.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
 
     def set_mode(self, case: Case, mode: str) -> None:
         case.mode = mode
         case.logit0 = None
         holder = case.holder.unique_id if case.holder is not None else -1
         self.log.mode_change(self.env.now, case.no, stage=case.stage or "", holder=holder, mode=mode,
-                             weight=self.scenario.modes[mode].workload_weight)
+                             weight=self.modes[mode].workload_weight)
 
     def assign_holder(self, case: Case, holder: Any, cause: str) -> None:
         """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""

@@ -89,10 +89,8 @@ def run_warnings(scenario: Any, stage_setting: Mapping[str, str], entered: Itera
             out.append(_warning("no_capacity", f"{where}, but every {setting} case manager has capacity 0: "
                                 "any case they hold is over capacity, and the figures over staff at work "
                                 "(caseload pressure) leave them out", 0.0))
-    serving: dict[tuple[str, str], Any] = {}
-    for provider in scenario.providers:   # the first provider of a setting and need serves it (Simulation)
-        serving.setdefault((provider.setting, provider.need), provider)
-    for (setting, need), provider in sorted(serving.items()):
+    for (setting, need), i in sorted(scenario.serving().items()):
+        provider = scenario.providers[i]
         if provider.places == 0:
             out.append(_warning("no_places", f"the need {need} in the {setting} setting is served by "
                                 f"{provider.name}, which has 0 places: no referral to it can start", 0))

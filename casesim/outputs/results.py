@@ -30,7 +30,7 @@ from casesim.metrics.summary import MetricsContext, case_table, metrics_context,
 from casesim.metrics.tables import LogArrays, shared_log_arrays
 from casesim.outputs.guard import OutputChanged, fingerprint
 from casesim.outputs.temporaries import dead_siblings, owner_tag, remove_dead_siblings
-from casesim.scenario.schema import Scenario, load_scenario
+from casesim.scenario.schema import Scenario, scenario_from
 from casesim.scenario.yamlio import dump_yaml
 
 #: The event table's file, written behind (see :func:`write_events_behind`).
@@ -328,13 +328,9 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
     ``output``, an open :class:`OutputDirectory` the result will be written into (``Result.write_into``),
     gets the event table written behind as soon as the log is complete, while the metrics are computed.
     """
-    source = None
-    if not isinstance(scenario, Scenario):
-        source = str(scenario)
-        scenario, _ = load_scenario(scenario, overrides)
-    elif overrides:
-        raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
-    scenario = scenario.with_seed(seed)   # what runs, and what scenario.resolved.yaml must say
+    source = None if isinstance(scenario, Scenario) else str(scenario)
+    # what runs, and what scenario.resolved.yaml must say
+    scenario = scenario_from(scenario, overrides).with_seed(seed)
     seed = scenario.seed
     started = time.perf_counter()
     extra: dict[str, Any] = {}

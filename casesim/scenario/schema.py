@@ -474,6 +474,14 @@ class Scenario(Strict):
     def _every_relationship(cls, given: dict[str, RelationshipEffect]) -> dict[str, RelationshipEffect]:
         return {**_default_relationships(), **given}
 
+    def serving(self) -> dict[tuple[str, str], int]:
+        """(setting, need) -> the index in ``providers`` of the provider that serves it: the first listed for
+        that setting and need (the engine refers cases there; the run warnings check its places)."""
+        out: dict[tuple[str, str], int] = {}
+        for i, provider in enumerate(self.providers):
+            out.setdefault((provider.setting, provider.need), i)
+        return out
+
     def with_seed(self, seed: int | None) -> Scenario:
         """This scenario with ``seed`` (None: its own) as its seed field: the scenario a run with that seed
         runs. A result keeps this one, so its ``scenario.resolved.yaml`` runs again with the same seed, and
@@ -537,6 +545,18 @@ def seed_bounds() -> tuple[int, int, str]:
     return 0, SEED_MAX, SEED_LIMIT
 
 
+def scenario_from(scenario: Scenario | str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """``scenario`` itself, or the scenario file it names read with ``overrides`` (``dotted.key=value``
+    strings, as ``--set``); overrides given with a ready :class:`Scenario` are refused, not dropped."""
+    if isinstance(scenario, Scenario):
+        if overrides:
+            raise ValueError("overrides apply to scenario files; pass a path, or change the Scenario")
+        return scenario
+    if isinstance(overrides, str):   # (one override given as a string, not a list of them)
+        overrides = [overrides]
+    return load_scenario(scenario, list(overrides))[0]
+
+
 def load_scenario(path: str | Path, overrides: Sequence[str] = (), *,
                   allow_large: bool = True) -> tuple[Scenario, LineMap]:
     """Read, merge, override and validate a scenario file; raise ScenarioError on any problem.
@@ -597,9 +617,14 @@ def _name_retired(problems: list[Problem]) -> list[Problem]:
             and p.message.startswith("unknown field") else p for p in problems]
 
 
+def _half_up(n: int, scale: float) -> int:
+    """``n * scale`` rounded half up."""
+    return math.floor(n * scale + 0.5)
+
+
 def _scaled_count(n: int, scale: float) -> int:
     """``n * scale`` rounded half up, and at least 1 when ``n`` is above 0."""
-    return max(1, math.floor(n * scale + 0.5)) if n > 0 else 0
+    return max(1, _half_up(n, scale)) if n > 0 else 0
 
 
 def apply_scale(s: Scenario) -> Scenario:
@@ -617,8 +642,7 @@ def apply_scale(s: Scenario) -> Scenario:
     arr["rate_per_day"] = s.arrivals.rate_per_day * k
     for period in arr["periods"]:
         period["rate_per_day"] = period["rate_per_day"] * k
-    data["initial_population"]["by_stage"] = {st: math.floor(n * k + 0.5)
-                                              for st, n in s.initial_population.by_stage.items()}
+    data["initial_population"]["by_stage"] = {st: _half_up(n, k) for st, n in s.initial_population.by_stage.items()}
     for group in data["staff"]:
         group["count"] = _scaled_count(group["count"], k)
     for provider in data["providers"]:

@@ -232,10 +232,11 @@ class _Referral:
 
 
 def _provider_scenario(places: int, mean_service: float) -> Any:
+    from casesim.scenario.params import CENTURY_DAYS
     from casesim.scenario.schema import Scenario
 
     return Scenario.model_validate({
-        "name": "mmc_check", "time": {"horizon_days": 36500, "warmup_days": 0, "tick_days": 36500},
+        "name": "mmc_check", "time": {"horizon_days": CENTURY_DAYS, "warmup_days": 0, "tick_days": CENTURY_DAYS},
         "arrivals": {"rate_per_day": 0.0}, "staff": [],
         "staffing": {"annual_leave_days": 0, "sickness_days_per_year": 0, "turnover_per_year": 0},
         "providers": [{"name": "mmc", "setting": "community", "need": "substance_misuse", "places": places,
