@@ -193,10 +193,10 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
         rows_l.append(r)
         hours_l.append(np.full(len(r), float(w.get(act, 0.0))))
         act_l.append(L.full(len(r), act))
-    again = lg.rows("assessment")
-    again = again[lg.cause_is(again, "review")]   # re-assessments: their own (shorter) time
-    hours_l[0][np.isin(rows_l[0], again)] = float(w.get("reassessment", 0.0))
-    act_l[0][np.isin(rows_l[0], again)] = L.code("reassessment")
+    a = list(WORK_KINDS).index("assessment")
+    again = lg.cause_is(rows_l[a], "review")   # re-assessments: their own (shorter) time
+    hours_l[a][again] = float(w.get("reassessment", 0.0))
+    act_l[a][again] = L.code("reassessment")
     arr = lg.rows("arrival")
     arr = arr[~lg.cause_is(arr, "initial")]   # a new case comes to court for sentence: a pre-sentence report
     rows_l.append(arr)
@@ -209,7 +209,8 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
     n_contacts = len(contacts)
     mode_codes = lg.cause[contacts]
-    per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in np.unique(mode_codes)}
+    used = np.flatnonzero(np.bincount(mode_codes, minlength=len(lg.cause_names)))   # the modes contacts name
+    per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in used}
     rows_l.append(contacts)
     hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
     hours_l.append(hours_by_code[mode_codes] if n_contacts else np.zeros(0))
