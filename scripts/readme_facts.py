@@ -56,6 +56,7 @@ TABLE_COLUMNS: tuple[Kpi, ...] = tuple(readme_columns())
 KEPT_KEYS: tuple[str, ...] = (
     *(kpi.key for kpi in TABLE_COLUMNS),
     "cost_total", "cost_by_category", "fte_required_by_setting", "fte_available_by_setting",
+    "fte_at_work_by_setting", "workload_pressure_by_setting", "share_staff_excessive_workload_by_setting",
     "continuity_breaks_by_cause", "case_years", "currency", "warmup_days", "horizon_days")
 
 #: Causes of continuity breaks in words (``manager_change`` causes).
@@ -134,7 +135,10 @@ def baseline_costs(facts: Mapping[str, Any]) -> str:
     b = facts["runs"]["baseline"]
     cur = b["currency"]
     fte = "; ".join(f"{b['fte_required_by_setting'][s]:.1f} in {s} against {b['fte_available_by_setting'][s]:.1f} "
-                    "in post" for s in sorted(b["fte_required_by_setting"]))
+                    f"in post and {b['fte_at_work_by_setting'][s]:.1f} at work (workload pressure "
+                    f"{b['workload_pressure_by_setting'][s]:.0%}, staff-weeks with excessive workload "
+                    f"{b['share_staff_excessive_workload_by_setting'][s]:.0%})"
+                    for s in sorted(b["fte_required_by_setting"]))
     cats = sorted(b["cost_by_category"].items(), key=lambda kv: -kv[1])
     return (f"**Baseline figures** (full size, seed {b['seed']}, days {b['warmup_days']:,.0f}-"
             f"{b['horizon_days']:,.0f}): cost per case-year {b['cost_per_case_year']:,.0f} {cur}; FTE required "

@@ -97,7 +97,7 @@ def refused_run(capsys: pytest.CaptureFixture[str], tmp_path: Path, file: Path, 
     ("time:\n  tick_days: 1.0e-6\n", 3, "time.tick_days", "Input should be greater than or equal to 0.01"),
     ("arrivals:\n  rate_per_day: 1.0e+9\n", 3, "arrivals.rate_per_day",
      "Input should be less than or equal to 100000"),
-    ("modes:\n  BROKERAGE: {contact_interval_days: 1.0e-9, workload_weight: 1, cost_per_contact: 2, "
+    ("modes:\n  BROKERAGE: {contact_interval_days: 1.0e-9, cost_per_contact: 2, "
      "intensity: 0.3}\n", 3, "modes.BROKERAGE.contact_interval_days",
      "Input should be greater than or equal to 0.5"),
     ("initial_population:\n  by_stage:\n    CUSTODY: 100000000\n", 4, "initial_population.by_stage.CUSTODY",
@@ -288,9 +288,9 @@ def test_a_breach_cycle_with_no_time_passing_is_refused_naming_its_stages(
     ("patches: {North: -1, South: 1, East: 1, West: 1, Central: 1, Rural: 1}\n", 2, "patches.North"),
     ("arrivals:\n  risk_mix: {LOW: -0.1, MEDIUM: 0.9, HIGH: 0.2}\n", 3, "arrivals.risk_mix.LOW"),
     ("arrivals:\n  offence_mix: {general: 1.0, violent: -0.2}\n", 3, "arrivals.offence_mix.violent"),
-    ("modes:\n  BROKERAGE: {contact_interval_days: 14, workload_weight: -1, cost_per_contact: 2, intensity: 0.3}\n",
-     3, "modes.BROKERAGE.workload_weight"),
-], ids=["patch", "risk-mix", "offence-mix", "mode-weight"])
+    ("staff:\n  - {name: part_time, setting: community, count: 3, fte: -0.5}\n", 3, "staff.0.fte"),
+    ("costs:\n  workload:\n    contact: {BROKERAGE: -1}\n", 4, "costs.workload.contact.BROKERAGE"),
+], ids=["patch", "risk-mix", "offence-mix", "staff-fte", "contact-hours"])
 def test_a_negative_weight_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, line: int,
                                       path: str) -> None:
     file = write(tmp_path, body)

@@ -117,11 +117,11 @@ def test_unknown_nested_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
           - name: x
             setting: community
             count: 3
-            capcity: 4
+            ftee: 0.5
         """)
     line = only_error(capsys, "validate", file)
-    assert line.startswith(f"{file}:6: staff.0.capcity: unknown field 'capcity'; valid fields: ")
-    assert {"name", "setting", "count", "patches", "capacity"} <= set(valid_fields(line))
+    assert line.startswith(f"{file}:6: staff.0.ftee: unknown field 'ftee'; valid fields: ")
+    assert {"name", "setting", "count", "patches", "fte"} <= set(valid_fields(line))
 
 
 def test_unknown_key_in_policy_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -67,21 +67,31 @@ def test_fte_is_workload_hours_over_productive_hours_on_a_hand_built_log() -> No
         ev(10.0, -1, "capacity", "", 1, "sickness", -40.0),      # an absence: still in post and paid
         ev(50.0, -1, "capacity", "", 2, "leave", -40.0),
         ev(0.0, 2, "arrival", cause="initial", value=1),          # already sentenced: no report
+        ev(0.0, 2, "load", CUS, 2, "assign", 7.0),                # 7 h a week carried until day 50: 50 h
         ev(5.0, 1, "arrival", cause="arrival", value=1),          # new case: a pre-sentence report, 4 h
+        ev(12.0, 1, "load", NON, 1, "assign", 2.0),               # 2 h a week carried from day 12 to 100
         ev(12.0, 1, "assessment", NON, 1, "", 2.0),               # 3 h
-        ev(20.0, 1, "contact_kept", NON, 1, "phone", 0.9),        # 1 h
-        ev(30.0, 1, "contact_missed", NON, 1, "phone", 0.9),      # 1 h
-        ev(40.0, 1, "assessment", NON, 1, "review", 0.0),         # re-assessment, 1 h
-        ev(41.0, 1, "referral", NON, 7, "accepted", 0.0),         # brokered by the holder, 0.5 h
-        ev(60.0, 2, "team_meeting", CUS, 99, "", 3.0),            # team of 3 in custody: 6 h
+        ev(20.0, 1, "contact_kept", NON, 1, "phone", 0.9),        # in the caseload's hours: none of its own
+        ev(30.0, 1, "contact_missed", NON, 1, "phone", 0.9),      # (the same)
+        ev(40.0, 1, "assessment", NON, 1, "review", 0.0),         # re-assessment: in the caseload's hours
+        ev(41.0, 1, "referral", NON, 7, "accepted", 0.0),         # brokered for the case (community), 0.5 h
+        ev(50.0, 2, "load", CUS, 2, "unassign", -7.0),
+        ev(60.0, 2, "team_meeting", CUS, 99, "", 3.0),            # in the members' seats: none of its own
     ]
     out = summarize(frame(rows), register({1: "LOW", 2: "HIGH"}), ctx)
     years = 100.0 / 365.25
-    po_hours, pom_hours = 4 + 3 + 1 + 1 + 1 + 0.5, 6.0
+    po_hours, pom_hours = 4 + 3 + 0.5 + 2.0 * 88 / 7, 7.0 * 50 / 7
     assert out["workload_hours"] == pytest.approx(po_hours + pom_hours)
+    assert out["workload_hours_by_activity"] == pytest.approx(
+        {"assessment": 3.0, "casework": 2.0 * 88 / 7 + 50.0, "pre_sentence_report": 4.0, "referral": 0.5})
     assert out["fte_required_by_setting"]["community"] == pytest.approx(po_hours / (1500 * years))
     assert out["fte_required_by_setting"]["custody"] == pytest.approx(pom_hours / (1000 * years))
     assert out["fte_available_by_setting"] == pytest.approx({"community": 1.0, "custody": 0.5})
+    # at work: 40 h a week for 10 days (member 1) and for 50 days (member 2)
+    at_work = {"community": 40 * 10 / 7 / (1500 * years), "custody": 40 * 50 / 7 / (1000 * years)}
+    assert out["fte_at_work_by_setting"] == pytest.approx(at_work)
+    assert out["workload_pressure_by_setting"] == pytest.approx(
+        {"community": po_hours / (40 * 10 / 7), "custody": pom_hours / (40 * 50 / 7)})
     assert out["cost_by_category"]["staff"] == pytest.approx(1.0 * years * 50000 + 0.5 * years * 40000)
     table = fte_table(frame(rows), ctx).set_index("role")
     assert table.loc["po", "workload_hours"] == pytest.approx(po_hours)

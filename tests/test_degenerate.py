@@ -90,7 +90,7 @@ def test_each_setting_and_need_warning_has_its_code_and_figure() -> None:
     assert run_warnings(no_custody, stage_setting, ["NON_CUSTODIAL"], sound) == []
     got = run_warnings(no_custody, stage_setting, ["NON_CUSTODIAL", "CUSTODY"], sound)
     assert [(w["code"], w["figure"]) for w in got] == [("no_staff", 0)] and "CUSTODY" in got[0]["message"]
-    got = run_warnings(small("staff.1.capacity=0"), stage_setting, ["CUSTODY"], sound)
+    got = run_warnings(small("staff.1.fte=0"), stage_setting, ["CUSTODY"], sound)
     assert [(w["code"], w["figure"]) for w in got] == [("no_capacity", 0.0)]
     got = run_warnings(small("providers.0.places=0"), stage_setting, ["NON_CUSTODIAL"], sound)
     first = sc.providers[0]

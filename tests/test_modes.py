@@ -264,8 +264,8 @@ def test_comprehensive_for_more_offences_means_more_contacts_and_contact_cost() 
     base, comp = run_scenario("baseline"), run_scenario("comprehensive_high_risk")
     assert comp.register.equals(base.register)   # same people: the difference is the policy
     assert contacts_per_case_year(comp) > 1.05 * contacts_per_case_year(base)
-    assert (comp.summary["workload_hours_by_activity"]["contacts"]   # contacts are costed as staff time
-            > 1.15 * base.summary["workload_hours_by_activity"]["contacts"])
+    assert (comp.summary["workload_hours_by_activity"]["casework"]   # contacts are the caseload's hours
+            > 1.15 * base.summary["workload_hours_by_activity"]["casework"])
 
 
 def test_comprehensive_high_risk_gives_comprehensive_to_high_and_to_medium_sexual_or_violent() -> None:

@@ -126,8 +126,9 @@ def test_strict_enforcement_breaches_more_than_graduated() -> None:
 def test_intensive_modes_mean_more_contacts_workload_and_cost() -> None:
     base, intense = run_scenario("baseline"), run_scenario("intensive_supervision")
     assert per_case_year(intense, "contact_kept") > 1.2 * per_case_year(base, "contact_kept")
-    assert (intense.summary["workload_hours_by_activity"]["contacts"]   # contacts are costed as staff time
-            > 1.2 * base.summary["workload_hours_by_activity"]["contacts"])
+    assert (intense.summary["workload_hours_by_activity"]["casework"]   # contacts are the caseload's hours
+            > 1.2 * base.summary["workload_hours_by_activity"]["casework"])
+    assert intense.summary["fte_required"] > base.summary["fte_required"]
     assert intense.summary["mean_caseload_pressure"] > base.summary["mean_caseload_pressure"]
     assert base.summary["compliance_by_mode"].get("THERAPEUTIC") is None
     assert intense.summary["compliance_by_mode"]["THERAPEUTIC"] is not None

@@ -109,7 +109,7 @@ def test_every_new_scenario_file_validates(name: str) -> None:
     base, _ = load_scenario(SCENARIOS / "baseline.yaml")
     community = [g for g in s.staff if g.setting == "community"]
     assert sum(g.count for g in community) == 75
-    assert {g.capacity for g in community} == {40}
+    assert {g.fte for g in community} == {1.0}
     assert s.management["custody"] == base.management["custody"]
     assert s.arrivals == base.arrivals and s.journey == base.journey
 

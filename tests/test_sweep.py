@@ -258,7 +258,7 @@ def test_shipped_experiments_are_valid() -> None:
         assert design.loaded.scenario_path == (ROOT / "scenarios" / "baseline.yaml").resolve()
         assert 8 <= len(design.runs) <= 40, f"{path.name}: keep shipped sweeps laptop-sized"
         keys.update(design.factor_columns)
-    assert {"staff.0.capacity", "process.review_interval_days", "mode_assignment.table.MEDIUM",
+    assert {"staff.0.fte", "process.review_interval_days", "mode_assignment.table.MEDIUM",
             "staff.0.count", "staffing.turnover_per_year"} <= keys
 
 
@@ -320,12 +320,12 @@ def test_every_variant_is_validated_before_anything_runs(tmp_path: Path, capsys:
         "Value error, unknown mode(s) FANCY; valid: ADMINISTRATIVE, BROKERAGE, THERAPEUTIC, COMPREHENSIVE"]
     one = write_experiment(tmp_path / "one.yaml", """\
         factors:
-          staff.0.capacity: [40, -5]
+          staff.0.fte: [1.0, -5]
         replications: 1
         seed: 1
         """)
     assert input_error(capsys, "sweep", one, "--out", tmp_path / "out") == [
-        f"{one}:4: factors.staff.0.capacity.1: variant v001 (staff.0.capacity=-5): staff.0.capacity: Input should "
+        f"{one}:4: factors.staff.0.fte.1: variant v001 (staff.0.fte=-5): staff.0.fte: Input should "
         "be greater than or equal to 0"]
     base = write_experiment(tmp_path / "base.yaml", "factors: {staff.0.count: [1]}\nreplications: 1\nseed: 1\n",
                             tiny=False)

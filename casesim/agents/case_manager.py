@@ -38,8 +38,9 @@ class Roster(list):
 class CaseManager(mesa.Agent):
     """A staff member in one setting, with a patch, specialisms, mode skills and a capacity.
 
-    ``load`` is the weighted caseload (sum of the workload weights of the cases it carries) and
-    ``capacity`` the weighted caseload it can carry at 100%; ``pressure`` is their ratio.
+    ``load`` is the hours a week its cases ask of it (the sum of the weekly hours of the cases it carries:
+    :meth:`casesim.engine.simulation.Simulation.case_weight`) and ``capacity`` the casework hours a week it
+    gives (its FTE times its role's productive hours); ``pressure`` is their ratio.
     """
 
     def __init__(self, model: Simulation, setting: str, patch: str | None, capacity: float,
@@ -59,7 +60,7 @@ class CaseManager(mesa.Agent):
         self.saved_capacity = 0.0
         self.setting = setting
         self.patch = patch                # None: covers every patch
-        self.capacity = capacity          # weighted points at 100%
+        self.capacity = capacity          # casework hours a week (0 while absent)
         self.base_capacity = capacity
         self.modes = modes
         self.specialisms = specialisms

@@ -1,8 +1,17 @@
-"""A provider: a service addressing one need, with a number of places and a waiting list."""
+"""A provider: a service addressing one need, with a number of places and a waiting list.
+
+A universal provider also serves the public: people who are not cases arrive as a Poisson stream
+(``ProviderSpec.public_load``), take places for the provider's duration, and wait with the agency's referrals.
+They are not logged (the agency's cases' waits, ``intervention_start``, show the competition) and draw their
+randomness from the population stream ``public:<provider name>``, so the cases keep their common random
+numbers. Each public user costs two SimPy events (arrival, departure) and no log row.
+"""
 
 from __future__ import annotations
 
 import heapq
+import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 import mesa
@@ -47,6 +56,12 @@ class Provider(mesa.Agent):
 
     A referral is accepted with the provider's acceptance probability, joins the waiting list
     after the acceptance delay, starts when a place is free, and ends completed or dropped out.
+
+    With public demand, a free place goes to the agency's cases first when the relationship gives them
+    priority (``RelationshipEffect.priority_over_public``); otherwise to whoever has waited longest, the
+    public user at the head of its queue or the agency's longest-waiting case, and when it goes to the
+    agency, the agency's own order (first come, or by risk) says which of its cases takes it.
+    ``busy`` and ``queued`` count the agency's cases; ``public_busy`` and ``public_queued`` the public.
     """
 
     def __init__(self, model: Simulation, spec: ProviderSpec) -> None:
@@ -60,6 +75,17 @@ class Provider(mesa.Agent):
         self.queued = 0
         self._waiting: list[tuple[int, int, Ticket]] = []
         self._seq = 0
+        self.public_busy = 0
+        self._public: deque[tuple[int, float]] = deque()   # (join order, length of stay) of waiting public users
+        self._case_order: deque[tuple[int, Ticket]] = deque()   # queued cases by join order (by-risk lists only)
+        self._cases_first = model.relationship[spec.relationship].priority_over_public
+        self._public_rate = (spec.public_load * spec.places / spec.duration.mean_days
+                             if spec.public_load > 0 and spec.places > 0 else 0.0)
+        # the join order of the agency's cases is needed apart from its list only when the two orders differ
+        self._keep_case_order = self._public_rate > 0 and spec.priority_by_risk and not self._cases_first
+        if self._public_rate > 0:
+            self._public_rng = model.streams[f"public:{spec.name}"]
+            self._open_to_public()
 
     def refer(self, case: Case, need_index: int) -> Ticket | None:
         """Refer ``case``; returns the ticket if the referral is accepted."""
@@ -90,14 +116,78 @@ class Provider(mesa.Agent):
         rank = _RISK_RANK[t.case.risk] if self.spec.priority_by_risk else 0
         self._seq += 1
         heapq.heappush(self._waiting, (rank, self._seq, t))
+        if self._keep_case_order:
+            self._case_order.append((self._seq, t))
         self._fill()
 
     def _fill(self) -> None:
-        while self.busy < self.places and self._waiting:
-            t = heapq.heappop(self._waiting)[2]
-            if t.state == QUEUED:
+        if self._public_rate <= 0:   # the agency's places alone
+            while self.busy < self.places and self._waiting:
+                t = heapq.heappop(self._waiting)[2]
+                if t.state == QUEUED:
+                    self.queued -= 1
+                    self._start(t)
+            return
+        while self.busy + self.public_busy < self.places:
+            waiting = self._waiting
+            while waiting and waiting[0][2].state != QUEUED:   # withdrawn or started: dropped lazily
+                heapq.heappop(waiting)
+            if self._public and (not waiting or (not self._cases_first
+                                                 and self._public[0][0] < self._longest_case_wait())):
+                self._start_public(self._public.popleft()[1])
+            elif waiting:
                 self.queued -= 1
-                self._start(t)
+                self._start(heapq.heappop(waiting)[2])
+            else:
+                return
+
+    def _longest_case_wait(self) -> int:
+        """Join order of the agency's longest-waiting queued case (the waiting list is not empty)."""
+        if not self.spec.priority_by_risk:
+            return self._waiting[0][1]   # first come, first served: the head of the list
+        order = self._case_order
+        while order[0][1].state != QUEUED:   # (every queued case is in it: never emptied while one waits)
+            order.popleft()
+        return order[0][0]
+
+    # --- the public ------------------------------------------------------------------------------------
+    def _open_to_public(self) -> None:
+        """At the start, the public's share of places already occupied (each with the rest of its stay), so a
+        run does not open on an empty service; then the first public arrival."""
+        for _ in range(min(self.places, round(self.spec.public_load * self.places))):
+            self._start_public(self._public_length() * self._public_u())
+        self._next_public()
+
+    def _public_u(self) -> float:
+        return max(float(self._public_rng.random()), 2.0 ** -54)   # in (0, 1): the inversions need it
+
+    def _public_length(self) -> float:
+        d = self.spec.duration
+        return sample(d.dist, d.mean_days, d.cv, self._public_u())
+
+    def _next_public(self) -> None:
+        gap = -math.log(self._public_u()) / self._public_rate   # exponential gaps: a Poisson stream
+        self.model.env.timeout(gap).callbacks.append(self._public_arrives)
+
+    def _public_arrives(self, _ev: object) -> None:
+        length = self._public_length()
+        self._seq += 1
+        self._public.append((self._seq, length))
+        self._fill()
+        self._next_public()
+
+    def _start_public(self, length: float) -> None:
+        self.public_busy += 1
+        self.model.env.timeout(length).callbacks.append(self._public_leaves)
+
+    def _public_leaves(self, _ev: object) -> None:
+        self.public_busy -= 1
+        self._fill()
+
+    @property
+    def public_queued(self) -> int:
+        """Public users waiting for a place."""
+        return len(self._public)
 
     def _start(self, t: Ticket) -> None:
         sim = self.model

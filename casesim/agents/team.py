@@ -33,6 +33,7 @@ class Team(mesa.Agent):
         self.driver = driver              # hybrid: the member who drives the plan day to day
         for m in (chair, *staff):   # (distinct staff; a new team is on nobody's roster yet)
             m.teams.append(self)
+            model.seat_change(m, self, +1)
         self.providers: tuple[Any, ...] = ()
         self.formed = model.env.now
         self.meetings = 0
@@ -84,11 +85,16 @@ class Team(mesa.Agent):
             self.driver = new
         self.staff = [new if m is old else m for m in self.staff]
         old.teams.discard(self)
-        new.teams.add(self)
+        self.model.seat_change(old, self, -1)
+        if self not in new.teams:
+            new.teams.append(self)
+            self.model.seat_change(new, self, +1)
 
     def dissolve(self) -> None:
         for m in (self.chair, *self.staff):
-            m.teams.discard(self)
+            if self in m.teams:
+                m.teams.discard(self)
+                self.model.seat_change(m, self, -1)
         if self.case.last_holder is self:   # (the case keeps what it needs of its former holder: the id)
             self.case.last_holder = FormerTeam(self.unique_id)
         self.remove()

@@ -90,12 +90,15 @@ class CaseProcess:
     """
 
     __slots__ = ("at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
-                 "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence")
+                 "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence", "alarm", "late", "late_cause")
 
     def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
         self.sim, self.case, self.stage, self.cause, self.residual = sim, case, stage, cause, residual
         self.previous = None
         self.at = _BEGIN
+        self.alarm: Any = None   # the timeout the process sleeps on: a wake-up from any other is stale
+        self.late: float | None = None   # when the contact waiting for someone to see the case fell due
+        self.late_cause = ""
         sim.env.process(self._first())
 
     def _first(self) -> Generator[Any, Any, None]:
@@ -103,9 +106,13 @@ class CaseProcess:
         self.wake()
         yield from ()
 
-    def wake(self, _event: Any = None) -> None:
+    def wake(self, event: Any = None) -> None:
         """Run from where the process slept until it must sleep again or the journey ends (as the callback
-        of the timeout it slept on, which SimPy passes in and nothing reads)."""
+        of the timeout it slept on, which SimPy passes in). A process woken early for a postponed contact
+        (:meth:`nudge`) takes this callback off the timeout it slept on, which SimPy cannot cancel; a
+        wake-up from any timeout but the one it sleeps on would be stale and does nothing."""
+        if event is not self.alarm:
+            return
         at = self.at
         if at == _BEGIN:
             outcome = self._begin()
@@ -113,9 +120,37 @@ class CaseProcess:
             outcome = "completed"
         else:
             outcome = self._advance(at)
+        self._carry_on(outcome)
+
+    def nudge(self, _event: Any = None) -> None:
+        """Someone may now be at work to see the case (its holder or cover changed, or a member of staff
+        came back): offer the contact waiting, if there is one and someone can, at once; else wait on.
+        Run as the callback of a timeout of 0 the engine schedules (``Simulation.contact_may_go_ahead``),
+        so the change that caused it is complete when it runs."""
+        if self.late is None or self.at == _BEGIN:
+            return
+        sim = self.sim
+        if sim.deliverer(self.case) is None:
+            sim.wait_for_deliverer(self)
+            return
+        alarm = self.alarm   # the sleep the process was in is abandoned: its timeout will wake nothing
+        if alarm is not None and alarm.callbacks:
+            alarm.callbacks.remove(self.wake)
+        self.alarm = None
+        self.t_contact = sim.env.now
+        self._carry_on(self._advance(_BEGIN))
+
+    def _carry_on(self, outcome: str | None) -> None:
+        """The stay ended now with ``outcome`` (None: it goes on): leave it and begin the next, until one
+        sleeps or the journey ends."""
         while outcome is not None:   # the stay ended now; the next begins at once
             sim, case = self.sim, self.case
             self.previous = stage = self.stage
+            if self.late is not None:   # the contact waiting goes with the stay: it was never delivered
+                sim.log.contact_cancelled(sim.env.now, case.no, stage=stage, holder=_holder_id(case),
+                                          cause=self.late_cause)
+                self.late = None
+                sim.stop_waiting(self)
             self.cause, self.stage = _leave(sim, case, stage, self.spec, self.k, outcome, self.start)
             self.residual = False
             outcome = self._begin()
@@ -125,7 +160,8 @@ class CaseProcess:
         """Keep the stay's clock and sleep ``delay`` days."""
         self.at = at
         self.t_assess, self.t_plan, self.t_contact, self.t_review = t_assess, t_plan, t_contact, t_review
-        self.sim.env.timeout(delay).callbacks.append(self.wake)
+        self.alarm = alarm = self.sim.env.timeout(delay)
+        alarm.callbacks.append(self.wake)
 
     def _begin(self) -> str | None:
         """Begin a stay in ``self.stage`` (or end the journey at EXIT) and run it until it sleeps (None) or
@@ -192,7 +228,21 @@ class CaseProcess:
                     elif t_contact > env.now:
                         self._sleep(_CONTACT, t_contact - env.now, t_assess, t_plan, t_contact, t_review)
                         return None
-                    if _contact(sim, case, stage, enforceable):
+                    late = self.late
+                    if late is None:   # a contact falls due now
+                        settled = _contact(sim, case, stage, enforceable)
+                    else:              # the contact waiting: someone can see the case now, or it is too late
+                        self.late = None
+                        sim.stop_waiting(self)
+                        settled = _late_contact(sim, case, stage, enforceable, late, self.late_cause)
+                    if settled is None:   # nobody to see the case: the contact waits, at most the slip limit
+                        self.late, self.late_cause = env.now, _holder_cause(case)
+                        sim.log.contact_postponed(env.now, case.no, stage=stage, holder=_holder_id(case),
+                                                  cause=self.late_cause)
+                        sim.wait_for_deliverer(self)
+                        t_contact = env.now + p.max_contact_slip_days
+                        continue
+                    if settled:
                         return "breach"
                     t_contact = env.now + modes[case.mode].contact_interval_days
                 t = min(t_assess, t_plan, t_contact, t_review, t_offence)
@@ -219,12 +269,12 @@ class CaseProcess:
                 case.phase = "implement"
                 _reassess_mode(sim, case)            # needs are known now
                 approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
-                if t_contact < INF:
+                if t_contact < INF and self.late is None:   # (a contact waiting keeps its slip limit)
                     t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
             else:   # a review (a contact at this instant has been settled above, before it)
                 _review(sim, case, stage, approach)
                 t_review = env.now + p.review_interval_days
-                if t_contact < INF:   # a more intensive mode brings the next contact forward
+                if t_contact < INF and self.late is None:   # a more intensive mode brings the next contact forward
                     t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
 
     def _finish(self) -> None:
@@ -298,17 +348,47 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
     approach.after_plan(sim, case, planned)
 
 
-def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool:
-    """One required contact; returns True when it leads to breach."""
-    holder = case.holder
+def _holder_id(case: Case) -> int:
+    return case.holder.unique_id if case.holder is not None else -1
+
+
+def _holder_cause(case: Case) -> str:
+    """Why nobody can see the case: its holder (and cover) away, or no holder."""
+    return "holder_absent" if case.holder is not None else "unallocated"
+
+
+def _contact(sim: Simulation, case: Case, stage: str, enforceable: bool) -> bool | None:
+    """One required contact, due now; returns True when it leads to breach, None when nobody is at work to
+    see the case and it waits (``process.max_contact_slip_days`` above 0; at 0 it is not delivered at once)."""
     now = sim.env.now
     k = case.contacts
     case.contacts += 1          # the k-th scheduled contact keeps its luck whether or not it happens
     staff = sim.deliverer(case)
-    if staff is None:           # nobody at work to see the case: the contact is not offered
-        sim.log.contact_cancelled(now, case.no, stage=stage, holder=holder.unique_id if holder is not None else -1,
-                                  cause="holder_absent" if holder is not None else "unallocated")
+    if staff is None:           # nobody at work to see the case
+        if sim.rules.max_contact_slip_days > 0:
+            return None
+        sim.log.contact_cancelled(now, case.no, stage=stage, holder=_holder_id(case), cause=_holder_cause(case))
         return False
+    return _offer(sim, case, stage, enforceable, staff, k)
+
+
+def _late_contact(sim: Simulation, case: Case, stage: str, enforceable: bool, due: float, cause: str) -> bool:
+    """The contact that fell due at ``due`` and waited (the case's last counted one, so it keeps its luck),
+    now: offered if someone is at work to see the case, else not delivered (it has slipped as far as it
+    may). Returns True when it leads to breach."""
+    now = sim.env.now
+    staff = sim.deliverer(case)
+    if staff is None:
+        sim.log.contact_cancelled(now, case.no, stage=stage, holder=_holder_id(case), cause=cause)
+        return False
+    sim.log.contact_late(now, case.no, stage=stage, holder=_holder_id(case), days_late=now - due)
+    return _offer(sim, case, stage, enforceable, staff, case.contacts - 1)
+
+
+def _offer(sim: Simulation, case: Case, stage: str, enforceable: bool, staff: Any, k: int) -> bool:
+    """``staff`` sees the case for its ``k``-th contact: kept or missed; returns True when it leads to breach."""
+    holder = case.holder
+    now = sim.env.now
     prob = sim.compliance.probability(case, now, staff.pressure)
     if _u(case.luck, CONTACT, k) < prob:
         case.kept_since_review += 1

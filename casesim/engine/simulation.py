@@ -25,7 +25,7 @@ import pandas as pd
 import simpy
 
 from casesim import models
-from casesim.agents import Case, CaseManager, Provider
+from casesim.agents import Case, CaseManager, Provider, Team
 from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
 from casesim.engine.process import CaseProcess, ComplianceModel
 from casesim.engine.rng import Luck, Streams
@@ -63,6 +63,8 @@ class Simulation(mesa.Model):
         # What every case reads at every wake-up, as plain attributes (``scenario`` is a property; see below).
         self.rules = scenario.process
         self.modes = scenario.modes
+        self.mode_hours = {m: scenario.mode_hours_per_week(m) for m in scenario.modes}
+        self.seat_hours = scenario.seat_hours_per_week()
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
         self.streams = Streams(seed)
@@ -89,6 +91,11 @@ class Simulation(mesa.Model):
         self.providers = [Provider(self, spec) for spec in scenario.providers]
         self._provider_for = {key: self.providers[i] for key, i in scenario.serving().items()}
         self._register = _Register()
+        # Contacts waiting for someone to see the case (process.max_contact_slip_days): the waiting case's
+        # process by case number, and the numbers of the cases waiting on each absent member of staff (by id;
+        # an entry may be stale: a nudge that finds nothing waiting does nothing).
+        self._waiting: dict[int, CaseProcess] = {}
+        self._waiting_on: dict[int, list[int]] = {}
         self._attr = _AttributeSampler(scenario, self.streams["attributes"])
         self.cases_created = 0
         self.datacollector = mesa.DataCollector(model_reporters={
@@ -170,7 +177,7 @@ class Simulation(mesa.Model):
         st = self.scenario.staffing
         group, patch = self._post_group[post]
         now = self.env.now
-        full = group.capacity
+        full = self.scenario.hours_per_week(group)
         m = CaseManager(self, group.setting, patch, full, frozenset(group.modes), frozenset(group.specialisms),
                         group.name, post=post, generation=generation)
         if starter and st.new_starter_days > 0:
@@ -212,6 +219,8 @@ class Simulation(mesa.Model):
         self.staff_index[m.setting].touch(m)
         self.log.capacity_change(self.env.now, staff=m.unique_id, cause="return", change=m.capacity)
         self.cover[m.setting].on_return(self, m)
+        for no in self._waiting_on.pop(m.unique_id, ()):   # the contacts that waited for ``m`` (or a stand-in)
+            self.contact_may_go_ahead(no)
 
     def staff_leaves(self, m: CaseManager) -> None:
         """``m`` leaves the service: capacity goes, every case and team seat is reallocated for good (the
@@ -219,6 +228,8 @@ class Simulation(mesa.Model):
         now = self.env.now
         if m.absent:
             self.absence_end(m)
+        for team in sorted(m.teams, key=lambda t: t.unique_id):   # the leaver's seats go with it, whoever
+            self.seat_change(m, team, -1)                         # takes them after
         m.in_post = False
         self.log.capacity_change(now, staff=m.unique_id, cause="leave", change=-m.capacity)
         m.capacity = 0.0
@@ -240,10 +251,25 @@ class Simulation(mesa.Model):
                 continue
             team.replace_member(m, new)
             self.set_load(case, team.load_bearer, case.load_weight)
+            if case.no in self._waiting:
+                self.contact_may_go_ahead(case.no)
         for case in list(m.covering_for):
             case.return_to = None
         m.covering_for.clear()
         m.remove()
+
+    def seat_change(self, m: CaseManager, team: Team, sign: int) -> None:
+        """``m`` takes (``sign`` +1) or gives up (-1) a seat on ``team``: the weekly hours of the team's
+        meetings (:meth:`Scenario.seat_hours_per_week`) join or leave its load. A member out of post has
+        given up every seat already, when it left."""
+        if not m.in_post or not self.seat_hours:
+            return
+        m.load += sign * self.seat_hours
+        self.staff_index[m.setting].touch(m)
+        case = team.case
+        self.log.load_change(self.env.now, team.case_no, stage=case.stage or "" if case is not None else "",
+                             staff=m.unique_id, change="seat" if sign > 0 else "unseat",
+                             weight=sign * self.seat_hours)
 
     def set_cover(self, case: Case, mate: CaseManager) -> None:
         """``mate`` does the work of ``case`` while its holder is away (load moves, holder stays)."""
@@ -251,11 +277,15 @@ class Simulation(mesa.Model):
         case.cover = mate
         mate.covers.add(case)
         self.set_load(case, mate, case.load_weight)
+        if case.no in self._waiting:
+            self.contact_may_go_ahead(case.no)
 
     def clear_cover(self, case: Case) -> None:
         if case.cover is not None:
             case.cover.covers.discard(case)
             case.cover = None
+            if case.no in self._waiting:
+                self.contact_may_go_ahead(case.no)
 
     def deliverer(self, case: Case) -> CaseManager | None:
         """The staff member who would see the case today, or None if nobody is at work."""
@@ -263,6 +293,45 @@ class Simulation(mesa.Model):
             return case.cover if case.cover.available else None
         holder = case.holder
         return holder.on_duty() if holder is not None else None
+
+    # --- contacts waiting for someone to see the case -------------------------------------------------
+    # A contact due when nobody is at work to see the case (``deliverer`` None) waits, at most
+    # ``process.max_contact_slip_days``: the case's process sleeps to that limit, and is nudged at once when
+    # someone may be able to see it: a member of staff it waits on comes back (``absence_end``), cover starts
+    # or ends, or the case changes holder (``assign_holder``, a team's member replaced). No case wakes to
+    # poll: a wait costs a registration per absent person it depends on and one nudge per change.
+    def wait_for_deliverer(self, process: CaseProcess) -> None:
+        """``process``'s contact waits: register it with the absent staff whose return could let someone
+        see the case (its cover, and its holder's people: ``CaseManager.people``, ``Team.people``). A case
+        without a holder needs no registration: its allocation nudges it."""
+        case = process.case
+        self._waiting[case.no] = process
+        watched = [] if case.holder is None else list(case.holder.people())
+        if case.cover is not None:
+            watched.append(case.cover)
+        for m in watched:
+            if m.in_post and m.absent:
+                self._waiting_on.setdefault(m.unique_id, []).append(case.no)
+
+    def stop_waiting(self, process: CaseProcess) -> None:
+        """``process``'s contact no longer waits (offered, not delivered, or gone with the stay)."""
+        self._waiting.pop(process.case.no, None)
+
+    def contact_may_go_ahead(self, no: int) -> None:
+        """Someone may now see case ``no``, whose contact waits: nudge its process by a timeout of 0, so it
+        looks once the change under way is complete (and after what else is due now)."""
+        process = self._waiting.get(no)
+        if process is not None:
+            self.env.timeout(0).callbacks.append(process.nudge)
+
+    @property
+    def contacts_waiting(self) -> int:
+        """How many contacts wait for someone to see their case now."""
+        return len(self._waiting)
+
+    def contact_waits(self, no: int) -> bool:
+        """Whether case ``no`` has a contact waiting for someone to see it now (counted, not yet settled)."""
+        return no in self._waiting
 
     # --- population -------------------------------------------------------------------------------
     def _new_case(self, stage: str, cause: str, residual: bool = False) -> Case:
@@ -318,15 +387,16 @@ class Simulation(mesa.Model):
         return case.cover if case.cover is not None else holder.load_bearer
 
     def case_weight(self, case: Case, stage: str) -> float:
-        """Workload weight of ``case`` in ``stage``: its mode's weight times the stage factor."""
-        return self.modes[case.mode].workload_weight * self.journey.stages[stage].workload_factor
+        """The hours a week ``case`` asks of its holder in ``stage``: its mode's weekly hours
+        (:meth:`Scenario.mode_hours_per_week`) times the stage's workload factor."""
+        return self.mode_hours[case.mode] * self.journey.stages[stage].workload_factor
 
     def set_mode(self, case: Case, mode: str) -> None:
         case.mode = mode
         case.logit0 = None
         holder = case.holder.unique_id if case.holder is not None else -1
         self.log.mode_change(self.env.now, case.no, stage=case.stage or "", holder=holder, mode=mode,
-                             weight=self.modes[mode].workload_weight)
+                             weight=self.mode_hours[mode])
 
     def assign_holder(self, case: Case, holder: Any, cause: str) -> None:
         """Make ``holder`` responsible; a change from an earlier holder is a continuity break."""
@@ -338,6 +408,8 @@ class Simulation(mesa.Model):
             if isinstance(holder, CaseManager) and case.holder is not holder:
                 holder.held.append(case)
             case.holder = holder
+            if case.no in self._waiting:
+                self.contact_may_go_ahead(case.no)
             return
         if case.ever_held and previous is not None:
             self.log.continuity_break(now, case.no, stage=case.stage or "", new_holder=holder.unique_id, cause=cause,
@@ -355,6 +427,8 @@ class Simulation(mesa.Model):
         case.last_setting = holder.setting
         if isinstance(holder, CaseManager):
             case.last_manager = holder
+        if case.no in self._waiting:   # (a contact waiting for someone to see the case)
+            self.contact_may_go_ahead(case.no)
 
     def release(self, case: Case) -> None:
         """The holder gives the case up (the case may get a new holder later)."""

@@ -111,13 +111,14 @@ EVENTS: tuple[Kind, ...] = (
     Kind("manager_change", "continuity_break", "the responsible holder changes (a continuity break)",
          stage=STAGE, manager=Field("new_holder", "the holder taking over"),
          cause=Field("cause", "why the holder changes"), value=Field("old_holder", "the previous holder's id")),
-    Kind("load", "load_change", "a staff member's weighted caseload changes", stage=STAGE,
-         manager=Field("staff", "the staff member's id"), cause=Field("change", "assign | unassign | reweigh"),
-         value=Field("weight", "the change in weighted caseload")),
+    Kind("load", "load_change", "a staff member's caseload hours change", stage=STAGE,
+         manager=Field("staff", "the staff member's id"),
+         cause=Field("change", "assign | unassign | reweigh (the case's hours) or seat | unseat (a team seat's)"),
+         value=Field("weight", "the change in the hours a week the staff member's cases and seats ask")),
     Kind("capacity", "capacity_change", "a staff member's capacity changes",
          manager=Field("staff", "the staff member's id"),
          cause=Field("cause", "join | leave | trained | return | the absence's cause"),
-         value=Field("change", "the change in capacity (weighted points)"), case=Fixed(-1)),
+         value=Field("change", "the change in capacity (casework hours a week)"), case=Fixed(-1)),
     Kind("assessment", "assessment", "an assessment completes", stage=STAGE,
          manager=Field("assessor", "the assessor (the holder; -1 if none)"),
          cause=Field("cause", "review for a re-assessment, else empty"),
@@ -128,8 +129,9 @@ EVENTS: tuple[Kind, ...] = (
          cause=MODE, value=Field("probability", "the compliance probability")),
     Kind("contact_missed", "contact_missed", "a required contact is missed", stage=STAGE, manager=HOLDER,
          cause=MODE, value=Field("probability", "the compliance probability")),
-    Kind("contact_cancelled", "contact_cancelled", "a required contact is not offered: nobody at work to see "
-         "the case", stage=STAGE, manager=HOLDER, cause=Field("cause", "holder_absent | unallocated")),
+    Kind("contact_cancelled", "contact_cancelled", "a required contact is not delivered: nobody at work to see "
+         "the case before it slipped past process.max_contact_slip_days (or the stay ended while it waited)",
+         stage=STAGE, manager=HOLDER, cause=Field("cause", "holder_absent | unallocated (when it fell due)")),
     Kind("cover_start", "cover_start", "a colleague starts covering an absent holder", stage=STAGE,
          manager=Field("colleague", "the colleague covering"), cause=Field("cover", "the kind of cover: pod"),
          value=Field("holder", "the absent holder's id")),
@@ -158,7 +160,8 @@ EVENTS: tuple[Kind, ...] = (
     Kind("risk_change", "risk_change", "a review changes the case's risk", stage=STAGE, manager=HOLDER,
          cause=Field("risk", "the new risk level"), value=Field("step", "+1 up, -1 down")),
     Kind("mode_change", "mode_change", "the case's supervision mode is set or changes", stage=STAGE,
-         manager=HOLDER, cause=Field("mode", "the new mode"), value=Field("weight", "the new mode's workload weight")),
+         manager=HOLDER, cause=Field("mode", "the new mode"),
+         value=Field("weight", "the weekly hours of the new mode (before the stage's factor)")),
     Kind("team_formed", "team_formed", "a case team is convened", stage=STAGE,
          manager=Field("team", "the team's id"), value=Field("members", "number of members")),
     Kind("team_meeting", "team_meeting", "a case team meets to review the plan", stage=STAGE,
@@ -167,6 +170,12 @@ EVENTS: tuple[Kind, ...] = (
          manager=Field("member", "the member's id"), cause=Field("task", "the task: a need, or monitoring"),
          value=Field("team", "the team's id")),
     Kind("exit", "exit", "the case leaves the system", cause=Field("outcome", "completed"), value=Fixed(1.0)),
+    Kind("contact_postponed", "contact_postponed", "a required contact falls due with nobody at work to see the "
+         "case: it waits for someone (at most process.max_contact_slip_days)", stage=STAGE, manager=HOLDER,
+         cause=Field("cause", "holder_absent | unallocated")),
+    Kind("contact_late", "contact_late", "a postponed contact is offered (its contact_kept or contact_missed row "
+         "follows at the same time)", stage=STAGE, manager=HOLDER,
+         value=Field("days_late", "days since the contact fell due")),
 )
 
 #: Every kind by name, in code order.

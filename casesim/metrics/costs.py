@@ -8,7 +8,9 @@ Cost categories (each a sum over the measured window, or a year of it):
 * ``contact_expenses``: non-staff expenses of contacts (testing, materials, monitoring, travel), contacts x
   the mode's ``cost_per_contact``.
 * ``custody``: prisoner-days in custody-setting stages x ``costs.custody_per_day``.
-* ``interventions``: occupied provider place-days x the provider's (or its route's) price.
+* ``interventions``: provider places x the provider's (or its route's) price per place-day, by route
+  (:data:`PAID_WHETHER_USED`): every place of an in-house or contracted provider, every day, used or not;
+  a universal provider's place-days occupied by the agency's cases.
 * ``courts``: returns to court after breach x ``costs.court_hearing``.
 * ``recalls``: recalls x ``costs.recall`` (custody days after a recall are in ``custody``).
 
@@ -36,15 +38,24 @@ if TYPE_CHECKING:
 
 CATEGORIES: tuple[str, ...] = ("staff", "contact_expenses", "custody", "interventions", "courts", "recalls")
 #: Event kind -> workload activity (hours per event from ``MetricsContext.workload_hours``).
-WORK_KINDS: dict[str, str] = {"assessment": "assessment", "plan": "plan", "review": "review",
-                              "warning": "warning", "breach": "breach", "referral": "referral",
-                              "return_to_court": "breach_report"}
+#: Work counted as it happens, one log row at a time. The rest of a holder's work (contacts, reviews and
+#: re-assessments) is the weekly hours of the cases it carries, its ``load`` (see ``casework`` below).
+WORK_KINDS: dict[str, str] = {"assessment": "assessment", "plan": "plan", "warning": "warning",
+                              "breach": "breach", "referral": "referral", "return_to_court": "breach_report"}
+#: The activity label of the hours carried as caseload (contacts and the review cycle of the cases held).
+CASEWORK = "casework"
 CONTACT_KINDS = ("contact_kept", "contact_missed")
 UNKNOWN = "unknown"
+#: Routes whose places the agency pays for whether its cases use them or not: in-house places are owned,
+#: contracted places a block bought by contract, so each costs places x price every day of the window. A
+#: provider of any other route (universal: a public service shared with the public) is paid per place-day
+#: the agency's cases occupy (``intervention_start`` to ``intervention_end``).
+PAID_WHETHER_USED = frozenset({"in_house", "contracted"})
 #: The columns of a result's ``costs.parquet`` and ``fte.parquet`` (:func:`missing_columns` checks a file
 #: read back against them before a workbook is made of it).
 COST_COLUMNS = ("year", "start_day", "end_day", "setting", "category", "cost", "currency")
 FTE_COLUMNS = ("setting", "role", "workload_hours", "productive_hours_per_fte", "fte_required", "fte_available",
+               "fte_at_work",
                "annual_cost_per_fte", "staff_cost")
 #: A measured year's remainder shorter than this (days) is folded into the year before.
 STUB_DAYS = 30.0
@@ -115,6 +126,10 @@ class CostInputs:
 
     work: _Flows                 # label = activity, amount = hours, with role in ``work_role``
     work_role: np.ndarray
+    work_staff: np.ndarray       # the staff member who did each row of ``work`` (-1: a team, or nobody)
+    casework: _Flows             # label = role, amount = +/- hours a day carried (caseload steps)
+    casework_staff: np.ndarray   # the staff member of each caseload step
+    at_work: _Flows              # label = role, amount = +/- casework hours a day given (capacity steps)
     posts: _Flows                # label = role, amount = +1 join / -1 leave
     priced_steps: _Flows         # label = category, amount = +/- price per day
     priced_events: _Flows        # label = category, amount = price
@@ -194,30 +209,16 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
         hours_l.append(np.full(len(r), float(w.get(act, 0.0))))
         act_l.append(L.full(len(r), act))
     a = list(WORK_KINDS).index("assessment")
-    again = lg.cause_is(rows_l[a], "review")   # re-assessments: their own (shorter) time
-    hours_l[a][again] = float(w.get("reassessment", 0.0))
-    act_l[a][again] = L.code("reassessment")
+    first = ~lg.cause_is(rows_l[a], "review")   # re-assessments at reviews are in the caseload's weekly hours
+    rows_l[a], hours_l[a], act_l[a] = rows_l[a][first], hours_l[a][first], act_l[a][first]
     arr = lg.rows("arrival")
     arr = arr[~lg.cause_is(arr, "initial")]   # a new case comes to court for sentence: a pre-sentence report
     rows_l.append(arr)
     hours_l.append(np.full(len(arr), float(w.get("pre_sentence_report", 0.0))))
     act_l.append(L.full(len(arr), "pre_sentence_report"))
-    meet = lg.rows("team_meeting")
-    rows_l.append(meet)
-    hours_l.append(lg.value[meet] * float(w.get("team_meeting", 0.0)))
-    act_l.append(L.full(len(meet), "team_meeting"))
-    contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
-    n_contacts = len(contacts)
-    mode_codes = lg.cause[contacts]
-    used = np.flatnonzero(np.bincount(mode_codes, minlength=len(lg.cause_names)))   # the modes contacts name
-    per_mode = {str(lg.cause_names[c]): w.get(f"contact:{lg.cause_names[c]}") for c in used}
-    rows_l.append(contacts)
-    hours_by_code = np.array([float(w.get(f"contact:{m}") or 0.0) for m in lg.cause_names])
-    hours_l.append(hours_by_code[mode_codes] if n_contacts else np.zeros(0))
-    act_l.append(L.full(n_contacts, "contacts"))
     # (a national log has tens of millions of rows: each list of pieces is freed as soon as it is joined)
     rows = np.concatenate(rows_l)   # row indices as LogArrays holds them (32-bit)
-    del rows_l, contacts
+    del rows_l
     hours = np.concatenate(hours_l)
     del hours_l
     act = np.concatenate(act_l).astype(_CODE, copy=False)
@@ -227,11 +228,15 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     work_role = _role_of_rows(staff_ids, setting, ctx, S, L)
     work_time = lg.time[rows]
     work = _Flows(work_time, hours, setting, act)
+    work_staff = np.where(_lookup(staff_ids, {m: True for m in ctx.staff_setting}, False, bool), staff_ids, -1)
     del rows, staff_ids, hours, act, work_time
+    casework, casework_staff = _steps_by_staff(lg, lg.rows("load"), ctx, S, L)
     cap = lg.rows("capacity")
+    at_work, _ = _steps_by_staff(lg, cap, ctx, S, L)
     cap = cap[lg.cause_is(cap, "join") | lg.cause_is(cap, "leave")]
     post_set = _setting_of_rows(lg, cap, ctx, S)
-    posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), 1.0, -1.0), post_set,
+    fte = _lookup(lg.manager[cap], {int(k): float(v) for k, v in ctx.staff_fte.items()}, 1.0, np.float64)
+    posts = _Flows(lg.time[cap], np.where(lg.cause_is(cap, "join"), fte, -fte), post_set,
                    _role_of_rows(lg.manager[cap], post_set, ctx, S, L))
 
     steps = []
@@ -241,14 +246,23 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
     t = np.concatenate([lg.time[enter], lg.time[leave]])
     steps.append(_Flows(t, np.r_[np.ones(len(enter)), -np.ones(len(leave))] * ctx.custody_cost_per_day,
                         S.full(len(t), "custody"), L.full(len(t), "custody")))
+    block = sorted(int(k) for k, r in ctx.provider_route.items() if r in PAID_WHETHER_USED)
+    paid_whole = set(block)
     starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
     both = np.concatenate([starts, ends])
     prov = lg.manager[both]
-    price = _lookup(prov, {int(k): float(v) for k, v in ctx.provider_cost_per_day.items()}, 0.0, np.float64)
+    per_used = {int(k): float(v) for k, v in ctx.provider_cost_per_day.items() if int(k) not in paid_whole}
+    price = _lookup(prov, per_used, 0.0, np.float64)
     sign = np.r_[np.ones(len(starts)), -np.ones(len(ends))]
     pset = _lookup(prov, {int(k): S.code(v) for k, v in ctx.provider_setting.items()}, -1, _CODE)
     pset = np.where(pset >= 0, pset, S.code(UNKNOWN) if (pset < 0).any() else 0).astype(_CODE)
     steps.append(_Flows(lg.time[both], sign * price, pset, L.full(len(both), "interventions")))
+    # places paid whether used or not: one step from day 0 of places x price a day per provider
+    steps.append(_Flows(np.zeros(len(block)),
+                        np.array([float(ctx.provider_places.get(k, 0)) * float(ctx.provider_cost_per_day.get(k, 0.0))
+                                  for k in block]),
+                        np.array([S.code(ctx.provider_setting.get(k, UNKNOWN)) for k in block], dtype=_CODE),
+                        L.full(len(block), "interventions")))
 
     evs = []
     for kind, cat, price_each in (("return_to_court", "courts", ctx.court_cost),
@@ -256,14 +270,28 @@ def _extract_cost_inputs(lg: LogArrays, ctx: MetricsContext) -> CostInputs:
         r = lg.rows(kind)
         evs.append(_Flows(lg.time[r], np.full(len(r), float(price_each)), _setting_of_rows(lg, r, ctx, S),
                           L.full(len(r), cat)))
+    contacts = np.concatenate([lg.rows(k) for k in CONTACT_KINDS])
+    mode_codes = lg.cause[contacts]
+    used = np.flatnonzero(np.bincount(mode_codes, minlength=len(lg.cause_names)))   # the modes contacts name
+    unpriced = sorted(str(lg.cause_names[c]) for c in used if w.get(f"contact:{lg.cause_names[c]}") is None)
     price_by_code = np.array([float(ctx.contact_cost.get(str(m), 0.0)) for m in lg.cause_names])
-    tail = slice(len(work.time) - n_contacts, None)   # the contacts are the work rows' last piece: the
-    expenses = _ContactExpenses(work.time[tail], work.setting[tail],   # same times and settings (views)
-                                mode_codes, price_by_code, L.code("contact_expenses"))
-    unpriced = sorted(m for m, h in per_mode.items() if h is None)
-    return CostInputs(work=work, work_role=work_role, posts=posts, priced_steps=_Flows.join(steps),
+    expenses = _ContactExpenses(lg.time[contacts], _setting_of_rows(lg, contacts, ctx, S), mode_codes,
+                                price_by_code, L.code("contact_expenses"))
+    del contacts
+    return CostInputs(work=work, work_role=work_role, work_staff=work_staff, casework=casework,
+                      casework_staff=casework_staff, at_work=at_work, posts=posts, priced_steps=_Flows.join(steps),
                       priced_events=_Flows.join(evs), contact_expenses=expenses, unpriced_modes=unpriced,
                       settings=S, labels=L)
+
+
+def _steps_by_staff(lg: LogArrays, rows: np.ndarray, ctx: MetricsContext, S: _Names,
+                    L: _Names) -> tuple[_Flows, np.ndarray]:
+    """The ``load`` or ``capacity`` rows ``rows`` as steps of hours a day (their values are hours a week),
+    each with its staff member's setting and role, and the staff member."""
+    staff_ids = lg.manager[rows]
+    setting = _setting_codes(lg, staff_ids, lg.stage[rows], ctx, S)
+    return _Flows(lg.time[rows], lg.value[rows] / 7.0, setting,
+                  _role_of_rows(staff_ids, setting, ctx, S, L)), staff_ids
 
 
 def _in(f: _Flows | _ContactExpenses, s: float, e: float) -> np.ndarray:
@@ -333,15 +361,21 @@ def staff_in(inp: CostInputs, ctx: MetricsContext, s: float, e: float) -> pd.Dat
     p = inp.posts
     post_days = _group2(p.setting, p.label, p.amount * exposure(p.time, s, e), inp)
     hours = _group2(inp.work.setting, inp.work_role, inp.work.amount, inp, _in(inp.work, s, e))
+    c, w = inp.casework, inp.at_work
+    for k, v in _group2(c.setting, c.label, c.amount * exposure(c.time, s, e), inp).items():
+        hours[k] = hours.get(k, 0.0) + v
+    given = _group2(w.setting, w.label, w.amount * exposure(w.time, s, e), inp)
     rows = []
-    for k in sorted(set(post_days) | set(hours)):
+    for k in sorted(set(post_days) | set(hours) | set(given)):
         setting, role = k
         avail = post_days.get(k, 0.0) / (e - s)
         prod = float(ctx.role_hours.get(role, 0.0))
         annual = float(ctx.role_annual_cost.get(role, 0.0))
         h = hours.get(k, 0.0)
+        per_fte = prod * years
         rows.append({"setting": setting, "role": role, "workload_hours": h, "productive_hours_per_fte": prod,
-                     "fte_required": h / (prod * years) if prod > 0 else 0.0, "fte_available": avail,
+                     "fte_required": h / per_fte if prod > 0 else 0.0, "fte_available": avail,
+                     "fte_at_work": given.get(k, 0.0) / per_fte if prod > 0 else 0.0,
                      "annual_cost_per_fte": annual, "staff_cost": avail * years * annual})
     return pd.DataFrame(rows, columns=list(FTE_COLUMNS))
 
@@ -418,8 +452,12 @@ def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_c
     by_cat = {c: sum(by_setting[s][c] for s in settings) for c in CATEGORIES}
     total = sum(by_cat.values())
     staff = staff_in(inp, ctx, a, h)
-    per = staff.groupby("setting")[["fte_required", "fte_available"]].sum()
+    per = staff.groupby("setting")[["fte_required", "fte_available", "fte_at_work"]].sum()
     m = _in(inp.work, a, h)
+    c = inp.casework
+    by_activity = _group(inp.work.label, inp.work.amount, inp.labels, m)
+    by_activity[CASEWORK] = float((c.amount * exposure(c.time, a, h)).sum())
+    need, at_work = float(staff["fte_required"].sum()), float(staff["fte_at_work"].sum())
     starts, ends = lg.rows("intervention_start"), lg.rows("intervention_end")
     place_days = exposure(lg.time[starts], a, h).sum() - exposure(lg.time[ends], a, h).sum()
     return {
@@ -428,14 +466,87 @@ def cost_summary(lg: LogArrays, ctx: MetricsContext, case_years: float, orders_c
         "cost_per_case_year": total / case_years if case_years else None,
         "orders_completed": int(orders_completed),
         "cost_per_completed_order": total / orders_completed if orders_completed else None,
-        "fte_required": float(staff["fte_required"].sum()), "fte_available": float(staff["fte_available"].sum()),
+        "fte_required": need, "fte_available": float(staff["fte_available"].sum()), "fte_at_work": at_work,
         "fte_required_by_setting": {str(s): float(v) for s, v in per["fte_required"].items()},
         "fte_available_by_setting": {str(s): float(v) for s, v in per["fte_available"].items()},
-        "workload_hours": float(inp.work.amount[m].sum()),
-        "workload_hours_by_activity": _group(inp.work.label, inp.work.amount, inp.labels, m),
+        "fte_at_work_by_setting": {str(s): float(v) for s, v in per["fte_at_work"].items()},
+        "workload_pressure": need / at_work if at_work > 0 else None,
+        "workload_pressure_by_setting": {str(s): (float(r.fte_required / r.fte_at_work) if r.fte_at_work > 0
+                                                  else None) for s, r in per.iterrows()},
+        "workload_hours": float(sum(by_activity.values())),
+        "workload_hours_by_activity": dict(sorted(by_activity.items())),
+        **excessive_workload(lg, ctx, inp),
         "intervention_place_days": float(place_days),
         "unpriced_contact_modes": inp.unpriced_modes,
     }
+
+
+#: The Workload Measurement Tool's rule for excessive workload (HMPPS; parliamentary answer of 30 March 2021):
+#: above 110% of capacity for four consecutive weeks.
+EXCESSIVE_PRESSURE = 1.10
+EXCESSIVE_WEEKS = 4
+
+
+def _integrals(time: np.ndarray, jump: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The integral from 0 to each of ``bounds`` of the step function that starts at 0 and jumps by
+    ``jump`` at ``time`` (sorted)."""
+    idx = np.searchsorted(time, bounds, side="left")   # jumps strictly before each bound
+    d = np.r_[0.0, np.cumsum(jump)]
+    td = np.r_[0.0, np.cumsum(jump * time)]
+    return bounds * d[idx] - td[idx]
+
+
+def excessive_workload(lg: LogArrays, ctx: MetricsContext, inp: CostInputs) -> dict[str, Any]:
+    """``share_staff_excessive_workload``: of the staff-weeks of the window in which a staff member gave any
+    casework hours, the share in which its workload had been above 110% of them for that week and the three
+    before (:data:`EXCESSIVE_PRESSURE`, :data:`EXCESSIVE_WEEKS`); overall and by setting.
+
+    A member's workload in a week is the hours its caseload asked that week (the integral of its ``load``)
+    plus the hours of the work it did that week (the rows of :data:`WORK_KINDS` it is named in); its
+    capacity is the integral of its capacity (zero while absent). Weeks run from the end of the warm-up;
+    up to three weeks before it count towards the first weeks' runs. Work done by a team or by nobody in
+    particular counts in FTE required and ``workload_pressure`` but in no member's week.
+    """
+    a, h = ctx.warmup, ctx.horizon
+    n_weeks = int((h - a) // 7)
+    lead = min(EXCESSIVE_WEEKS - 1, int(a // 7))
+    bounds = a + 7.0 * np.arange(-lead, n_weeks + 1)
+    settings = sorted(set(ctx.staff_setting.values()))
+    num = dict.fromkeys(settings, 0)
+    den = dict.fromkeys(settings, 0)
+    if n_weeks > 0 and ctx.staff_setting:
+        c, w = inp.casework, inp.at_work
+        cap_rows = lg.rows("capacity")
+        c_order = np.lexsort((c.time, inp.casework_staff))
+        w_staff = lg.manager[cap_rows]
+        w_order = np.lexsort((w.time, w_staff))
+        c_staff, w_staff = inp.casework_staff[c_order], w_staff[w_order]
+        c_time, c_jump, w_time, w_jump = c.time[c_order], c.amount[c_order], w.time[w_order], w.amount[w_order]
+        done = inp.work_staff >= 0
+        week = np.floor((inp.work.time - bounds[0]) / 7.0).astype(np.int64)
+        done &= (week >= 0) & (week < len(bounds) - 1)
+        staff_list = np.array(sorted(ctx.staff_setting), dtype=np.int64)
+        rank = np.searchsorted(staff_list, inp.work_staff[done])
+        one_off = np.bincount(rank * (len(bounds) - 1) + week[done], inp.work.amount[done],
+                              len(staff_list) * (len(bounds) - 1)).reshape(len(staff_list), -1)
+        c_lo, c_hi = np.searchsorted(c_staff, staff_list), np.searchsorted(c_staff, staff_list, side="right")
+        w_lo, w_hi = np.searchsorted(w_staff, staff_list), np.searchsorted(w_staff, staff_list, side="right")
+        for i, m in enumerate(staff_list):
+            cs, ws = slice(c_lo[i], c_hi[i]), slice(w_lo[i], w_hi[i])
+            hours = np.diff(_integrals(c_time[cs], c_jump[cs], bounds)) + one_off[i]
+            cap = np.diff(_integrals(w_time[ws], w_jump[ws], bounds))
+            at_work = cap > 1e-9
+            over = at_work & (hours > EXCESSIVE_PRESSURE * cap + 1e-9)
+            run = np.ones(n_weeks, dtype=bool)
+            for back in range(EXCESSIVE_WEEKS):   # this week and the three before, where the run can see them
+                start = lead - back
+                run &= over[start:start + n_weeks] if start >= 0 else False
+            setting = ctx.staff_setting[int(m)]
+            num[setting] += int((run & at_work[lead:]).sum())
+            den[setting] += int(at_work[lead:].sum())
+    total = sum(den.values())
+    return {"share_staff_excessive_workload": sum(num.values()) / total if total else None,
+            "share_staff_excessive_workload_by_setting": {s: num[s] / den[s] if den[s] else None for s in settings}}
 
 
 def context_prices(scenario: Any) -> dict[str, Any]:
@@ -451,7 +562,8 @@ def context_prices(scenario: Any) -> dict[str, Any]:
 
 
 def provider_price(scenario: Any, spec: Any) -> float:
-    """Price per occupied place-day of a provider: its own, or its route's (``costs.price_providers_by``)."""
+    """Price per place-day of a provider: its own, or its route's (``costs.price_providers_by``); which
+    place-days are charged depends on the route (:data:`PAID_WHETHER_USED`)."""
     if scenario.costs.price_providers_by == "route":
         return float(scenario.costs.place_day_by_route.get(spec.route, 0.0))
     return float(spec.cost_per_place_day)

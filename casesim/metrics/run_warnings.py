@@ -85,8 +85,9 @@ def run_warnings(scenario: Any, stage_setting: Mapping[str, str], entered: Itera
                                 "count 0): their contacts were not offered, and the figures over contacts "
                                 "offered, completion, breaches and cost describe a service that did not "
                                 "supervise them", 0))
-        elif sum(g.count * g.capacity for g in groups) == 0:
-            out.append(_warning("no_capacity", f"{where}, but every {setting} case manager has capacity 0: "
+        elif sum(g.count * scenario.hours_per_week(g) for g in groups) == 0:
+            out.append(_warning("no_capacity", f"{where}, but every {setting} case manager has capacity 0 (no "
+                                "casework hours: fte 0, or a role without productive hours): "
                                 "any case they hold is over capacity, and the figures over staff at work "
                                 "(caseload pressure) leave them out", 0.0))
     for (setting, need), i in sorted(scenario.serving().items()):

@@ -86,9 +86,13 @@ class MetricsContext:
         setting_role: Setting -> role of work not done by a staff member in the log (teams, brokering).
         role_annual_cost: Role -> cost of one FTE-year (salary and on-costs).
         role_hours: Role -> productive hours per FTE-year.
+        staff_fte: Staff id -> FTE of its post (1 where absent).
         workload_hours: Activity -> staff hours per event; contacts as ``contact:<mode>``
             (see :mod:`casesim.metrics.costs`).
         provider_setting: Provider id -> setting.
+        provider_places: Provider id -> places (what an in-house or contracted provider is paid for).
+        provider_route: Provider id -> route (``in_house``, ``contracted``, ``universal``): how its places are
+            charged (:data:`casesim.metrics.costs.PAID_WHETHER_USED`).
         year_days: Days per year for per-year tables and FTE.
     """
 
@@ -108,8 +112,11 @@ class MetricsContext:
     setting_role: Mapping[str, str] = field(default_factory=dict)
     role_annual_cost: Mapping[str, float] = field(default_factory=dict)
     role_hours: Mapping[str, float] = field(default_factory=dict)
+    staff_fte: Mapping[int, float] = field(default_factory=dict)
     workload_hours: Mapping[str, float] = field(default_factory=dict)
     provider_setting: Mapping[int, str] = field(default_factory=dict)
+    provider_places: Mapping[int, int] = field(default_factory=dict)
+    provider_route: Mapping[int, str] = field(default_factory=dict)
     year_days: float = DAYS_PER_YEAR
 
     def __post_init__(self) -> None:
@@ -198,6 +205,7 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> di
     rows = np.concatenate([kept_rows, lg.in_window(lg.rows("contact_missed"), a, h)])
     n_kept, n_required = len(kept_rows), len(rows)
     n_cancelled = len(lg.in_window(lg.rows("contact_cancelled"), a, h))
+    late = lg.in_window(lg.rows("contact_late"), a, h)   # each at the time of its kept or missed row
     kept = np.zeros(len(rows), dtype=bool)   # the kept ones come first
     kept[:len(kept_rows)] = True
     risk = RiskTrack(lg, register)
@@ -212,6 +220,9 @@ def _compliance(lg: LogArrays, register: pd.DataFrame, a: float, h: float) -> di
         # service with nobody to offer contacts keeps a high share of the few it offers
         "compliance_rate_of_offered": _ratio(n_kept, n_required),
         "compliance_rate_of_due": _ratio(n_kept, n_required + n_cancelled),
+        # contacts that waited for someone to see the case (process.max_contact_slip_days) and were offered
+        "share_contacts_late": _ratio(len(late), n_required),
+        "mean_contact_delay_days": float(lg.value[late].mean()) if len(late) else None,
         "compliance_by_stage": _rates_by(lg.stage[rows], kept, lg.stage_names),
         "compliance_by_mode": _rates_by(lg.cause[rows], kept, lg.cause_names),
         "compliance_by_risk": _rates_by(at_contact, kept, risk.names),
@@ -229,7 +240,9 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     Staff comparisons ``load > cap`` and ``load > 1.1 cap`` are strict, with a 1e-9
     tolerance for float round-off. ``compliance_rate_of_offered`` is kept / contacts offered (kept or missed);
     ``compliance_rate_of_due`` is kept / contacts due (offered or not: ``contacts_not_offered`` are the
-    ``contact_cancelled`` contacts). Costs and FTE come from :func:`casesim.metrics.costs.cost_summary`
+    ``contact_cancelled`` contacts, never delivered, counted when given up). ``share_contacts_late`` is the
+    share of contacts offered that had waited for someone to see the case (``contact_late`` rows), and
+    ``mean_contact_delay_days`` their mean wait. Costs and FTE come from :func:`casesim.metrics.costs.cost_summary`
     (categories :data:`casesim.metrics.costs.CATEGORIES`; ``cost_total`` is their sum);
     contacts of a mode without workload hours take none and are listed in
     ``unpriced_contact_modes``; providers missing from ``provider_cost_per_day`` cost 0.
@@ -449,5 +462,9 @@ def metrics_context(sim: Simulation) -> MetricsContext:
         court_cost=s.costs.court_hearing, recall_cost=s.costs.recall, currency=s.costs.currency,
         staff_role={m.unique_id: s.costs.role_of(group_of[m.group]) for m in sim.all_staff()
                     if m.group in group_of},
+        staff_fte={m.unique_id: group_of[m.group].fte for m in sim.all_staff()
+                   if m.group in group_of and group_of[m.group].fte != 1.0},
         provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
+        provider_places={p.unique_id: p.places for p in sim.providers},
+        provider_route={p.unique_id: p.spec.route for p in sim.providers},
         **context_prices(s))

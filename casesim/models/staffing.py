@@ -12,7 +12,8 @@ Cover policies (``management.<setting>.cover``) are strategies; the engine asks 
 ``staffing`` section's, are declared in the scenario layer (``casesim/scenario/policies.py``,
 ``casesim/scenario/staffing.py``):
 
-* ``none``: cases wait; contacts due while their manager is away are not offered;
+* ``none``: cases wait; contacts due while their manager is away wait for the return, at most
+  ``process.max_contact_slip_days`` (then they are not delivered);
 * ``pod``: a colleague of the manager's pod covers, the named manager stays responsible
   (no continuity break: the pod knows the case);
 * ``temporary``: cases are reallocated for the absence and handed back on return (two breaks);

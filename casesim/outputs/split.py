@@ -361,7 +361,9 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
         return {k + off: v for c, off in ctxs for k, v in getattr(c, field).items()}
 
     ctx = dataclasses.replace(ctxs[0][0], staff_setting=shifted("staff_setting"), staff_role=shifted("staff_role"),
+                              staff_fte=shifted("staff_fte"),
                               provider_cost_per_day=shifted("provider_cost_per_day"),
-                              provider_setting=shifted("provider_setting"))
+                              provider_setting=shifted("provider_setting"),
+                              provider_places=shifted("provider_places"), provider_route=shifted("provider_route"))
     return (events, pd.concat(registers, ignore_index=True), pd.concat(staff, ignore_index=True), ctx)
 

@@ -71,8 +71,8 @@ class Stage(Strict):
     on_breach: BreachRoute | None = P(None, "section", "none: misses are recorded but not enforced")
     reoffending_rate_per_year: RatePerYearByRisk = P(0.0, "further offences leading to breach, per year",
                                           "explicit assumption (DOMAIN: reoffending is configurable)")
-    workload_factor: float = P(1.0, "factor on the mode weight", "assumption: e.g. a pre-sentence report "
-                               "case weighs less than a supervised order", ge=0, le=FACTOR,
+    workload_factor: float = P(1.0, "factor on the weekly hours of the case's mode", "assumption: e.g. a "
+                               "pre-sentence report case asks less than a supervised order", ge=0, le=FACTOR,
                                limit=FACTOR_LIMIT)
 
     @field_validator("activities")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from casesim.scenario import policies
 from casesim.scenario.journey import Journey, check_journey, instant_breach_cycles
@@ -134,16 +134,15 @@ class InitialPopulation(Strict):
 
 
 class StaffGroup(Strict):
-    """A group of case managers alike in setting, capacity and skills."""
+    """A group of case managers alike in setting, hours and skills."""
 
     name: str = P("staff", "label", "scenario input")
     setting: Literal["community", "custody"] = P(..., "setting", "scenario input")
     count: int = P(..., "staff", "scenario input", ge=0, le=MAX_STAFF, strict=True, limit=STAFF_LIMIT)
     patches: list[str] = P(list, "patch names", "spread round-robin over these; empty = covers every patch")
-    capacity: float = P(40.0, "weighted cases", "assumption: with the default mode weights a manager at 100% "
-                        "holds about 35-40 mixed cases, the E&W average caseload (parliamentary answer 11 "
-                        "Sep 2024: 35.2-37.1)", ge=0, le=1000,
-                        limit="a thousand weighted cases: several times the highest caseloads ever reported")
+    fte: float = P(1.0, "FTE per member", "scenario input: 1 = full time; a member's capacity is this times "
+                   "the productive hours of its role (costs.roles)", ge=0, le=2,
+                   limit="two full-time posts in one person: beyond any contract")
     modes: list[str] = P(lambda: list(MODES), "modes", "assumption: generic staff are skilled in every mode")
     specialisms: list[str] = P(list, "labels", "stages, tasks, risk levels, offence types or needs")
     role: str = P("", "key of costs.roles", "empty = costs.default_role of the group's setting; team chairs and "
@@ -162,7 +161,6 @@ class ModeSpec(Strict):
     contact_interval_days: float = P(..., "days", "see modes defaults", "at least half a day: twice a day is "
                                      "more often than the most intensive supervision (daily reporting)",
                                      ge=0.5, le=DECADE_DAYS, limit=DECADE)
-    workload_weight: float = P(..., "weighted cases", "see modes defaults", ge=0, le=FACTOR, limit=FACTOR_LIMIT)
     cost_per_contact: float = P(..., "currency per contact", "see modes defaults", ge=0, le=MONEY,
                                 limit=MONEY_LIMIT,
                                 description="non-staff expenses of a contact (drug tests, materials, "
@@ -170,21 +168,20 @@ class ModeSpec(Strict):
     intensity: float = P(..., "0..1", "see modes defaults", ge=0, le=1, limit="the top of the 0..1 scale")
 
 
-_MODE_SOURCE = ("intervals: assumption (monthly to weekly as intrusiveness rises); weights: APPA workload "
-                "standard of 1/2/4 hours per low/moderate/intensive case a month, relative to brokerage; "
-                "non-staff cost per contact: assumption, none for administrative contacts rising to testing "
-                "and monitoring in comprehensive mode")
+_MODE_SOURCE = ("intervals: assumption (monthly to weekly as intrusiveness rises); the staff hours a mode takes "
+                "are costs.workload.contact; non-staff cost per contact: assumption, none for administrative "
+                "contacts rising to testing and monitoring in comprehensive mode")
 
 
 def _default_modes() -> dict[str, ModeSpec]:
     return {
-        "ADMINISTRATIVE": ModeSpec(contact_interval_days=28, workload_weight=0.5, cost_per_contact=0,
+        "ADMINISTRATIVE": ModeSpec(contact_interval_days=28, cost_per_contact=0,
                                    intensity=0.0),
-        "BROKERAGE": ModeSpec(contact_interval_days=14, workload_weight=1.0, cost_per_contact=2,
+        "BROKERAGE": ModeSpec(contact_interval_days=14, cost_per_contact=2,
                               intensity=0.33),
-        "THERAPEUTIC": ModeSpec(contact_interval_days=7, workload_weight=1.5, cost_per_contact=10,
+        "THERAPEUTIC": ModeSpec(contact_interval_days=7, cost_per_contact=10,
                                 intensity=0.67),
-        "COMPREHENSIVE": ModeSpec(contact_interval_days=7, workload_weight=2.0, cost_per_contact=20,
+        "COMPREHENSIVE": ModeSpec(contact_interval_days=7, cost_per_contact=20,
                                   intensity=1.0),
     }
 
@@ -233,6 +230,11 @@ class Process(Strict):
     discretionary_uptake: float = P(0.5, "probability", "assumption: discretionary referrals taken up, "
                                     "scaled by motivation/0.5", ge=0, le=1,
                                     limit=PROBABILITY)
+    max_contact_slip_days: float = P(14, "days", "assumption: a contact nobody is at work to see is rearranged "
+                                     "for when someone is (the holder back, cover, a new holder) within about two "
+                                     "weeks, the longest gap between contacts of the more intensive modes; a "
+                                     "contact still not seen then is not delivered. 0: not delivered at once",
+                                     ge=0, le=DECADE_DAYS, limit=DECADE)
     risk_review: RiskReview = P(RiskReview, "section", "see fields")
 
 
@@ -244,6 +246,11 @@ RETIRED_FIELDS: dict[tuple[str, ...], str] = {
     "(`each`, what every contact now is, is still accepted)",
     ("process", "contact_window_days"): "retired with process.contact_settlement: every contact is now decided "
     "at its own time, so there is no window of contacts; delete this setting",
+    ("staff", "*", "capacity"): "retired: capacity is now hours, not weighted cases: a member gives the "
+    "productive hours of its role (costs.roles) times its `fte`; delete this setting (use `fte` for "
+    "part-time staff, costs.roles for the hours of a role)",
+    ("modes", "*", "workload_weight"): "retired: what a case asks of its holder is now hours, from "
+    "costs.workload (contact hours by mode, review and re-assessment hours); delete this setting",
 }
 
 
@@ -278,8 +285,17 @@ class ProviderDuration(Strict):
                   limit=CV_LIMIT)
 
 
+#: The default ``public_load`` of a universal provider (see ``ProviderSpec.public_load``).
+PUBLIC_LOAD_UNIVERSAL = 0.5
+
+
 class ProviderSpec(Strict):
-    """A service that addresses one need, with places and a waiting list."""
+    """A service that addresses one need, with places and a waiting list.
+
+    The route says whose places they are: ``in_house`` and ``contracted`` places are the agency's own (paid
+    whether used or not, used by its cases alone); a ``universal`` service is shared with the public
+    (``public_load``) and costs the agency only the place-days its cases occupy (docs/costs.md).
+    """
 
     name: str = P(..., "label", "scenario input")
     setting: Literal["community", "custody"] = P(..., "setting", "scenario input")
@@ -294,9 +310,29 @@ class ProviderSpec(Strict):
     completion_probability: float = P(0.6, "probability", ASSUMPTION, ge=0, le=1, limit=PROBABILITY)
     acceptance_probability: float = P(0.85, "probability", ASSUMPTION, ge=0, le=1, limit=PROBABILITY)
     acceptance_delay_days: float = P(7, "days", ASSUMPTION, ge=0, le=DECADE_DAYS, limit=DECADE)
-    cost_per_place_day: float = P(15, "currency per occupied place-day", ASSUMPTION, **_MONEY)
+    cost_per_place_day: float = P(15, "currency per place-day: every place of an in-house or contracted "
+                                  "provider, every day; a universal provider's place-days occupied by cases",
+                                  ASSUMPTION, **_MONEY)
     priority_by_risk: bool = P(False, "flag", "first come first served unless set: then HIGH before MEDIUM "
-                               "before LOW")
+                               "before LOW (among the agency's cases)")
+    public_load: float = P(
+        PUBLIC_LOAD_UNIVERSAL, "share of places (offered load)", "assumption: a universal service is busy "
+        "with the public but not saturated by it, about half its places used by people the agency did not "
+        "refer; 0 for in-house and contracted places (the agency's own)",
+        description="demand from the public (people who are not cases) on a universal provider, as the share of "
+        "its places it would occupy on average: public users arrive as a Poisson stream at public_load x places "
+        "/ duration.mean_days a day, stay the provider's duration, and queue with the agency's referrals. "
+        "Default: 0.5 for a universal provider, 0 otherwise; only a universal provider may have public demand",
+        ge=0, le=0.95, limit="0.95: public demand at or above the places saturates the service by itself "
+        "and its queue grows without end")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_load_by_route(cls, data: Any) -> Any:
+        """An unstated ``public_load`` is the route's: ``PUBLIC_LOAD_UNIVERSAL`` for universal, 0 otherwise."""
+        if isinstance(data, dict) and "public_load" not in data:
+            data = {**data, "public_load": PUBLIC_LOAD_UNIVERSAL if data.get("route") == "universal" else 0.0}
+        return data
 
 
 class RelationshipEffect(Strict):
@@ -306,10 +342,17 @@ class RelationshipEffect(Strict):
                                  le=FACTOR, limit=FACTOR_LIMIT)
     delay_factor: float = P(1.0, "factor on the acceptance delay", ASSUMPTION, ge=0, le=FACTOR,
                             limit=FACTOR_LIMIT)
+    priority_over_public: bool = P(
+        False, "flag", "assumption: under a statutory duty the agency's referrals are a priority group of the "
+        "service, placed ahead of its public users (as a duty to co-operate makes the agency's cases the "
+        "service's business); under a protocol or none they queue with the public, first come first served",
+        description="the agency's accepted referrals take a free place before any waiting public user "
+        "(ProviderSpec.public_load); among the agency's cases the provider's own order holds")
 
 
 def _default_relationships() -> dict[str, RelationshipEffect]:
-    return {"statutory_duty": RelationshipEffect(acceptance_factor=1.15, delay_factor=0.5),
+    return {"statutory_duty": RelationshipEffect(acceptance_factor=1.15, delay_factor=0.5,
+                                                 priority_over_public=True),
             "protocol": RelationshipEffect(acceptance_factor=1.0, delay_factor=1.0),
             "none": RelationshipEffect(acceptance_factor=0.8, delay_factor=1.5)}
 
@@ -394,7 +437,8 @@ class Costs(Strict):
         "costs.place_day_by_route, e.g. to reprice every provider in another currency")
     place_day_by_route: dict[Literal["in_house", "contracted", "universal"],
                              bounded(float, MONEY_LIMIT, ge=0, le=MONEY)] = P(
-        lambda: {"in_house": 10.0, "contracted": 20.0, "universal": 0.0}, "currency per occupied place-day",
+        lambda: {"in_house": 10.0, "contracted": 20.0, "universal": 0.0}, "currency per place-day (which "
+        "place-days by route: every in-house and contracted place every day, a universal one's occupied by cases)",
         "assumption: in-house places at marginal cost, contracted places at an accredited-programme day rate "
         "(order of magnitude of the baseline providers), universal services paid by other budgets (0 to "
         "the justice budget)")
@@ -439,7 +483,7 @@ class Scenario(Strict):
     journey: Journey = P(Journey.default, "section", "see journey.py")
     staff: list[StaffGroup] = P(lambda: [
         StaffGroup(name="probation", setting="community", count=75, patches=[]),
-        StaffGroup(name="offender_management_in_custody", setting="custody", count=25, capacity=40)],
+        StaffGroup(name="offender_management_in_custody", setting="custody", count=25)],
         "list", "assumption: a mid-sized area")
     modes: dict[str, ModeSpec] = P(_default_modes, "section", _MODE_SOURCE)
     management: dict[str, Management] = P(_default_management, "setting -> model",
@@ -481,6 +525,34 @@ class Scenario(Strict):
         for i, provider in enumerate(self.providers):
             out.setdefault((provider.setting, provider.need), i)
         return out
+
+    def mode_hours_per_week(self, mode: str) -> float:
+        """The staff hours a week that holding a case in ``mode`` takes: its contacts (``costs.workload.contact``
+        hours at the mode's interval) and its share of the review cycle (a review and a re-assessment every
+        ``process.review_interval_days``). A stage's ``workload_factor`` scales it. Assessments, plans,
+        reports, referrals, enforcement and team meetings are counted as they happen, from the event log."""
+        w = self.costs.workload
+        contacts = w.contact.get(mode, 0.0) * 7.0 / self.modes[mode].contact_interval_days
+        return contacts + (w.review + w.reassessment) * 7.0 / self.process.review_interval_days
+
+    def hours_per_week(self, group: StaffGroup) -> float:
+        """The casework hours a week one member of ``group`` gives while at work, at full capacity: its FTE
+        times the productive hours a year of its role (``costs.roles``), spread over the days a year a member
+        is at work (the year less ``staffing``'s leave and sickness, which the run simulates as absences).
+        So a member in post for a year gives its role's productive hours, and the same hours that make its
+        pressure make FTE required (workload hours / productive hours)."""
+        role = self.costs.roles.get(self.costs.role_of(group))
+        if role is None:
+            return 0.0
+        st = self.staffing
+        at_work = max(1.0, DAYS_PER_YEAR - st.annual_leave_days - st.sickness_days_per_year)
+        return group.fte * role.productive_hours * 7.0 / at_work
+
+    def seat_hours_per_week(self) -> float:
+        """The staff hours a week a seat on a case team takes: a meeting (``costs.workload.team_meeting``) at
+        each review (``process.review_interval_days``). Every staff member of the team carries it, the chair
+        included, on top of the case's own hours carried by the team's load bearer."""
+        return self.costs.workload.team_meeting * 7.0 / self.process.review_interval_days
 
     def with_seed(self, seed: int | None) -> Scenario:
         """This scenario with ``seed`` (None: its own) as its seed field: the scenario a run with that seed
@@ -532,6 +604,9 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if pr.need not in s.arrivals.needs_prevalence:
             out.append((("providers", i, "need"), f"unknown need '{pr.need}'; valid: "
                         f"{', '.join(s.arrivals.needs_prevalence)}"))
+        if pr.public_load > 0 and pr.route != "universal":
+            out.append((("providers", i, "public_load"), f"must be 0 for a provider with route '{pr.route}': "
+                        "its places are the agency's own; only a universal provider serves the public"))
     for stage in s.initial_population.by_stage:
         if stage not in s.journey.stages:
             out.append((("initial_population", "by_stage", stage),
@@ -612,9 +687,15 @@ def _without_settled_each(data: dict[str, Any]) -> dict[str, Any]:
 def _name_retired(problems: list[Problem]) -> list[Problem]:
     """The problems, with an unknown field that a scenario could once set (:data:`RETIRED_FIELDS`) named as
     retired, and why."""
-    retired = {".".join(path): why for path, why in RETIRED_FIELDS.items()}
-    return [Problem(p.file, p.line, p.path, retired[p.path]) if p.path in retired
-            and p.message.startswith("unknown field") else p for p in problems]
+    def why(path: str) -> str | None:   # ("*" in a retired path stands for any list index or key)
+        parts = path.split(".")
+        for retired, reason in RETIRED_FIELDS.items():
+            if len(retired) == len(parts) and all(r in ("*", q) for r, q in zip(retired, parts, strict=True)):
+                return reason
+        return None
+
+    return [Problem(p.file, p.line, p.path, reason) if p.message.startswith("unknown field")
+            and (reason := why(p.path)) is not None else p for p in problems]
 
 
 def _half_up(n: int, scale: float) -> int:

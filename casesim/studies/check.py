@@ -490,8 +490,10 @@ def conservation_violations(sim: Any) -> list[str]:
         queued = sum(1 for tk in tickets if tk.state == QUEUED)
         if (p.busy, p.queued) != (busy, queued):
             problems.append(f"provider {p.name}: busy/queued {p.busy}/{p.queued} != tickets {busy}/{queued}")
-        if p.busy > p.places or (p.queued > 0 and p.busy < p.places):
-            problems.append(f"provider {p.name}: {p.busy} busy of {p.places} places with {p.queued} waiting")
+        used = p.busy + p.public_busy   # the agency's cases and the public's users (a universal provider)
+        if used > p.places or ((p.queued > 0 or p.public_queued > 0) and used < p.places):
+            problems.append(f"provider {p.name}: {used} busy of {p.places} places with {p.queued} cases and "
+                            f"{p.public_queued} public users waiting")
     carried: dict[int, tuple[int, float]] = {}
     for c in cases:
         if c.load_staff is not None:
@@ -499,6 +501,8 @@ def conservation_violations(sim: Any) -> list[str]:
             carried[c.load_staff.unique_id] = (n + 1, w + c.load_weight)
     for m in sim.all_staff():
         n, w = carried.get(m.unique_id, (0, 0.0))
+        if m.in_post:   # and the hours of its seats on case teams
+            w += sim.seat_hours * len(m.teams)
         if m.count != n or abs(m.load - w) > 1e-6:
             problems.append(f"staff {m.unique_id}: count/load {m.count}/{m.load:g} != carried {n}/{w:g}")
     return problems

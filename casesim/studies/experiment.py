@@ -6,7 +6,7 @@ An experiment is a YAML file read with the same strict loader as scenarios::
     scenario: ../scenarios/baseline.yaml       # relative to this file
     set: ["time.horizon_days=730"]             # applied to every variant first
     factors:                                   # full factorial over dotted scenario keys
-      staff.0.capacity: [30, 40, 50]
+      staff.0.fte: [0.75, 1.0, 1.25]
     replications: 4
     seed: 20261122
 
