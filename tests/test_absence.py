@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from casesim.engine import process
-from casesim.engine.rng import CONTACT, Luck
 from casesim.engine.simulation import Simulation
 from casesim.metrics.kpis import CATALOGUE
 from casesim.outputs.results import run
@@ -51,8 +50,9 @@ def pooled(key: str, *overrides: str) -> float:
     return sum(counts(*overrides, seed=s).get(key, 0) for s in SEEDS)
 
 
-def _old_contact(sim, case, stage, enforceable):  # noqa: ANN001, ANN202 - main's rule, verbatim
-    """A contact before postponement: with nobody at work to see the case it is dropped at once."""
+def _old_contact(sim, case, stage, enforceable):  # noqa: ANN001, ANN202 - the rule without postponement
+    """A contact without postponement: with nobody at work to see the case it is dropped at once; otherwise
+    offered as any contact is."""
     holder = case.holder
     now = sim.env.now
     k = case.contacts
@@ -62,12 +62,7 @@ def _old_contact(sim, case, stage, enforceable):  # noqa: ANN001, ANN202 - main'
         sim.log.contact_cancelled(now, case.no, stage=stage, holder=holder.unique_id if holder is not None else -1,
                                   cause="holder_absent" if holder is not None else "unallocated")
         return False
-    prob = sim.compliance.probability(case, now, staff.pressure)
-    if Luck.u(case.luck, CONTACT, k) < prob:
-        case.kept_since_review += 1
-        sim.log.contact_kept(now, case.no, stage=stage, holder=holder.unique_id, mode=case.mode, probability=prob)
-        return False
-    return process._missed(sim, case, stage, enforceable, prob, k)
+    return process._offer(sim, case, stage, enforceable, staff, k)
 
 
 def test_a_slip_of_zero_drops_a_contact_at_once_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,9 +88,12 @@ def test_postponement_delivers_contacts_that_were_dropped() -> None:
 
 
 def _by_case(ev: pd.DataFrame) -> dict[int, list[tuple[float, str, float]]]:
+    """Each case's contact rows and stay ends, in order; a contact not delivered because whoever would have
+    seen it was too pressed (cause ``staff_pressure``) is ``contact_dropped``."""
     rows = ev[ev["kind"].isin(["contact_postponed", "contact_late", "contact_cancelled", *OFFERED, "stage_exit"])]
     out: dict[int, list[tuple[float, str, float]]] = defaultdict(list)
-    for t, c, k, v in zip(rows["time"], rows["case"], rows["kind"].astype(str), rows["value"], strict=True):
+    kinds = rows["kind"].astype(str).where(rows["cause"].astype(str) != "staff_pressure", "contact_dropped")
+    for t, c, k, v in zip(rows["time"], rows["case"], kinds, rows["value"], strict=True):
         out[int(c)].append((float(t), k, float(v)))
     return out
 
@@ -104,18 +102,18 @@ def _by_case(ev: pd.DataFrame) -> dict[int, list[tuple[float, str, float]]]:
 def test_every_postponed_contact_ends_once_and_only_with_someone_at_work(monkeypatch: pytest.MonkeyPatch,
                                                                           cover: str) -> None:
     seen: list[bool] = []
-    offer = process._offer
+    see = process._see
 
-    def checked_offer(sim, case, stage, enforceable, staff, k):  # noqa: ANN001, ANN202
+    def checked_see(sim, case, stage, enforceable, staff, k, pressure):  # noqa: ANN001, ANN202
         seen.append(staff.available and sim.deliverer(case) is staff)
-        return offer(sim, case, stage, enforceable, staff, k)
+        return see(sim, case, stage, enforceable, staff, k, pressure)
 
-    monkeypatch.setattr(process, "_offer", checked_offer)
+    monkeypatch.setattr(process, "_see", checked_see)
     sim = simulate(cover, seed=2)
     assert seen and all(seen)   # no contact offered while nobody is at work, nor by anyone else
     ev = sim.log.to_frame()
     assert len(ev[ev["kind"] == "contact_postponed"]) > 500
-    ended = {"late": 0, "not_delivered": 0, "with_stay": 0}
+    ended = {"late": 0, "not_delivered": 0, "with_stay": 0, "too_pressed": 0}
     waiting = 0
     for rows in _by_case(ev).values():
         due = None
@@ -127,6 +125,11 @@ def test_every_postponed_contact_ends_once_and_only_with_someone_at_work(monkeyp
                 assert due is not None and 0 <= v <= SLIP + 1e-9 and abs(t - v - due) < 1e-6
                 assert rows[i + 1][0] == t and rows[i + 1][1] in OFFERED   # offered at once, kept or missed
                 ended["late"] += 1
+                due = None
+            elif kind == "contact_dropped":   # whoever could see it was too pressed: it waited, or was just due
+                if due is not None:
+                    assert 0 <= t - due <= SLIP + 1e-9
+                    ended["too_pressed"] += 1
                 due = None
             elif kind == "contact_cancelled":
                 assert due is not None, "with a slip limit, a contact is given up only after it waited"

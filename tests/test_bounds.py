@@ -226,7 +226,7 @@ def test_keeping_a_contact_far_over_a_tiny_capacity_is_improbable_not_an_overflo
 
     scenario, _ = load_scenario(SMALL)
     case = SimpleNamespace(logit0=None, risk="HIGH", mode="BROKERAGE", propensity=0.0, motivation=0.5,
-                           holder_since=0.0, unmet=0)
+                           holder_since=0.0, unmet=0, sanction=None)
     model = ComplianceModel(scenario)
     assert model.probability(case, 10.0, pressure=40_000.0) == 0.0
     assert 0.0 < model.probability(case, 10.0, pressure=1.0) < 1.0

@@ -205,20 +205,31 @@ def _staff_patches(res: Result) -> dict[int, tuple[str, str | None]]:
 class _FakeCase:
     def __init__(self) -> None:
         self.warning_times: tuple[float, ...] = ()   # as on Case: replaced, never mutated
+        self.sanction_times: tuple[float, ...] = ()
+        self.luck, self.holder = 12345, None
+
+
+class _CalmSim:
+    def practice_lapse(self, m: object) -> float:   # nobody over the pressure threshold: the rule applies
+        return 0.0
 
 
 def test_graduated_enforcement_warns_then_breaches_within_the_window() -> None:
+    from casesim.engine.rng import ACCEPTABLE, Luck
     pol = build("enforcement", GraduatedParams(acceptable_absence_share=0.5, warnings_before_breach=2,
                                                window_days=365))
     assert isinstance(pol, Graduated)
-    case = _FakeCase()
-    assert pol.on_missed(case, 0.0, 0.2) == "none"          # acceptable absence
-    assert pol.on_missed(case, 0.0, 0.9) == "warning"
+    case, sim = _FakeCase(), _CalmSim()
+    draws = [Luck.u(case.luck, ACCEPTABLE, k) for k in range(50)]
+    ok = next(k for k, u in enumerate(draws) if u < 0.5)     # contacts whose absence is acceptable / not
+    bad = next(k for k, u in enumerate(draws) if u >= 0.5)
+    assert pol.on_missed(sim, case, None, 0.0, ok) == "none"          # acceptable absence
+    assert pol.on_missed(sim, case, None, 0.0, bad) == "warning"
     case.warning_times = (*case.warning_times, 0.0)    # what the engine does after a warning
-    assert pol.on_missed(case, 10.0, 0.9) == "warning"
+    assert pol.on_missed(sim, case, None, 10.0, bad) == "warning"
     case.warning_times = (*case.warning_times, 10.0)
-    assert pol.on_missed(case, 20.0, 0.9) == "breach"
-    assert pol.on_missed(case, 400.0, 0.9) == "warning"     # both warnings expired
+    assert pol.on_missed(sim, case, None, 20.0, bad) == "breach"
+    assert pol.on_missed(sim, case, None, 400.0, bad) == "warning"     # both warnings expired
 
 
 def test_case_manager_without_the_skill_cannot_hold_the_mode() -> None:

@@ -42,7 +42,10 @@ def test_pod_cover_keeps_continuity_better_than_reallocation() -> None:
     assert breaks(pods, "absence_cover") == breaks(pods, "absence_reallocation") == 0
     assert breaks(perm, "absence_reallocation") > 0 and breaks(temp, "absence_cover") > 0
     assert (pods.events["kind"] == "cover_start").sum() > 0
-    assert pods.summary["share_contacts_not_offered"] < temp.summary["share_contacts_not_offered"]
+    # pod mates step in within days, so far fewer contacts wait for the holder's return than under temporary
+    # cover (which starts only after a long absence); a pressed mate delivers a few less, which the pressure
+    # tests measure
+    assert pods.summary["share_contacts_late"] < 0.5 * temp.summary["share_contacts_late"]
 
 
 def test_temporary_cover_hands_cases_back() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import mesa
 
@@ -10,6 +10,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from casesim.engine.simulation import Simulation
+
+
+class Sanction(NamedTuple):
+    """An intermediate sanction of graduated enforcement: closer reporting from ``start`` to ``until`` (the
+    contact interval times ``interval_factor``) and, while it runs, ``deterrent`` on the compliance logit."""
+
+    start: float
+    until: float
+    interval_factor: float
+    deterrent: float
 
 
 class Case(mesa.Agent):
@@ -25,8 +35,8 @@ class Case(mesa.Agent):
     A national run holds hundreds of thousands of cases at once, so the attributes live in
     ``__slots__`` (no per-case dictionary); the needs identified and met are bit masks over the
     model's list of needs (bit ``i``: ``model.needs[i]``), small integers that Python shares, where a
-    set of names would take hundreds of bytes; and the warning list starts as a shared empty tuple that is
-    replaced, not mutated, when it changes. :attr:`identified`, :attr:`met` and :attr:`open_needs` give
+    set of names would take hundreds of bytes; and the warning and sanction lists start as shared empty tuples that
+    are replaced, not mutated, when they change. :attr:`identified`, :attr:`met` and :attr:`open_needs` give
     the names.
     """
 
@@ -35,7 +45,7 @@ class Case(mesa.Agent):
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
-                 "referrals", "assessments", "unmet", "logit0")
+                 "referrals", "assessments", "unmet", "logit0", "sanction", "sanction_times")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  patch: str) -> None:
@@ -73,6 +83,8 @@ class Case(mesa.Agent):
         self.assessments = 0
         self.unmet = 0                    # needs found and not done, kept by identify() and need_met()
         self.logit0: float | None = None  # compliance logit's fixed part for (risk, mode); None = stale
+        self.sanction: Sanction | None = None   # the intermediate sanction running now, if any
+        self.sanction_times: tuple[float, ...] = ()   # when sanctions started (shared empty tuple, replaced)
 
     @property
     def propensity(self) -> float:

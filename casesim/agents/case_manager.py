@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -64,17 +65,53 @@ class CaseManager(mesa.Agent):
         self.base_capacity = capacity
         self.modes = modes
         self.specialisms = specialisms
+        # The specialisms as what a case is matched against (:meth:`matches`), parsed once: a contact's
+        # match is then a few set lookups, and none for generic staff (``specialist`` False).
+        values: dict[str, set[str]] = {}
+        for label in specialisms:
+            kind, _, value = label.partition(":")
+            values.setdefault(kind, set()).add(value)
+        self.sk_risk = frozenset(values.get("risk", ()))
+        self.sk_offence = frozenset(values.get("offence", ()))
+        self.sk_stage = frozenset(values.get("stage", ()))
+        need_index = getattr(model, "need_index", {})
+        self.sk_needs = sum(1 << need_index[n] for n in values.get("need", ()) if n in need_index)
+        self.sk_assess = "assessment" in values.get("task", ())
+        self.specialist = bool(self.sk_risk or self.sk_offence or self.sk_stage or self.sk_needs or self.sk_assess)
         self.group = group
         self.load = 0.0
         self.count = 0
         self.index_version = 0            # bumped on every change the staff index must see
+        self.recent: deque[tuple[float, float]] = deque()   # (when, hours) of work counted as it happened
+        self.recent_hours = 0.0           # their sum
 
     @property
     def pressure(self) -> float:
-        """Weighted caseload over capacity (inf when unavailable with cases)."""
+        """Caseload pressure: the hours a week its cases and seats ask over the hours a week it gives (inf when
+        away with cases). What allocation ranks staff by (the staff index keeps it in order)."""
         if self.capacity > 0:
             return self.load / self.capacity
         return float("inf") if self.load > 0 else 0.0
+
+    def did(self, now: float, hours: float) -> None:
+        """Work counted as it happens (an assessment, a plan, a report, enforcement, a referral): ``hours`` at
+        ``now``, part of its workload for the window :meth:`workload_pressure` looks back over."""
+        self.recent.append((now, hours))
+        self.recent_hours += hours
+
+    def workload_pressure(self, now: float, window: float) -> float:
+        """Workload pressure: its caseload's hours a week plus the work it did in the last ``window`` days
+        (as hours a week), over the hours a week it gives; the same hours as the reported
+        ``workload_pressure`` (inf when away with work). What practice under pressure reads."""
+        recent = self.recent
+        while recent and recent[0][0] <= now - window:
+            self.recent_hours -= recent.popleft()[1]
+        if not recent:
+            self.recent_hours = 0.0   # (no drift from the running sum once the window is empty)
+        load = self.load + self.recent_hours * 7.0 / window
+        if self.capacity > 0:
+            return load / self.capacity
+        return float("inf") if load > 0 else 0.0
 
     @property
     def available(self) -> bool:
@@ -93,6 +130,14 @@ class CaseManager(mesa.Agent):
     def people(self) -> tuple[CaseManager, ...]:
         """The staff whose availability decides who delivers this holder's contacts."""
         return (self,)
+
+    def matches(self, case: Any) -> bool:
+        """Whether one of its specialisms names ``case`` now: its risk level, offence type, stage, one of its
+        needs identified and not met, or the assessment while the case is being assessed and planned
+        (``casesim.scenario.schema.Skill``). Generic staff match nothing."""
+        return self.specialist and (
+            case.risk in self.sk_risk or case.offence in self.sk_offence or case.stage in self.sk_stage
+            or bool(self.sk_needs & case.found & ~case.done) or (self.sk_assess and case.phase == "assess"))
 
     def can_hold(self, mode: str | None) -> bool:
         """At work and skilled in ``mode`` (may take a new case)."""

@@ -88,20 +88,24 @@ class Provider(mesa.Agent):
             self._open_to_public()
 
     def refer(self, case: Case, need_index: int) -> Ticket | None:
-        """Refer ``case``; returns the ticket if the referral is accepted."""
+        """Refer ``case``; returns the ticket if the referral is accepted. The acceptance probability and
+        delay are the provider's, times the relationship's factors, times the factors the approach of the
+        provider's setting gives for this case (``Approach.referral_effect``: its team's representative)."""
         sim = self.model
         now = sim.env.now
         k = case.referrals
         case.referrals += 1
         effect = sim.relationship[self.spec.relationship]
-        if Luck.u(case.luck, ACCEPTANCE, k) >= min(1.0, self.spec.acceptance_probability * effect.acceptance_factor):
+        accept, slow = sim.approach[self.setting].referral_effect(sim, case, self)   # (a representative on the team)
+        if Luck.u(case.luck, ACCEPTANCE, k) >= min(1.0, self.spec.acceptance_probability * effect.acceptance_factor
+                                                   * accept):
             sim.log.referral(now, case.no, stage=case.stage or "", provider=self.unique_id, outcome="declined",
                              need_index=need_index)
             return None
         sim.log.referral(now, case.no, stage=case.stage or "", provider=self.unique_id, outcome="accepted",
                          need_index=need_index)
         ticket = Ticket(case, self, self.need, need_index, k, now)
-        delay = self.spec.acceptance_delay_days * effect.delay_factor
+        delay = self.spec.acceptance_delay_days * effect.delay_factor * slow
         if delay > 0:
             sim.env.timeout(delay).callbacks.append(lambda _ev: self._join(ticket))
         else:

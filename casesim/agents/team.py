@@ -78,11 +78,15 @@ class Team(mesa.Agent):
         return self.chair.in_post and (mode is None or mode in self.chair.modes)
 
     def replace_member(self, old: CaseManager, new: CaseManager) -> None:
-        """``old`` has left: ``new`` takes its seat."""
+        """``old`` has left: ``new`` takes its seat. When ``old`` drove the plan, the person who sees the case
+        day to day changes, so the case's tenure with whoever sees it (``holder_since``, which the continuity
+        term of compliance reads) starts again; a team without a driver keeps its tenure."""
         if self.chair is old:
             self.chair = new
         if self.driver is old:
             self.driver = new
+            if self.case.holder is self:
+                self.case.holder_since = self.model.env.now
         self.staff = [new if m is old else m for m in self.staff]
         old.teams.discard(self)
         self.model.seat_change(old, self, -1)

@@ -18,12 +18,13 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from casesim.engine.rng import (
-    ACCEPTABLE,
+    CARRY_OVER,
     CONTACT,
     DETECT,
     DURATION,
     MANDATORY,
     NEXT_STAGE,
+    PRESSURE_DROP,
     REOFFEND,
     RESIDUAL,
     RISK_REVIEW,
@@ -48,24 +49,37 @@ class ComplianceModel:
     logit p = intercept + b_prop·propensity + b_mot·(motivation − 0.5) + b_risk[risk]
               + b_int·intensity(mode) + b_cont·min(1, days with holder / saturation)
               + b_press·max(0, pressure − threshold) + b_unmet·unmet needs
+              + b_spec·[the deliverer matches the case] + b_unskilled·[the deliverer is not skilled in the mode]
+
+    The last two are the skill terms (``scenario.skill``), read off the staff member who delivers the contact.
     """
 
     def __init__(self, scenario: Scenario) -> None:
         c = scenario.compliance
         self.c = c
+        self.specialist = scenario.skill.specialist_compliance
+        self.unskilled = scenario.skill.unskilled_mode_compliance
         self.base = {(r, m): c.intercept + c.risk[r] + c.intensity * spec.intensity
                      for r in RISKS for m, spec in scenario.modes.items()}
         self.sat = c.continuity_saturation_days
 
-    def probability(self, case: Case, now: float, pressure: float) -> float:
+    def probability(self, case: Case, now: float, pressure: float, staff: Any = None) -> float:
+        """The probability that ``case`` keeps a contact delivered now by ``staff`` (None: nobody's skill
+        counts) at workload pressure ``pressure``."""
         c = self.c
         x = case.logit0
         if x is None:   # the terms fixed while risk and mode stay (summed in the same order as below)
             x = case.logit0 = (self.base[(case.risk, case.mode)] + c.propensity * case.propensity
-                               + c.motivation * (case.motivation - 0.5))
+                               + c.motivation * (case.motivation - 0.5)
+                               + (0.0 if case.sanction is None else case.sanction.deterrent))
         x = (x + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
              + c.pressure * max(0.0, pressure - c.pressure_threshold)
              + c.unmet_need * case.unmet)
+        if staff is not None:   # the skill terms: a couple of set lookups (none for generic, skilled staff)
+            if case.mode not in staff.modes:
+                x += self.unskilled
+            if staff.specialist and staff.matches(case):
+                x += self.specialist
         try:
             return 1.0 / (1.0 + math.exp(-x))
         except OverflowError:   # x below about -709 (a manager far over a tiny capacity): the probability is 0
@@ -187,16 +201,29 @@ class CaseProcess:
         log.stage_enter(start, case.no, stage=stage, cause=self.cause, stay=float(k))
 
         approach = sim.approach[setting]
+        # Moving to the other setting: the approach left says how much of its work carries over (needs
+        # identified and met stay with the case regardless).
+        left = journey.setting[self.previous] if self.previous is not None else setting
+        carry = sim.approach[left].handover(sim, case) if left != setting else 0.0
+        planned_before = carry > 0 and "plan" in journey.activities[self.previous] and case.phase == "implement"
         if (case.holder is not None and case.holder.setting != setting
                 and not approach.keeps_across(sim, case, stage)):
             sim.approach[case.holder.setting].let_go(sim, case)
+        carried = []
         for t in [t for t in case.pending if t.provider.setting != setting]:
             t.provider.withdraw(t)
+            if carry > 0 and "plan" in acts and _u(case.luck, CARRY_OVER, t.k) < carry:
+                carried.append(t.need_index)
         _reassess_mode(sim, case)
         case.phase = "assess" if ("assess" in acts or "plan" in acts) else "implement"
         approach.take_on(sim, case, stage)
+        if carried:
+            _carry_referrals(sim, case, setting, approach, carried)
 
-        self.t_assess = start + approach.assessment(sim, case)[0] if "assess" in acts else INF
+        if "assess" in acts:   # a plan carried over from the other setting shortens the assessment
+            self.t_assess = start + approach.assessment(sim, case)[0] * (1.0 - carry if planned_before else 1.0)
+        else:
+            self.t_assess = INF
         self.t_plan = INF
         self.t_contact = start + p.first_contact_days if "contacts" in acts else INF
         self.t_review = start + p.review_interval_days if "review" in acts else INF
@@ -209,7 +236,6 @@ class CaseProcess:
         now; otherwise from the top) until it sleeps (None) or ends (its outcome)."""
         sim, case = self.sim, self.case
         env, p, stage = sim.env, sim.rules, self.stage
-        modes = sim.modes
         enforceable = self.spec.on_breach is not None
         t_assess, t_plan, t_contact, t_review = self.t_assess, self.t_plan, self.t_contact, self.t_review
         t_offence, end = self.t_offence, self.end
@@ -244,7 +270,7 @@ class CaseProcess:
                         continue
                     if settled:
                         return "breach"
-                    t_contact = env.now + modes[case.mode].contact_interval_days
+                    t_contact = env.now + sim.contact_interval(case)
                 t = min(t_assess, t_plan, t_contact, t_review, t_offence)
                 if t >= end:
                     if end > env.now:
@@ -262,7 +288,7 @@ class CaseProcess:
                 _assess(sim, case, stage, approach)
                 t_assess = INF
                 if "plan" in sim.journey.activities[stage]:
-                    t_plan = env.now + p.plan_days
+                    t_plan = env.now + approach.plan_days(sim, case)
             elif t == t_plan:
                 _plan(sim, case, stage, setting, approach)
                 t_plan = INF
@@ -270,12 +296,14 @@ class CaseProcess:
                 _reassess_mode(sim, case)            # needs are known now
                 approach.take_on(sim, case, stage)   # a task segmentation may hand the case on here
                 if t_contact < INF and self.late is None:   # (a contact waiting keeps its slip limit)
-                    t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
+                    t_contact = min(t_contact, env.now + sim.contact_interval(case))
             else:   # a review (a contact at this instant has been settled above, before it)
                 _review(sim, case, stage, approach)
-                t_review = env.now + p.review_interval_days
+                holder = case.holder   # a pressed holder's next review slips
+                lapse = sim.practice_lapse(holder.load_bearer if holder is not None else None)
+                t_review = env.now + p.review_interval_days * (1.0 + sim.practice.review_delay * lapse)
                 if t_contact < INF and self.late is None:   # a more intensive mode brings the next contact forward
-                    t_contact = min(t_contact, env.now + modes[case.mode].contact_interval_days)
+                    t_contact = min(t_contact, env.now + sim.contact_interval(case))
 
     def _finish(self) -> None:
         """The journey is over: the case leaves its holder, its providers and the model."""
@@ -302,13 +330,23 @@ def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: 
     holder_id = case.holder.unique_id if case.holder is not None else -1
     log.breach(now, case.no, stage=stage, holder=holder_id,
                cause=outcome if outcome != "breach" else "non_compliance")
+    sim.did(case, "breach")
     log.breach_route(now, case.no, route.event, stage=stage, holder=holder_id, cause=outcome)
+    if route.event == "return_to_court":
+        sim.did(case, "breach_report")
     return route.event, route.to
 
 
 def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str = "") -> None:
-    """Look for needs not yet identified; each is found with the approach's detection probability."""
+    """Look for needs not yet identified; each is found with the approach's detection probability, its odds
+    raised by ``skill.specialist_detection`` when the assessor (the holder, or a team's load bearer) is a
+    specialist matching the case."""
     detection = approach.assessment(sim, case)[1]
+    bonus = sim.scenario.skill.specialist_detection
+    if bonus and 0.0 < detection < 1.0 and case.holder is not None:
+        assessor = case.holder.load_bearer
+        if assessor.specialist and assessor.matches(case):
+            detection = 1.0 / (1.0 + (1.0 / detection - 1.0) * math.exp(-bonus))
     k = case.assessments
     case.assessments += 1
     found = 0
@@ -319,6 +357,8 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
             found += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.assessment(sim.env.now, case.no, stage=stage, assessor=holder, cause=cause, found=float(found))
+    if not cause:   # (a re-assessment at a review is in the caseload's weekly hours)
+        sim.did(case, "assessment")
 
 
 def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) -> None:
@@ -335,6 +375,9 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
         if _u(case.luck, MANDATORY, key) >= p.mandatory_share and _u(case.luck, UPTAKE, key) >= uptake:
             continue
         planned.append(need)
+    approach.convene(sim, case, planned)   # (a team seats the providers' representatives first)
+    for need in planned:
+        ni = sim.need_index[need]
         provider = sim.provider_for(setting, need)
         if provider is None:
             sim.log.referral(now, case.no, stage=stage, provider=-1, outcome="no_provider", need_index=float(ni))
@@ -345,7 +388,23 @@ def _plan(sim: Simulation, case: Case, stage: str, setting: str, approach: Any) 
     holder = case.holder
     sim.log.plan(now, case.no, stage=stage, holder=holder.unique_id if holder is not None else -1,
                  planned=float(len(planned)))
+    sim.did(case, "plan")
     approach.after_plan(sim, case, planned)
+
+
+def _carry_referrals(sim: Simulation, case: Case, setting: str, approach: Any, needs: list[int]) -> None:
+    """Re-make at once, to ``setting``'s provider of the same need, the referrals the case had open in the
+    other setting and carried over (``needs``: their need indexes); a need with no provider here waits for
+    the plan."""
+    names = [sim.needs[ni] for ni in needs if sim.provider_for(setting, sim.needs[ni]) is not None
+             and not case.done >> ni & 1]
+    if not names:
+        return
+    approach.convene(sim, case, names)
+    for need in names:
+        ticket = sim.provider_for(setting, need).refer(case, sim.need_index[need])
+        if ticket is not None:
+            case.pending += (ticket,)
 
 
 def _holder_id(case: Case) -> int:
@@ -381,37 +440,69 @@ def _late_contact(sim: Simulation, case: Case, stage: str, enforceable: bool, du
     if staff is None:
         sim.log.contact_cancelled(now, case.no, stage=stage, holder=_holder_id(case), cause=cause)
         return False
+    k = case.contacts - 1
+    pressure = sim.workload_pressure(staff)
+    if _too_pressed(sim, case, stage, k, pressure):
+        return False
     sim.log.contact_late(now, case.no, stage=stage, holder=_holder_id(case), days_late=now - due)
-    return _offer(sim, case, stage, enforceable, staff, case.contacts - 1)
+    return _see(sim, case, stage, enforceable, staff, k, pressure)
+
+
+def _too_pressed(sim: Simulation, case: Case, stage: str, k: int, pressure: float) -> bool:
+    """Whether the staff member who would see the case for its ``k``-th contact, at workload ``pressure``, is
+    too pressed to see it at all (logged as not delivered, cause ``staff_pressure``)."""
+    practice = sim.practice
+    if pressure <= practice.threshold or practice.contacts_not_delivered <= 0:
+        return False
+    lapse = min(practice.contacts_not_delivered_max, practice.contacts_not_delivered * (pressure - practice.threshold))
+    if _u(case.luck, PRESSURE_DROP, k) >= lapse:
+        return False
+    sim.log.contact_cancelled(sim.env.now, case.no, stage=stage, holder=_holder_id(case), cause="staff_pressure")
+    return True
 
 
 def _offer(sim: Simulation, case: Case, stage: str, enforceable: bool, staff: Any, k: int) -> bool:
-    """``staff`` sees the case for its ``k``-th contact: kept or missed; returns True when it leads to breach."""
+    """``staff`` would see the case for its ``k``-th contact, due now: not delivered if too pressed, else kept
+    or missed; returns True when it leads to breach."""
+    pressure = sim.workload_pressure(staff)
+    if _too_pressed(sim, case, stage, k, pressure):
+        return False
+    return _see(sim, case, stage, enforceable, staff, k, pressure)
+
+
+def _see(sim: Simulation, case: Case, stage: str, enforceable: bool, staff: Any, k: int, pressure: float) -> bool:
+    """``staff``, at workload ``pressure``, sees the case for its ``k``-th contact: kept or missed; returns True
+    when it leads to breach."""
     holder = case.holder
     now = sim.env.now
-    prob = sim.compliance.probability(case, now, staff.pressure)
+    prob = sim.compliance.probability(case, now, pressure, staff)
     if _u(case.luck, CONTACT, k) < prob:
         case.kept_since_review += 1
         sim.log.contact_kept(now, case.no, stage=stage, holder=holder.unique_id, mode=case.mode, probability=prob)
         return False
-    return _missed(sim, case, stage, enforceable, prob, k)
+    return _missed(sim, case, stage, enforceable, prob, k, staff)
 
 
-def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int) -> bool:
-    """The case misses its ``k``-th contact, due now, kept with probability ``prob``; returns True when it
-    leads to breach."""
+def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: float, k: int, staff: Any) -> bool:
+    """The case misses its ``k``-th contact, due now, seen by ``staff`` and kept with probability ``prob``; the
+    enforcement policy decides what follows, as the holder would. Returns True when it leads to breach (which
+    ends a sanction running)."""
     now = sim.env.now
     case.missed_since_review += 1
     holder = case.holder.unique_id if case.holder is not None else -1
     sim.log.contact_missed(now, case.no, stage=stage, holder=holder, mode=case.mode, probability=prob)
     if not enforceable:
         return False
-    action = sim.enforcement.on_missed(case, now, _u(case.luck, ACCEPTABLE, k))
+    action = sim.enforcement.on_missed(sim, case, staff, now, k)
     if action == "warning":
+        sim.did(case, "warning")
         case.warning_times = (*case.warning_times, now)
         sim.log.warning(now, case.no, stage=stage, holder=holder, warnings=float(len(case.warning_times)))
         return False
-    return action == "breach"
+    if action == "breach":
+        sim.end_sanction(case)
+        return True
+    return False
 
 
 def _review(sim: Simulation, case: Case, stage: str, approach: Any) -> None:

@@ -44,6 +44,9 @@ RISK_REVIEW = 13
 RESIDUAL = 14
 ASSESSMENT_TIME = 15
 # (16 was CONTACT_THIN, the thinning draw of contacts decided in aggregate: retired with them)
+PRESSURE_DROP = 17
+JUDGEMENT = 19   # whether a pressed holder decides a missed contact at random rather than by the rule
+CARRY_OVER = 21   # whether an open referral is re-made in the new setting when a case moves across
 
 
 def _mix(x: int) -> int:

@@ -26,6 +26,7 @@ import simpy
 
 from casesim import models
 from casesim.agents import Case, CaseManager, Provider, Team
+from casesim.agents.case import Sanction
 from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
 from casesim.engine.process import CaseProcess, ComplianceModel
 from casesim.engine.rng import Luck, Streams
@@ -39,6 +40,10 @@ from casesim.scenario.schema import Scenario, scenario_from
 
 #: The scenario a :class:`Simulation` runs when given none: the shipped baseline.
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
+
+
+#: The most a staff member's workload pressure counts above the threshold of practice (ten times its hours).
+MAX_LAPSE = 10.0
 
 
 class Simulation(mesa.Model):
@@ -65,6 +70,15 @@ class Simulation(mesa.Model):
         self.modes = scenario.modes
         self.mode_hours = {m: scenario.mode_hours_per_week(m) for m in scenario.modes}
         self.seat_hours = scenario.seat_hours_per_week()
+        self.practice = scenario.pressure   # what workload pressure does to practice
+        #: The share of its weekly hours a case asks of a matching specialist holder (``case_weight``).
+        self.specialist_hours = 1.0 - scenario.skill.specialist_time_saving
+        w = scenario.costs.workload
+        #: Hours of the work counted as it happens, by activity (as the metrics count it: casesim.metrics.costs).
+        #: (Referrals are logged under the provider, not the holder, so their hours count in FTE required and the
+        #: reported workload pressure but, as in the metrics' weeks of each member, in no member's pressure.)
+        self.one_off_hours = {"assessment": w.assessment, "plan": w.plan, "warning": w.warning,
+                              "breach": w.breach, "breach_report": w.breach_report}
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
         self.streams = Streams(seed)
@@ -258,6 +272,69 @@ class Simulation(mesa.Model):
         m.covering_for.clear()
         m.remove()
 
+    def contact_interval(self, case: Case) -> float:
+        """Days from one of ``case``'s contacts to the next: its mode's interval, shortened by the sanction's
+        factor while an intermediate sanction runs."""
+        s = case.sanction
+        if s is None:
+            return self.modes[case.mode].contact_interval_days
+        return self.modes[case.mode].contact_interval_days * s.interval_factor
+
+    def start_sanction(self, case: Case, days: float, interval_factor: float, deterrent: float) -> None:
+        """An intermediate sanction starts now (asked by the enforcement policy): ``case`` reports
+        ``1 / interval_factor`` times as often for ``days``, so its holder carries that many times its weekly
+        hours (:meth:`case_weight`), and ``deterrent`` joins its compliance logit. A sanction running already
+        ends first."""
+        if case.sanction is not None:
+            self.end_sanction(case)
+        now = self.env.now
+        s = case.sanction = Sanction(now, now + days, interval_factor, deterrent)
+        case.sanction_times = (*case.sanction_times, now)
+        case.logit0 = None
+        if case.load_staff is not None:
+            self.set_load(case, case.load_staff, case.load_weight / interval_factor)
+        holder = case.holder.unique_id if case.holder is not None else -1
+        self.log.sanction(now, case.no, stage=case.stage or "", holder=holder, change="start", days=days)
+        self.env.timeout(days).callbacks.append(lambda _ev: self._sanction_over(case, s))
+
+    def end_sanction(self, case: Case) -> None:
+        """``case``'s sanction ends now (its period is over, or breach ends it): reporting and the holder's
+        hours go back to the mode's, and the deterrent leaves the compliance logit."""
+        s = case.sanction
+        if s is None:
+            return
+        case.sanction = None
+        case.logit0 = None
+        if case.load_staff is not None:
+            self.set_load(case, case.load_staff, case.load_weight * s.interval_factor)
+        holder = case.holder.unique_id if case.holder is not None else -1
+        self.log.sanction(self.env.now, case.no, stage=case.stage or "", holder=holder, change="end",
+                          days=self.env.now - s.start)
+
+    def _sanction_over(self, case: Case, s: Sanction) -> None:
+        if case.sanction is s and case.stage is not None:   # (not ended or replaced since; the case still here)
+            self.end_sanction(case)
+
+    def did(self, case: Case, activity: str) -> None:
+        """The case's holder did ``activity`` (one of :attr:`one_off_hours`) now: its hours join the holder's
+        recent work, and so its workload pressure, when the holder is a staff member. (A team's work as a team
+        counts in FTE required, as in the metrics, but in no member's pressure.)"""
+        holder = case.holder
+        if isinstance(holder, CaseManager):
+            holder.did(self.env.now, self.one_off_hours[activity])
+
+    def workload_pressure(self, m: CaseManager) -> float:
+        """``m``'s workload pressure now (see :class:`casesim.scenario.schema.Pressure`)."""
+        return m.workload_pressure(self.env.now, self.practice.window_days)
+
+    def practice_lapse(self, m: CaseManager | None) -> float:
+        """How far ``m`` is over the pressure threshold of practice: 0 when at or under it, or for nobody or a
+        member away (whose practice waits for its return or cover); at most :data:`MAX_LAPSE` (a member with
+        work and no hours at all is infinitely pressed, and every effect is at its cap long before)."""
+        if m is None or not m.available:
+            return 0.0
+        return min(MAX_LAPSE, max(0.0, self.workload_pressure(m) - self.practice.threshold))
+
     def seat_change(self, m: CaseManager, team: Team, sign: int) -> None:
         """``m`` takes (``sign`` +1) or gives up (-1) a seat on ``team``: the weekly hours of the team's
         meetings (:meth:`Scenario.seat_hours_per_week`) join or leave its load. A member out of post has
@@ -388,8 +465,19 @@ class Simulation(mesa.Model):
 
     def case_weight(self, case: Case, stage: str) -> float:
         """The hours a week ``case`` asks of its holder in ``stage``: its mode's weekly hours
-        (:meth:`Scenario.mode_hours_per_week`) times the stage's workload factor."""
-        return self.mode_hours[case.mode] * self.journey.stages[stage].workload_factor
+        (:meth:`Scenario.mode_hours_per_week`) times the stage's workload factor, less
+        ``skill.specialist_time_saving`` when the holder is a staff member of the stage's setting matching the
+        case (:meth:`CaseManager.matches`; a case team shares the work, and a cover colleague carries the
+        holder's weight). Asked whenever the holder or the case's mode changes, at every stage entry, plan and
+        review, so the weight follows the match."""
+        weight = self.mode_hours[case.mode] * self.journey.stages[stage].workload_factor
+        holder = case.holder
+        if (self.specialist_hours != 1.0 and isinstance(holder, CaseManager) and holder.specialist
+                and holder.setting == self.journey.setting[stage] and holder.matches(case)):
+            weight *= self.specialist_hours
+        if case.sanction is not None:   # an intermediate sanction: contacts 1/factor times as often
+            weight /= case.sanction.interval_factor
+        return weight
 
     def set_mode(self, case: Case, mode: str) -> None:
         case.mode = mode

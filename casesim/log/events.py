@@ -176,6 +176,9 @@ EVENTS: tuple[Kind, ...] = (
     Kind("contact_late", "contact_late", "a postponed contact is offered (its contact_kept or contact_missed row "
          "follows at the same time)", stage=STAGE, manager=HOLDER,
          value=Field("days_late", "days since the contact fell due")),
+    Kind("sanction", "sanction", "an intermediate sanction of graduated enforcement (more frequent reporting) "
+         "starts or ends", stage=STAGE, manager=HOLDER, cause=Field("change", "start | end"),
+         value=Field("days", "start: the days it is to last; end: the days it lasted")),
 )
 
 #: Every kind by name, in code order.

@@ -278,6 +278,9 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
                       ("returns_to_court", "return_to_court"), ("recalls", "recall")):
         out[key] = len(in_w(kind))
         out[f"{key}_per_case_year"] = _ratio(out[key], cy)
+    sanctions = in_w("sanction")   # intermediate sanctions of graduated enforcement, counted when they start
+    out["sanctions"] = int(lg.cause_is(sanctions, "start").sum())
+    out["sanctions_per_case_year"] = _ratio(out["sanctions"], cy)
     referrals = in_w("referral")
     out["referrals"] = len(referrals)
     out["referral_acceptance_rate"] = _ratio(lg.cause_is(referrals, "accepted").sum(),

@@ -6,6 +6,10 @@ lists:
 * ``keeps_across(sim, case, stage)`` when the case enters a stage of this setting from the other one;
 * ``take_on(sim, case, stage)`` at every stage entry: make sure the right holder has the case;
 * ``assessment(sim, case)`` -> (days the assessment takes, probability each need is found);
+* ``plan_days(sim, case)`` -> days from the assessment to the plan;
+* ``convene(sim, case, needs)`` before referrals for ``needs`` are made;
+* ``referral_effect(sim, case, provider)`` -> (acceptance factor, delay factor) of a referral;
+* ``handover(sim, case)`` -> share of the work done here that carries over to the other setting;
 * ``after_plan(sim, case, planned_needs)`` once the plan is made;
 * ``on_review(sim, case)`` at each formal review;
 * ``let_go(sim, case)`` when the case leaves the setting or the system;
@@ -16,7 +20,8 @@ The parameters of each approach are declared in the scenario layer (``casesim/sc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from casesim.agents.case_manager import CaseManager
 from casesim.agents.team import Team
@@ -78,6 +83,20 @@ class Individual:
     def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
         return self.params.assessment_days, self.params.detection_probability
 
+    def plan_days(self, sim: Simulation, case: Case) -> float:
+        """The service's ``process.plan_days``."""
+        return sim.rules.plan_days
+
+    def convene(self, sim: Simulation, case: Case, needs: list[str]) -> None:
+        return None
+
+    def referral_effect(self, sim: Simulation, case: Case, provider: Any) -> tuple[float, float]:
+        """No representative: the relationship's effect alone."""
+        return 1.0, 1.0
+
+    def handover(self, sim: Simulation, case: Case) -> float:
+        return self.params.handover_share
+
     def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
         return None
 
@@ -122,6 +141,8 @@ class TeamBased:
         chair, staff = pool[0], pool[1:1 + self.params.staff_members]
         old = case.holder
         team = Team(sim, case, chair, staff, driver=self.driver(chair, staff))
+        open_mask = case.open_mask   # the needs known already, in the needs' order
+        self.seat_representatives(sim, team, [n for i, n in enumerate(sim.needs) if open_mask >> i & 1])
         sim.log.team_formed(sim.env.now, case.no, stage=case.stage or "", team=team.unique_id,
                             members=float(len(team.members)))
         cause = seg.handoff_cause(sim, case, stage, old) if old is not None else "reallocation"
@@ -133,7 +154,41 @@ class TeamBased:
     def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
         return self.params.assessment_days, self.params.detection_probability
 
+    def plan_days(self, sim: Simulation, case: Case) -> float:
+        """``process.plan_days`` times ``plan_days_factor``: the chair's authority speeds agreement."""
+        return sim.rules.plan_days * self.params.plan_days_factor
+
+    def seat_representatives(self, sim: Simulation, team: Team, needs: Iterable[str]) -> None:
+        """The providers of ``needs`` in the team's setting send a representative to the team (when the
+        team has provider representatives)."""
+        if not self.params.provider_representatives:
+            return
+        setting = team.chair.setting
+        for need in needs:
+            rep = sim.provider_for(setting, need)
+            if rep is not None and rep not in team.providers:
+                team.providers += (rep,)
+
+    def convene(self, sim: Simulation, case: Case, needs: list[str]) -> None:
+        """The representatives of the providers about to receive referrals join before they are made."""
+        team = case.holder
+        if isinstance(team, Team):
+            self.seat_representatives(sim, team, needs)
+
+    def referral_effect(self, sim: Simulation, case: Case, provider: Any) -> tuple[float, float]:
+        """A provider represented on the case's team accepts the referral more often
+        (``representative_acceptance_factor``) and sooner (``representative_delay_factor``)."""
+        team = case.holder
+        if isinstance(team, Team) and provider in team.providers:
+            return self.params.representative_acceptance_factor, self.params.representative_delay_factor
+        return 1.0, 1.0
+
+    def handover(self, sim: Simulation, case: Case) -> float:
+        return self.params.handover_share
+
     def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
+        """Each planned need becomes a task of its provider's representative (seated by :meth:`convene`)
+        or, without one, of a staff member; monitoring is a task of the driver or a staff member."""
         team = case.holder
         if not isinstance(team, Team):
             return

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from casesim.agents.case import Case
     from casesim.agents.case_manager import CaseManager
+    from casesim.agents.provider import Provider
     from casesim.agents.team import Team
     from casesim.engine.simulation import Simulation
 
@@ -32,8 +33,10 @@ class Approach(Protocol):
     manager, a case team, or a team with a driver.
 
     The case process asks the approach of the setting the case is in; the policy decides who holds the
-    case, how long the assessment takes and how much it finds, and what the team does at the plan and at
-    reviews. The simulation asks it who replaces a team member who leaves the service.
+    case, how long the assessment takes and how much it finds, how soon the plan is agreed, what the team
+    does at the plan and at reviews, how its members speed referrals, and how much of its work carries
+    over when the case moves to the other setting. The simulation asks it who replaces a team member who
+    leaves the service.
     """
 
     def keeps_across(self, sim: Simulation, case: Case, stage: str) -> bool:
@@ -49,6 +52,29 @@ class Approach(Protocol):
 
     def assessment(self, sim: Simulation, case: Case) -> tuple[float, float]:
         """Asked when an assessment starts: (days it takes, probability that each need is found)."""
+        ...
+
+    def plan_days(self, sim: Simulation, case: Case) -> float:
+        """Asked when the assessment is done: the days until the plan is agreed (a team's chair speeds it)."""
+        ...
+
+    def convene(self, sim: Simulation, case: Case, needs: list[str]) -> None:
+        """Told the needs about to be referred to providers (at the plan, and the referrals carried over
+        from the other setting), before the referrals are made: a team seats the representatives of their
+        providers, so that each referral has its representative."""
+        ...
+
+    def referral_effect(self, sim: Simulation, case: Case, provider: Provider) -> tuple[float, float]:
+        """Asked by ``provider`` when it takes a referral of ``case``: (factor on its acceptance probability,
+        factor on its acceptance delay), on top of the relationship's (a provider represented on the case's
+        team accepts more, and sooner)."""
+        ...
+
+    def handover(self, sim: Simulation, case: Case) -> float:
+        """Asked when ``case``, held in this setting, moves to a stage of the other setting: the share
+        (0..1) of what was done here that carries over. It is the chance each open referral is re-made at
+        once to the new setting's provider of the same need, and, when a plan was made here, the share by
+        which the new setting's assessment is shortened. (Needs identified and met stay with the case.)"""
         ...
 
     def after_plan(self, sim: Simulation, case: Case, planned: list[str]) -> None:
@@ -119,13 +145,17 @@ class ModeAssignment(Protocol):
 class Enforcement(Protocol):
     """What a missed contact leads to (``enforcement``, service-wide).
 
-    The case process asks at each missed contact that can be enforced; the policy decides the action,
-    and the engine logs a warning or ends the stay with a breach (what a breach leads to is the stage's).
+    The case process asks at each missed contact that can be enforced; the policy decides the action as the
+    holder would (how long the holder has known the case, how pressed the staff member is), starts an
+    intermediate sanction itself (:meth:`Simulation.start_sanction`), and the engine logs a warning or ends
+    the stay with a breach (what a breach leads to is the stage's).
     """
 
-    def on_missed(self, case: Case, now: float, u: float) -> Literal["none", "warning", "breach"]:
-        """The action on the contact ``case`` missed at ``now``; ``u`` is a uniform number from the case's
-        luck (e.g. whether the absence is acceptable)."""
+    def on_missed(self, sim: Simulation, case: Case, staff: CaseManager | None, now: float,
+                  k: int) -> Literal["none", "warning", "sanction", "breach"]:
+        """The action on the ``k``-th contact ``case`` missed at ``now``, seen by ``staff``; the policy draws
+        the case's luck for it (purposes ``ACCEPTABLE`` and ``JUDGEMENT``, counter ``k``). ``"sanction"``:
+        the policy has started an intermediate sanction."""
         ...
 
 

@@ -6,7 +6,8 @@ stage's setting (through ``Simulation.segmentation_for``) what
 :class:`~casesim.models.protocols.Segmentation` lists:
 
 * ``ranked(sim, case, stage, k)``: the ``k`` least-pressed eligible staff of the stage's setting
-  who can hold the case's mode, right now (with ``fallback_any``: else anyone who can);
+  who can hold the case's mode, right now (with ``fallback_any``: else anyone who can; with
+  ``fallback_unskilled``: else eligible staff not skilled in the mode, then, with ``fallback_any``, anyone);
 * ``keeps(sim, case, stage, holder)``: may the current holder go on holding it;
 * ``choose(sim, case, stage)``: the staff member to allocate (the least-pressed candidate,
   optionally preferring the previous manager);
@@ -104,16 +105,38 @@ class EligibilitySegmentation:
         return True
 
     def keeps(self, sim: Simulation, case: Case, stage: str, holder: Any) -> bool:
-        """The holder keeps the case while it is in the segment; a holder found by the fallback keeps
-        it while nobody in the segment could take it (no hand-over from one outsider to another)."""
+        """The holder keeps the case while it is in the segment and skilled in its mode; a holder found by a
+        fallback keeps it while nobody the fallbacks put before it could take it (no hand-over from one
+        outsider to another): an outsider while nobody in the segment skilled in the mode is at work, a member
+        not skilled in the mode (``fallback_unskilled``) while nobody skilled is (with ``fallback_any``,
+        nobody anywhere in the setting), nor, for an unskilled outsider, any unskilled member of the segment."""
         setting = sim.journey.setting[stage]
-        if not (isinstance(holder, CaseManager) and holder.setting == setting and holder.can_keep(case.mode)):
+        if not (isinstance(holder, CaseManager) and holder.setting == setting and holder.in_post):
             return False   # (a temporary absence does not count: the cover policy deals with it)
-        if self.eligible(sim, case, stage, holder):
-            return True
-        if not self.params.fallback_any:
+        params = self.params
+        skilled = holder.can_keep(case.mode)
+        if not skilled and not params.fallback_unskilled:
             return False
-        return not sim.staff_index[setting].any_at_work(self._classes(sim, case, stage)[0])
+        inside = self.eligible(sim, case, stage, holder)
+        if skilled and inside:
+            return True
+        if not inside and not params.fallback_any:
+            return False
+        index = sim.staff_index[setting]
+        eligible, holds = self._classes(sim, case, stage)
+        if index.any_at_work(eligible):
+            return False
+        if skilled:
+            return True
+        if params.fallback_any and index.any_at_work(holds):
+            return False
+        return inside or not index.any_at_work(self._unskilled(sim, case, stage)[0])
+
+    def _unskilled(self, sim: Simulation, case: Case, stage: str) -> tuple[list[StaffClass], list[StaffClass]]:
+        """Staff classes of the stage's setting not skilled in the case's mode: (eligible ones, all of them),
+        the candidates of ``fallback_unskilled``."""
+        rest = [c for c in sim.staff_index[sim.journey.setting[stage]].classes if not c.holds(case.mode)]
+        return [c for c in rest if self.eligible(sim, case, stage, c.rep)], rest
 
     def _classes(self, sim: Simulation, case: Case, stage: str) -> tuple[list[StaffClass], list[StaffClass]]:
         """Staff classes of the stage's setting skilled in the case's mode: (eligible ones, all of them).
@@ -133,6 +156,11 @@ class EligibilitySegmentation:
         top = index.smallest(eligible, n)
         if not top and self.params.fallback_any:
             top = index.smallest(holds, n)
+        if not top and self.params.fallback_unskilled:   # nobody skilled in the mode at work
+            inside, rest = self._unskilled(sim, case, stage)
+            top = index.smallest(inside, n)
+            if not top and self.params.fallback_any:
+                top = index.smallest(rest, n)
         return [m for m in top if m is not exclude][:k]
 
     def choose(self, sim: Simulation, case: Case, stage: str) -> CaseManager | None:
@@ -143,6 +171,11 @@ class EligibilitySegmentation:
         in_segment = best is not None
         if best is None and self.params.fallback_any:
             best = index.least(holds)
+        if best is None and self.params.fallback_unskilled:   # nobody skilled in the mode at work
+            inside, rest = self._unskilled(sim, case, stage)
+            best = index.least(inside)
+            if best is None and self.params.fallback_any:
+                best = index.least(rest)
         previous = case.last_manager
         if (self.params.prefer_previous_manager and previous is not None and previous.pressure < 1.0
                 and previous.in_post and previous.setting == sim.journey.setting[stage]

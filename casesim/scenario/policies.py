@@ -25,6 +25,10 @@ from casesim.scenario.params import (
     CENTURY_DAYS,
     DECADE,
     DECADE_DAYS,
+    FACTOR,
+    FACTOR_LIMIT,
+    LOGIT,
+    LOGIT_LIMIT,
     MODES,
     PROBABILITY,
     RISKS,
@@ -64,6 +68,12 @@ class ServicePolicyParams(Strict):
 
 # --------------------------------------------------------------------------- approach
 
+_HANDOVER_SOURCE = ("DOMICE: what custody case management achieved (needs identified and met, a plan, "
+                    "referrals) should carry over to licence")
+_HANDOVER_EFFECT = ("when a case moves to the other setting: the chance each open referral is re-made at once "
+                    "to the new setting's provider of the need, and the share by which the new setting's "
+                    "assessment is shortened when a plan was made in the setting left")
+
 class IndividualParams(SettingPolicyParams):
     """A named case manager holds the case."""
 
@@ -75,6 +85,8 @@ class IndividualParams(SettingPolicyParams):
     keep_from_other_setting: bool = P(False, "flag", "DOMICE: under patch working one manager may hold the "
                                       "case through its whole journey, custody included ('through the gate')",
                                       "a manager from the other setting who holds the case on entry keeps it")
+    handover_share: float = P(0.5, "share", _HANDOVER_SOURCE + "; assumption: one practitioner's handover "
+                              "passes on about half of it", _HANDOVER_EFFECT, ge=0, le=1, limit=SHARE)
 
 
 class TeamParams(SettingPolicyParams):
@@ -94,6 +106,26 @@ class TeamParams(SettingPolicyParams):
     chair_workload_share: float = P(1.0, "share of the case's workload weight", "assumption: the chair "
                                     "carries the case in the caseload count", ge=0, le=10,
                                     limit="ten times the case's weight: more than any one person carries")
+    representative_acceptance_factor: float = P(
+        1.1, "factor on the acceptance probability (on top of the relationship's; capped at 1)",
+        "DOMICE: team members represent the providers addressing the case's needs; assumption: a provider's own "
+        "representative on the team vouches for the referral, a modest 10% (range 1.0-1.3) more accepted",
+        "referrals to a provider represented on the case's team", ge=0, le=FACTOR, limit=FACTOR_LIMIT)
+    representative_delay_factor: float = P(
+        0.7, "factor on the acceptance delay (on top of the relationship's)",
+        "DOMICE: team members represent the providers addressing the case's needs; assumption: the "
+        "representative takes the referral into the provider's process without the paperwork round, about "
+        "30% (range 0.5-1.0) less delay", "referrals to a provider represented on the case's team", ge=0,
+        le=FACTOR, limit=FACTOR_LIMIT)
+    plan_days_factor: float = P(
+        0.5, "factor on process.plan_days", "DOMICE: the team is convened by a chair with more authority; "
+        "assumption: a chair who can commit members' services agrees the plan at the team's meeting instead "
+        "of a week of follow-up, half the days (range 0.3-1.0)", "days from the assessment to the plan",
+        ge=0, le=FACTOR, limit=FACTOR_LIMIT)
+    handover_share: float = P(0.7, "share", _HANDOVER_SOURCE + "; assumption: a team whose plan several "
+                              "members and the providers' representatives agreed passes on more than one "
+                              "practitioner (individual: 0.5; range 0.5-0.9)", _HANDOVER_EFFECT, ge=0, le=1,
+                              limit=SHARE)
 
 
 class HybridParams(TeamParams):
@@ -129,6 +161,11 @@ class SegmentationParams(SettingPolicyParams):
                                       "when eligible and under capacity")
     fallback_any: bool = P(True, "flag", _FALLBACK_SOURCE, "when no eligible staff member can hold the case, "
                            "any staff member of the setting may")
+    fallback_unskilled: bool = P(False, "flag", "assumption: a service leaves a case unallocated rather than give "
+                                 "it to staff not skilled in its mode", "when nobody skilled in the case's mode "
+                                 "is at work to take it (in the segment, or with fallback_any anywhere in the "
+                                 "setting), an eligible member (with fallback_any: any member) not skilled in it "
+                                 "holds it; its contacts are kept less often (skill.unskilled_mode_compliance)")
 
 
 class PatchParams(SegmentationParams):
@@ -436,32 +473,63 @@ _ACCEPTABLE_SOURCE = ("calibrated: with the default compliance model the baselin
                       "excused or not pursued")
 
 
-class GraduatedParams(EnforcementParams):
-    """Graduated enforcement: unacceptable absences bring warnings, then breach."""
+class _JudgedParams(EnforcementParams):
+    """What shapes the holder's judgement of a missed contact, under either enforcement policy."""
 
-    name: Literal["graduated"] = "graduated"
     acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1,
                                         limit=SHARE)
+    familiarity: float = P(0.2, "share of otherwise unacceptable absences", "assumption: a holder who has known "
+                           "the case for familiarity_days or more judges this share of the absences a stranger "
+                           "would treat as unacceptable to be acceptable (knows whether the reason is genuine); "
+                           "direction from firm, fair and caring officer relationships, which protect against "
+                           "supervision failure (Kennealy et al. 2012, no size); modest so the calibrated "
+                           "completion rate barely moves; plausible range 0-0.5", ge=0, le=1, limit=SHARE)
+    familiarity_days: float = P(180, "days", "assumption: as compliance.continuity_saturation_days, the time a "
+                                "working relationship takes to form", gt=0, le=CENTURY_DAYS, limit=CENTURY)
+    inconsistency: float = P(0.5, "share of decisions per unit of workload pressure above pressure.threshold",
+                             "assumption: at 50% over the threshold of practice a quarter of the holder's "
+                             "decisions on absences are taken at random (acceptable or not, even odds) rather "
+                             "than by the rule (HMI Probation 2021: enforcement less consistent under high "
+                             "workloads; no figure); plausible range 0-1", ge=0, le=FACTOR, limit=FACTOR_LIMIT)
+    inconsistency_max: float = P(0.5, "share of decisions", "assumption: even the most pressed holder decides "
+                                 "at least half the absences by the rule", ge=0, le=1, limit=SHARE)
+
+    def misses_can_breach(self) -> bool:
+        return self.acceptable_absence_share < 1 or (self.inconsistency > 0 and self.inconsistency_max > 0)
+
+
+class GraduatedParams(_JudgedParams):
+    """Graduated enforcement: unacceptable absences bring warnings, then (optionally) sanctions, then breach."""
+
+    name: Literal["graduated"] = "graduated"
     warnings_before_breach: int = P(1, "warnings", "England & Wales national standards: one formal warning "
                                     "within 12 months, breach on the next unacceptable failure", ge=0,
                                     le=1000, strict=True, limit="a thousand: more warnings than contacts in "
                                     "any stay")
     window_days: float = P(365, "days", "England & Wales national standards: warnings count for 12 months",
                            gt=0, le=CENTURY_DAYS, limit=CENTURY)
+    sanctions_before_breach: int = P(0, "sanctions", "England & Wales national standards: no intermediate step "
+                                     "between the warning and breach (swift, certain sanctions such as Hawaii's "
+                                     "HOPE are a US practice); set 1 or more to try them", ge=0, le=1000,
+                                     strict=True, limit="a thousand: more sanctions than contacts in any stay")
+    sanction_days: float = P(28, "days", "assumption: a month of closer reporting, short and swift as HOPE's "
+                             "sanctions are meant to be (Hawken & Kleiman 2009)", gt=0, le=DECADE_DAYS,
+                             limit=DECADE)
+    sanction_interval_factor: float = P(0.5, "share of the mode's contact interval", "assumption: reporting "
+                                        "twice as often while the sanction lasts (the contacts, and their hours, "
+                                        "scale by the inverse)", gt=0, le=1, limit="1: a sanction never makes "
+                                        "reporting less frequent")
+    sanction_deterrent: float = P(0.0, "logit", "Lattimore et al. 2016 (HOPE four-site replication, over 1,500 "
+                                  "probationers): no effect on arrests; Hawken & Kleiman 2009 (Hawaii's HOPE "
+                                  "RCT): arrests halved, about +0.7 logit (ln 2) if read as the odds of a miss "
+                                  "halved while the sanction lasts; plausible range 0-0.7", ge=-LOGIT, le=LOGIT,
+                                  limit=LOGIT_LIMIT)
 
-    def misses_can_breach(self) -> bool:
-        return self.acceptable_absence_share < 1
 
-
-class StrictParams(EnforcementParams):
+class StrictParams(_JudgedParams):
     """Strict enforcement: every unacceptable absence is a breach."""
 
     name: Literal["strict"] = "strict"
-    acceptable_absence_share: float = P(0.7, "share of missed contacts", _ACCEPTABLE_SOURCE, ge=0, le=1,
-                                        limit=SHARE)
-
-    def misses_can_breach(self) -> bool:
-        return self.acceptable_absence_share < 1
 
 
 # --------------------------------------------------------------------------- cover

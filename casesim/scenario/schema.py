@@ -143,8 +143,13 @@ class StaffGroup(Strict):
     fte: float = P(1.0, "FTE per member", "scenario input: 1 = full time; a member's capacity is this times "
                    "the productive hours of its role (costs.roles)", ge=0, le=2,
                    limit="two full-time posts in one person: beyond any contract")
-    modes: list[str] = P(lambda: list(MODES), "modes", "assumption: generic staff are skilled in every mode")
-    specialisms: list[str] = P(list, "labels", "stages, tasks, risk levels, offence types or needs")
+    modes: list[str] = P(lambda: list(MODES), "modes", "assumption: generic staff are skilled in every mode",
+                         description="the modes its members may hold a case in; a contact delivered in another "
+                         "(segmentation.fallback_unskilled, a team's stand-in) is kept less often "
+                         "(skill.unskilled_mode_compliance)")
+    specialisms: list[str] = P(list, "labels", "stages, tasks, risk levels, offence types or needs",
+                               description="kind:value labels the segmentation reads for eligibility; a member "
+                               "matching a case by one of them assesses, works and sees it better (skill)")
     role: str = P("", "key of costs.roles", "empty = costs.default_role of the group's setting; team chairs and "
                   "members are staff of their groups and are costed with them")
 
@@ -268,11 +273,68 @@ class Compliance(Strict):
     continuity: float = P(0.5, "logit at saturation", "assumption: a stable relationship with one case "
                           "manager supports engagement (DOMICE continuity)", **_LOGIT)
     continuity_saturation_days: float = P(180, "days", ASSUMPTION, gt=0, le=CENTURY_DAYS, limit=CENTURY)
-    pressure: float = P(-1.5, "logit per unit of pressure above the threshold", "assumption: quality falls "
-                        "as caseloads rise (HMI Probation 2021: at 50 or more cases)", **_LOGIT)
-    pressure_threshold: float = P(1.0, "pressure", "assumption: effects start above 100% of capacity", ge=0,
-                                  le=FACTOR, limit="a hundred times capacity: beyond any caseload")
+    pressure: float = P(-1.5, "logit per unit of workload pressure above the threshold", "assumption: quality "
+                        "falls as workloads rise (HMI Probation 2021: at 50 or more cases practitioners are less "
+                        "likely to deliver good work; direction only)", **_LOGIT)
+    pressure_threshold: float = P(1.1, "workload pressure", "the Workload Measurement Tool's threshold of "
+                                  "excessive workload, 110% of capacity (parliamentary answer, 30 March 2021)",
+                                  ge=0, le=FACTOR, limit="a hundred times capacity: beyond any caseload")
     unmet_need: float = P(-0.15, "logit per unmet identified need", ASSUMPTION, **_LOGIT)
+
+
+class Skill(Strict):
+    """What specialism and mode skill do to practice (see docs/model.md: skill).
+
+    A staff member *matches* a case when one of its specialisms names the case's current risk level
+    (``risk:``), its offence type (``offence:``), one of its needs identified and not yet met (``need:``), the
+    stage it is in (``stage:``) or the task under way (``task:assessment`` while the case is assessed and
+    planned). A matching specialist finds more needs when it assesses the case, needs less time for it, and
+    its contacts are kept more often; a contact delivered in a mode the deliverer is not skilled in (where the
+    segmentation's ``fallback_unskilled``, or a case team's stand-in, lets that happen) is kept less often.
+    Every effect at 0 leaves the model exactly as without specialisms and skills bearing on practice."""
+
+    specialist_detection: float = P(
+        0.3, "logit (log odds ratio) on each need's detection probability", "assumption: a matching specialist "
+        "assessor finds more needs, the odds of finding each need x1.35 (0.8 -> 0.84 for the individual "
+        "approach); kept below the odds ratio of 1.48 for officers trained in core correctional practices "
+        "(Chadwick, DeWolf & Serin 2015), the largest skill effect in the evidence; docs give 0 to 0.4",
+        **_LOGIT)
+    specialist_time_saving: float = P(
+        0.1, "share of a case's weekly hours", "assumption: a matching specialist does a case's contacts and "
+        "review cycle in a tenth less time (familiar work, fewer look-ups); docs give 0 to 0.2", ge=0, lt=1,
+        limit="below 1: a case always takes some time")
+    specialist_compliance: float = P(
+        0.2, "logit per contact", "assumption: contacts with a matching specialist are kept more often (odds "
+        "x1.22, about +1.5 points at the baseline's 90% kept); below the 1.48 odds ratio for trained officers "
+        "(Chadwick, DeWolf & Serin 2015, on recidivism); docs give 0 to 0.4", **_LOGIT)
+    unskilled_mode_compliance: float = P(
+        -0.3, "logit per contact", "assumption: a contact delivered by staff not skilled in the case's mode is "
+        "kept less often (odds x0.74); of the size of the specialist effects, opposite sign; docs give -0.4 "
+        "to 0", **_LOGIT)
+
+
+class Pressure(Strict):
+    """What workload pressure does to practice beyond contact quality (the compliance model's own pressure
+    term): contacts not delivered and reviews that slip. Pressure here is a staff member's workload pressure:
+    the hours a week its cases and team seats ask plus the work it did in the last ``window_days`` (as hours a
+    week), over the hours a week it gives (:meth:`casesim.agents.case_manager.CaseManager.workload_pressure`)."""
+
+    window_days: float = P(28, "days", "the Workload Measurement Tool's four weeks (parliamentary answer, 30 "
+                           "March 2021)", gt=0, le=DECADE_DAYS, limit=DECADE)
+    threshold: float = P(1.1, "workload pressure", "the Workload Measurement Tool's threshold of excessive "
+                         "workload, 110% of capacity (parliamentary answer, 30 March 2021)", ge=0, le=FACTOR,
+                         limit="a hundred times capacity: beyond any caseload")
+    contacts_not_delivered: float = P(0.2, "share of due contacts per unit of pressure above the threshold",
+                                      "assumption: at 50% over the threshold one contact in ten is not delivered "
+                                      "(HMI Probation 2021 finds less frequent contact at high caseloads; no "
+                                      "figure)", ge=0, le=FACTOR, limit=FACTOR_LIMIT)
+    contacts_not_delivered_max: float = P(0.5, "share of due contacts", "assumption: even the most pressed "
+                                          "staff see at least half their cases as planned", ge=0, le=1,
+                                          limit=SHARE)
+    review_delay: float = P(0.5, "share of the review interval per unit of pressure above the threshold",
+                            "assumption: at 50% over the threshold a four-monthly review comes a month late "
+                            "(inspections report reviews not done on time under high workloads; no figure)",
+                            ge=0, le=FACTOR, limit=FACTOR_LIMIT)
 
 
 class ProviderDuration(Strict):
@@ -494,6 +556,8 @@ class Scenario(Strict):
                                                           "see enforcement.py")
     process: Process = P(Process, "section", "see fields")
     compliance: Compliance = P(Compliance, "section", "see fields")
+    skill: Skill = P(Skill, "section", "see fields")
+    pressure: Pressure = P(Pressure, "section", "see fields")
     providers: list[ProviderSpec] = P(list, "list", "scenario input")
     relationships: dict[Literal["statutory_duty", "protocol", "none"], RelationshipEffect] = P(
         _default_relationships, "relationship -> effect", "DOMICE: a statutory duty to co-operate or an "
