@@ -468,9 +468,10 @@ class EnforcementParams(ServicePolicyParams):
         return True
 
 
-_ACCEPTABLE_SOURCE = ("calibrated: with the default compliance model the baseline completes about 70-74% "
-                      "of community orders (E&W parliamentary answer, Dec 2023); most absences are "
-                      "excused or not pursued")
+_ACCEPTABLE_SOURCE = ("calibrated with the compliance intercept, before the organisation mechanisms of "
+                      "December 2026, so the baseline completed 70-74% of community orders (E&W parliamentary "
+                      "answer, Dec 2023); with them it completes about 76% (not yet recalibrated); most absences "
+                      "are excused or not pursued")
 
 
 class _JudgedParams(EnforcementParams):

@@ -262,8 +262,10 @@ RETIRED_FIELDS: dict[tuple[str, ...], str] = {
 class Compliance(Strict):
     """Coefficients of the logistic model of keeping a contact (see docs/model.md: the compliance model)."""
 
-    intercept: float = P(3.2, "logit", "calibrated so the baseline keeps about 90% of contacts and completes "
-                         "about 70-74% of orders (E&W parliamentary answer, Dec 2023)", **_LOGIT)
+    intercept: float = P(3.2, "logit", "calibrated, before the organisation mechanisms of December 2026, so "
+                         "the baseline kept about 90% of contacts and completed 70-74% of orders (E&W parliamentary "
+                         "answer, Dec 2023); with them it completes about 76% (not yet recalibrated); "
+                         "england_wales.yaml has its own, checked by its backcast", **_LOGIT)
     propensity: float = P(1.0, "logit per sd", "scale of the case's latent propensity", **_LOGIT)
     motivation: float = P(1.0, "logit per unit above 0.5", ASSUMPTION, **_LOGIT)
     risk: ByRisk = P(lambda: ByRisk(LOW=0.0, MEDIUM=-0.4, HIGH=-0.8), "logit",
