@@ -148,6 +148,13 @@ def test_pressure_makes_enforcement_less_consistent() -> None:
         assert 0.75 <= a / m < 0.97, (seed, a / m)   # at most inconsistency_max (1/2) of decisions at random
         a, m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, "enforcement.acceptable_absence_share=1"))
         assert 0.03 < a / m <= 0.25, (seed, a / m)
+    # the decisions not taken by the rule lean as inconsistent_acceptable_share says: all let go at 1, so a
+    # pressed holder under a rule that acts on every miss acts on fewer of them than at even odds
+    for seed in SEEDS[:2]:
+        rule = (*RULE_ONLY, *PRESSED, "enforcement.acceptable_absence_share=0")
+        even = _actions_and_misses(_run(seed, *rule))
+        lenient = _actions_and_misses(_run(seed, *rule, "enforcement.inconsistent_acceptable_share=1"))
+        assert lenient[0] / lenient[1] < even[0] / even[1] - 0.05 and lenient[0] / lenient[1] >= 0.5, seed
 
 
 def test_strict_breaches_more_than_graduated_with_sanctions_and_has_no_steps_before() -> None:

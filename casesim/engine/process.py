@@ -342,7 +342,7 @@ def _assess(sim: Simulation, case: Case, stage: str, approach: Any, cause: str =
     raised by ``skill.specialist_detection`` when the assessor (the holder, or a team's load bearer) is a
     specialist matching the case."""
     detection = approach.assessment(sim, case)[1]
-    bonus = sim.scenario.skill.specialist_detection
+    bonus = sim.skill.specialist_detection
     if bonus and 0.0 < detection < 1.0 and case.holder is not None:
         assessor = case.holder.load_bearer
         if assessor.specialist and assessor.matches(case):

@@ -73,12 +73,8 @@ class Simulation(mesa.Model):
         self.practice = scenario.pressure   # what workload pressure does to practice
         #: The share of its weekly hours a case asks of a matching specialist holder (``case_weight``).
         self.specialist_hours = 1.0 - scenario.skill.specialist_time_saving
-        w = scenario.costs.workload
-        #: Hours of the work counted as it happens, by activity (as the metrics count it: casesim.metrics.costs).
-        #: (Referrals are logged under the provider, not the holder, so their hours count in FTE required and the
-        #: reported workload pressure but, as in the metrics' weeks of each member, in no member's pressure.)
-        self.one_off_hours = {"assessment": w.assessment, "plan": w.plan, "warning": w.warning,
-                              "breach": w.breach, "breach_report": w.breach_report}
+        self.workload = scenario.costs.workload   # the hours of each activity
+        self.skill = scenario.skill
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
         self.streams = Streams(seed)
@@ -316,12 +312,14 @@ class Simulation(mesa.Model):
             self.end_sanction(case)
 
     def did(self, case: Case, activity: str) -> None:
-        """The case's holder did ``activity`` (one of :attr:`one_off_hours`) now: its hours join the holder's
-        recent work, and so its workload pressure, when the holder is a staff member. (A team's work as a team
-        counts in FTE required, as in the metrics, but in no member's pressure.)"""
+        """The case's holder did ``activity`` (a field of ``costs.workload``, as the metrics count it:
+        :data:`casesim.metrics.costs.WORK_KINDS`) now: its hours join the holder's
+        recent work, and so its workload pressure, when the holder is a staff member. (A team's work as a team,
+        and referrals, which the log files under the provider, count in FTE required, as in the metrics, but in
+        no member's pressure.)"""
         holder = case.holder
         if isinstance(holder, CaseManager):
-            holder.did(self.env.now, self.one_off_hours[activity])
+            holder.did(self.env.now, getattr(self.workload, activity))
 
     def workload_pressure(self, m: CaseManager) -> float:
         """``m``'s workload pressure now (see :class:`casesim.scenario.schema.Pressure`)."""

@@ -33,7 +33,8 @@ class _Judgement:
     By the rule an absence is acceptable with probability ``acceptable_absence_share``, raised for a holder
     who knows the case: by ``familiarity`` of the remaining share once the holder has held it
     ``familiarity_days``, in proportion before. A holder over the pressure threshold of practice takes a share
-    ``min(inconsistency_max, inconsistency × lapse)`` of decisions at random instead (acceptable at even odds),
+    ``min(inconsistency_max, inconsistency × lapse)`` of decisions at random instead (acceptable with probability
+    ``inconsistent_acceptable_share``, even odds by default),
     so enforcement gets less consistent; at zero lapse the rule is applied exactly.
     """
 
@@ -43,6 +44,7 @@ class _Judgement:
         self.familiar_days = params.familiarity_days
         self.inconsistency = params.inconsistency
         self.most = params.inconsistency_max
+        self.at_random = params.inconsistent_acceptable_share
 
     def unacceptable(self, sim: Simulation, case: Case, staff: CaseManager | None, now: float, k: int) -> bool:
         threshold = self.acceptable
@@ -51,7 +53,7 @@ class _Judgement:
         if self.inconsistency and self.most:
             lapse = sim.practice_lapse(staff)
             if lapse > 0 and _u(case.luck, JUDGEMENT, k) < min(self.most, self.inconsistency * lapse):
-                threshold = 0.5   # decided at random, not by the rule
+                threshold = self.at_random   # decided at random, not by the rule
         return _u(case.luck, ACCEPTABLE, k) >= threshold
 
 

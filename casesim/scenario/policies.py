@@ -494,9 +494,15 @@ class _JudgedParams(EnforcementParams):
                              "workloads; no figure); plausible range 0-1", ge=0, le=FACTOR, limit=FACTOR_LIMIT)
     inconsistency_max: float = P(0.5, "share of decisions", "assumption: even the most pressed holder decides "
                                  "at least half the absences by the rule", ge=0, le=1, limit=SHARE)
+    inconsistent_acceptable_share: float = P(0.5, "share of missed contacts", "assumption: a decision not taken "
+                                             "by the rule finds the absence acceptable at even odds; inspections "
+                                             "suggest pressed staff may rather let misses go (a share above "
+                                             "acceptable_absence_share), which this can express", ge=0, le=1,
+                                             limit=SHARE)
 
     def misses_can_breach(self) -> bool:
-        return self.acceptable_absence_share < 1 or (self.inconsistency > 0 and self.inconsistency_max > 0)
+        return self.acceptable_absence_share < 1 or (self.inconsistency > 0 and self.inconsistency_max > 0
+                                                     and self.inconsistent_acceptable_share < 1)
 
 
 class GraduatedParams(_JudgedParams):
