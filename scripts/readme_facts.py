@@ -47,7 +47,8 @@ TABLE_SCENARIOS: tuple[str, ...] = (
     "baseline", "understaffed", "high_turnover", "pods_cover", "reallocation_cover", "pooled_allocation",
     "individual_patch", "individual_task_stage", "individual_task_process", "individual_type_risk",
     "through_the_gate", "community_teams", "team_custody", "hybrid_driver", "intensive_supervision",
-    "modes_by_need", "comprehensive_high_risk", "strict_enforcement", "statutory_duty")
+    "modes_by_need", "comprehensive_high_risk", "strict_enforcement",
+    "graduated_sanctions", "statutory_duty")
 
 #: The KPIs of the scenario table: those with a column header in the catalogue (casesim.metrics.kpis), in its order;
 #: each cell in the KPI's compact format.

@@ -25,6 +25,7 @@ SLIP = 14.0
 ABSENT = ("staffing.sickness_days_per_year=30", "staffing.annual_leave_days=35")
 NO_COVER = "management.community.cover={name: none}"
 POD = "management.community.cover={name: pod, size: 4, cover_after_days: 3}"
+TEMPORARY = "management.community.cover={name: temporary, cover_after_days: 3}"
 OFFERED = ("contact_kept", "contact_missed")
 
 
@@ -185,6 +186,21 @@ def test_pod_cover_keeps_contacts_on_time_without_raising_breaches() -> None:
     gap_after = rate["pod", SLIP][0] / rate["none", SLIP][0]
     assert gap_after < gap_before
     assert gap_after < 1.06, rate
+
+
+def test_with_every_default_pods_breach_less_than_moving_cases_and_their_cost_is_the_colleagues_pressure() -> None:
+    """Every mechanism on. Temporary cover (the baseline's) moves an absent person's cases to whoever has room,
+    breaking the relationship; a pod colleague sees them while the named holder stays. Against no cover, the
+    pod's cases are seen by colleagues carrying a third more work for the absence, and that pressure (on
+    compliance and enforcement), not the cover itself, is what pods cost in breaches."""
+    def breaches_per_due(*overrides: str) -> float:
+        return pooled("breach", *overrides) / pooled("due", *overrides)
+
+    pod, temporary, none = breaches_per_due(POD), breaches_per_due(TEMPORARY), breaches_per_due(NO_COVER)
+    assert pod < 0.85 * temporary, (pod, temporary)
+    calm = ("compliance.pressure=0", "enforcement.inconsistency=0")
+    assert breaches_per_due(POD, *calm) / breaches_per_due(NO_COVER, *calm) < 1.06   # the cover alone: noise of 3 runs
+    assert 1.0 < pod / none < 1.15, (pod, none)   # with the colleagues' pressure: a cost, and a bounded one
 
 
 def test_the_summary_measures_late_contacts() -> None:

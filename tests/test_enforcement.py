@@ -137,24 +137,39 @@ def test_at_zero_lapse_the_rule_is_applied_exactly() -> None:
 
 
 def test_pressure_makes_enforcement_less_consistent() -> None:
-    """Pressed holders decide a share of absences at random (even odds), so the share acted on moves from the
-    rule's towards one half: up from 30%, down from 100%, up from 0%, never past one half of the way."""
+    """Pressed holders decide a share of absences otherwise than by the rule. At even odds
+    (``inconsistent_acceptable_share`` 0.5) the share acted on moves from the rule's towards one half: up from
+    30%, down from 100%, up from 0%, never past one half of the way."""
+    even_odds = "enforcement.inconsistent_acceptable_share=0.5"
     for seed in SEEDS:
         calm_a, calm_m = _actions_and_misses(_run(seed, *RULE_ONLY, *CALM))
-        pressed_a, pressed_m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED))
+        pressed_a, pressed_m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, even_odds))
         assert calm_a / calm_m + 0.02 < pressed_a / pressed_m < 0.5, (seed, calm_a / calm_m, pressed_a / pressed_m)
     for seed in SEEDS[:2]:
-        a, m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, "enforcement.acceptable_absence_share=0"))
+        a, m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, even_odds,
+                                        "enforcement.acceptable_absence_share=0"))
         assert 0.75 <= a / m < 0.97, (seed, a / m)   # at most inconsistency_max (1/2) of decisions at random
-        a, m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, "enforcement.acceptable_absence_share=1"))
+        a, m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED, even_odds,
+                                        "enforcement.acceptable_absence_share=1"))
         assert 0.03 < a / m <= 0.25, (seed, a / m)
     # the decisions not taken by the rule lean as inconsistent_acceptable_share says: all let go at 1, so a
     # pressed holder under a rule that acts on every miss acts on fewer of them than at even odds
     for seed in SEEDS[:2]:
         rule = (*RULE_ONLY, *PRESSED, "enforcement.acceptable_absence_share=0")
-        even = _actions_and_misses(_run(seed, *rule))
+        even = _actions_and_misses(_run(seed, *rule, even_odds))
         lenient = _actions_and_misses(_run(seed, *rule, "enforcement.inconsistent_acceptable_share=1"))
         assert lenient[0] / lenient[1] < even[0] / even[1] - 0.05 and lenient[0] / lenient[1] >= 0.5, seed
+
+
+def test_by_default_pressed_holders_let_more_absences_go() -> None:
+    """The default lapse is mostly action not taken (inspections), so pressed holders act on a smaller share of
+    misses than calm ones, and never on less than the rule's share scaled by the most decisions that lapse."""
+    for seed in SEEDS:
+        calm_a, calm_m = _actions_and_misses(_run(seed, *RULE_ONLY, *CALM))
+        pressed_a, pressed_m = _actions_and_misses(_run(seed, *RULE_ONLY, *PRESSED))
+        calm, pressed = calm_a / calm_m, pressed_a / pressed_m
+        # rule 30% acted on, lapsed 10%: at most half lapse, so between 20% and the rule's 30%
+        assert 0.2 <= pressed < calm - 0.02, (seed, calm, pressed)
 
 
 def test_strict_breaches_more_than_graduated_with_sanctions_and_has_no_steps_before() -> None:

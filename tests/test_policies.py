@@ -123,6 +123,23 @@ def test_strict_enforcement_breaches_more_than_graduated() -> None:
     assert strict.summary["completion_rate"] < base.summary["completion_rate"]
 
 
+def test_graduated_sanctions_replace_breaches_with_closer_reporting() -> None:
+    """Sanctions lengthen the ladder (warning, sanction, sanction, breach) and deter nothing by default: fewer
+    breaches, returns to court and recalls, bought with more contacts per case under sanction; compliance of
+    the contacts offered no better (the closer reporting falls on those who miss)."""
+    base, sanc = run_scenario("baseline"), run_scenario("graduated_sanctions")
+    b, s = base.summary, sanc.summary
+    assert b["sanctions"] == 0 < s["sanctions"]
+    assert s["breaches_per_case_year"] < 0.75 * b["breaches_per_case_year"]
+    assert per_case_year(sanc, "recall") < per_case_year(base, "recall")
+    assert per_case_year(sanc, "return_to_court") < per_case_year(base, "return_to_court")
+    assert s["completion_rate"] > b["completion_rate"]
+    assert s["compliance_rate_of_offered"] <= b["compliance_rate_of_offered"] + 0.002
+    ev = sanc.events
+    assert int((ev["kind"] == "sanction").sum()) > 0
+    assert set(ev.loc[ev["kind"] == "sanction", "cause"].astype(str)) <= {"start", "end"}
+
+
 def test_intensive_modes_mean_more_contacts_workload_and_cost() -> None:
     base, intense = run_scenario("baseline"), run_scenario("intensive_supervision")
     assert per_case_year(intense, "contact_kept") > 1.2 * per_case_year(base, "contact_kept")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from casesim.agents.case_manager import CaseManager
@@ -53,13 +54,39 @@ def test_the_engine_counts_the_work_the_metrics_count_in_each_members_weeks() ->
              "return_to_court": w.breach_report}
     recent = ev[(ev["time"] > now - window) & ev["kind"].isin(list(hours))]
     recent = recent[~((recent["kind"] == "assessment") & (recent["cause"] == "review"))]
-    by_member = recent.assign(h=recent["kind"].map(hours).astype(float)).groupby("manager")["h"].sum()
+    booked = recent.assign(h=recent["kind"].map(hours).astype(float))[["manager", "h"]]
+    # and the contacts that waited for someone at work, caught up on top of the caseload (the hours of the
+    # mode (the cause column) of the contact offered with the late row, which the holder delivers under temporary cover)
+    seen = ev[(ev["time"] > now - window) & ev["kind"].isin(["contact_kept", "contact_missed"])]
+    late = ev[(ev["time"] > now - window) & (ev["kind"] == "contact_late")]
+    late = late[["time", "case", "manager"]].merge(seen[["time", "case", "cause"]].rename(columns={"cause": "mode"}),
+                                                  on=["time", "case"])
+    assert len(late) > 0
+    caught_up = late.assign(h=late["mode"].astype(str).map(w.contact).astype(float))[["manager", "h"]]
+    by_member = pd.concat([booked, caught_up]).groupby("manager")["h"].sum()
     checked = 0
     for m in sim.staff_ever:
         m.workload_pressure(now, window)   # expires what is older than the window
         assert m.recent_hours == pytest.approx(by_member.get(m.unique_id, 0.0), abs=1e-9)
         checked += m.recent_hours > 0
     assert checked > 10
+
+
+def dropped(res: Result) -> int:
+    ev = res.events
+    return int(((ev["kind"] == "contact_cancelled") & (ev["cause"] == "staff_pressure")).sum())
+
+
+def share_dropped(res: Result) -> float:
+    """Contacts not delivered because the staff member was too pressed, as a share of the contacts due."""
+    due = int(res.events["kind"].isin(["contact_kept", "contact_missed", "contact_cancelled"]).sum())
+    return dropped(res) / due
+
+
+def test_fewer_staff_drop_more_than_twice_the_contacts_over_the_seeds() -> None:
+    short = sum(share_dropped(scenario_run("understaffed", seed)) for seed in SEEDS)
+    base = sum(share_dropped(scenario_run("baseline", seed)) for seed in SEEDS)
+    assert short > 2 * base > 0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -70,11 +97,9 @@ def test_fewer_staff_lower_compliance_and_deliver_fewer_contacts_through_pressur
     assert b["compliance_rate_of_offered"] - s["compliance_rate_of_offered"] > 0.004
     assert s["breaches_per_case_year"] > 1.05 * b["breaches_per_case_year"]
 
-    def dropped(res: Result) -> int:
-        ev = res.events
-        return int(((ev["kind"] == "contact_cancelled") & (ev["cause"] == "staff_pressure")).sum())
-
-    assert dropped(short) > 2 * dropped(base) > 0
+    # contacts not delivered through pressure as a share of those due: several times the baseline's (2-4 times
+    # by seed; the baseline's own drops vary most, as one pressed team more or less moves them)
+    assert share_dropped(short) > 1.5 * share_dropped(base) > 0
     # with every effect of pressure off, understaffing leaves compliance where it was: the effect is the mechanism
     b0, s0 = scenario_run("baseline", seed, *NO_EFFECT), scenario_run("understaffed", seed, *NO_EFFECT)
     assert abs(b0.summary["compliance_rate_of_offered"] - s0.summary["compliance_rate_of_offered"]) < 0.003

@@ -445,6 +445,7 @@ def _late_contact(sim: Simulation, case: Case, stage: str, enforceable: bool, du
     if _too_pressed(sim, case, stage, k, pressure):
         return False
     sim.log.contact_late(now, case.no, stage=stage, holder=_holder_id(case), days_late=now - due)
+    sim.caught_up(case, staff)
     return _see(sim, case, stage, enforceable, staff, k, pressure)
 
 

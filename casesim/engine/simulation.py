@@ -321,6 +321,16 @@ class Simulation(mesa.Model):
         if isinstance(holder, CaseManager):
             holder.did(self.env.now, getattr(self.workload, activity))
 
+    def caught_up(self, case: Case, staff: Any) -> None:
+        """``staff`` delivers a contact of ``case`` that waited for someone to be at work: its hours
+        (``costs.workload.contact`` of the case's mode) join ``staff``'s recent work, on top of the caseload it
+        carries now. The caseload hours already stood for that contact while it was due, so FTE required does
+        not count it again; but the person who catches up does the waiting work in fewer days, and their
+        practice feels it, as pod colleagues feel the cover they give. (A case held by a team: not booked, as
+        with :meth:`did`; the team's load stands for its work.)"""
+        if isinstance(case.holder, CaseManager) and isinstance(staff, CaseManager):
+            staff.did(self.env.now, self.workload.contact.get(case.mode, 0.0))
+
     def workload_pressure(self, m: CaseManager) -> float:
         """``m``'s workload pressure now (see :class:`casesim.scenario.schema.Pressure`)."""
         return m.workload_pressure(self.env.now, self.practice.window_days)

@@ -4,9 +4,9 @@ The engine asks ``on_missed(sim, case, staff, now, k)`` at the ``k``-th contact,
 by ``staff``, and gets back ``"none"`` (an acceptable absence, or no action), ``"warning"``, ``"sanction"`` (an
 intermediate sanction the policy has started through :meth:`Simulation.start_sanction`) or ``"breach"``.
 Whether an absence is acceptable is the holder's judgement: the configured share of absences, more when the
-holder has known the case long (familiarity), and under workload pressure a share of decisions taken at random
-rather than by the rule. What a breach leads to (return to court, recall) is a property of the journey stage.
-The parameters are declared in the scenario layer (``casesim/scenario/policies.py``).
+holder has known the case long (familiarity), and under workload pressure a share of decisions not taken by
+the rule (mostly letting the absence go). What a breach leads to (return to court, recall) is a property of
+the journey stage. The parameters are declared in the scenario layer (``casesim/scenario/policies.py``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ class _Judgement:
     By the rule an absence is acceptable with probability ``acceptable_absence_share``, raised for a holder
     who knows the case: by ``familiarity`` of the remaining share once the holder has held it
     ``familiarity_days``, in proportion before. A holder over the pressure threshold of practice takes a share
-    ``min(inconsistency_max, inconsistency × lapse)`` of decisions at random instead (acceptable with probability
-    ``inconsistent_acceptable_share``, even odds by default),
-    so enforcement gets less consistent; at zero lapse the rule is applied exactly.
+    ``min(inconsistency_max, inconsistency × lapse)`` of decisions otherwise: the absence is let go with
+    probability ``inconsistent_acceptable_share`` (by default mostly, as inspections find lapses in enforcement
+    to be action not taken), so enforcement gets less consistent, and by default laxer; at zero lapse the rule
+    is applied exactly.
     """
 
     def __init__(self, params: GraduatedParams | StrictParams) -> None:
