@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
+
 from casesim.outputs.results import Result, run
 from casesim.scenario.schema import Scenario, load_scenario
 
@@ -16,6 +18,14 @@ SCENARIOS = ROOT / "scenarios"
 def small(*overrides: str) -> Scenario:
     """The small test scenario with ``--set`` style overrides."""
     return load_scenario(SMALL, overrides)[0]
+
+
+def newcomers(register: pd.DataFrame) -> pd.DataFrame:
+    """The people who arrived from outside (or were there at the start), without their case numbers, which
+    returns move: what common random numbers keep the same in every scenario that shares a seed (how many
+    people come back after a further offence, and when, is what a scenario changes)."""
+    reg = register[register["previous"] < 0]
+    return reg.drop(columns=["case", "person", "previous"]).reset_index(drop=True)
 
 
 @cache

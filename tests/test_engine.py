@@ -15,7 +15,7 @@ from casesim.engine.simulation import Simulation
 from casesim.metrics.run_warnings import run_warnings, stages_entered
 from casesim.metrics.summary import stage_occupancy, summarize
 from casesim.outputs.results import run
-from tests.helpers import run_small, small
+from tests.helpers import newcomers, run_small, small
 
 pytestmark = pytest.mark.mesa_facing
 
@@ -141,7 +141,10 @@ def test_littles_law_holds_per_stage_in_a_long_run() -> None:
     in the window at least four years before the horizon, so that hardly any is cut short by it.
     """
     horizon, warmup, margin = 4380.0, 730.0, 1460.0
-    res = run_small(f"time.horizon_days={horizon}", f"time.warmup_days={warmup}", seed=11)
+    # nobody comes back: returns grow the inflow for several generations of stays, and this check of the
+    # stage accounting wants arrivals at a steady rate (casesim check's Little rows run with returns)
+    res = run_small(f"time.horizon_days={horizon}", f"time.warmup_days={warmup}", "reoffending.return_share=0",
+                    seed=11)
     ev = res.events
     occ = stage_occupancy(ev, res.context).set_index("stage")
     enter = ev[ev["kind"] == "stage_enter"][["case", "time", "stage"]].reset_index(drop=True)
@@ -159,7 +162,8 @@ def test_littles_law_holds_per_stage_in_a_long_run() -> None:
 
 def test_arrivals_are_poisson_at_the_scenario_rate() -> None:
     res = run_small("initial_population.by_stage={}", "time.horizon_days=2000", seed=2)
-    arrivals = res.events[(res.events["kind"] == "arrival")]["time"].to_numpy()
+    ev = res.events
+    arrivals = ev[(ev["kind"] == "arrival") & (ev["cause"] == "arrival")]["time"].to_numpy()   # (not returns)
     rate = res.scenario.arrivals.rate_per_day
     expected = rate * 2000
     assert abs(len(arrivals) - expected) < 4 * math.sqrt(expected)
@@ -190,7 +194,8 @@ def test_fewer_case_managers_mean_higher_pressure_and_lower_compliance() -> None
 def test_common_random_numbers_give_the_same_people_when_only_staffing_differs() -> None:
     a = run_small(seed=9)
     b = run_small("staff.0.count=18", seed=9)
-    pd.testing.assert_frame_equal(a.register, b.register)
+    pd.testing.assert_frame_equal(newcomers(a.register), newcomers(b.register))
+    assert len(a.register) != len(b.register)   # (how many come back is what staffing changes)
 
 
 def test_summary_is_a_pure_function_of_the_log() -> None:

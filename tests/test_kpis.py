@@ -56,9 +56,10 @@ def test_shares_of_a_run_lie_in_0_1_and_follow_the_metrics_naming(res: Result) -
     assert {"share_needs_met", "compliance_by_stage.CUSTODY"} <= set(shares)
     for k in shares:
         assert math.isnan(flat[k]) or 0.0 <= flat[k] <= 1.0, (k, flat[k])
-    for k in flat:   # metrics.py names its shares share_*, compliance_*, *_rate; nothing else is one
-        base = k.split(".", 1)[0]
-        assert is_share(k) == (base.startswith(("share_", "compliance_")) or base.endswith("_rate")), k
+    for k in flat:   # shares are named share_*, compliance_*, proven_reoffending_*, *_rate, *_share; nothing
+        base = k.split(".", 1)[0]   # else is one
+        named = base.startswith(("share_", "compliance_", "proven_reoffending_")) or base.endswith(("_rate", "_share"))
+        assert is_share(k) == named, k
     assert all(k.percent for k in kpis.CATALOGUE if k.kind == kpis.SHARE), "a share is shown in %"
 
 

@@ -137,7 +137,7 @@ def test_the_register_of_cases_matches_the_log_and_the_live_cases() -> None:
         row = by_no.loc[c.no]
         assert (row["offence"], row["patch"], row["needs"], row["n_needs"]) == (
             c.offence, c.patch, "+".join(c.needs), len(c.needs))
-        assert (row["propensity"], row["motivation"]) == (c.propensity, c.motivation)
+        assert (row["propensity"], row["motivation"]) == (c.propensity, c.drive)   # motivation at arrival
     unchanged = set(reg["case"]) - set(ev.loc[ev["kind"] == "risk_change", "case"])
     same_risk = [c for c in live if c.no in unchanged]
     assert len(same_risk) > 20 and all(by_no.loc[c.no, "risk"] == c.risk for c in same_risk)

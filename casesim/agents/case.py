@@ -25,10 +25,10 @@ class Sanction(NamedTuple):
 class Case(mesa.Agent):
     """A person on a correctional journey.
 
-    Attributes drawn at arrival are fixed (offence, true needs, propensity, motivation, patch);
-    risk changes at reviews. Propensity and motivation are read from the model's register of cases,
-    which keeps every case's draws in columns of doubles (the same numbers, without two float objects
-    and two slots a case). Everything that happens to the case is in the model's event log;
+    Attributes drawn at arrival are fixed (offence, true needs, propensity, patch); risk changes at reviews, and
+    motivation moves with supervision (``motivation``, from ``drive``, the draw at arrival). Propensity is read
+    from the model's register of cases, which keeps every case's draws in columns of doubles (the same numbers,
+    without a float object and a slot a case). Everything that happens to the case is in the model's event log;
     :meth:`history` returns that part of it. The remaining attributes are the live state the
     engine needs to decide what happens next.
 
@@ -45,7 +45,8 @@ class Case(mesa.Agent):
                  "stays", "holder", "holder_since", "last_holder", "last_setting", "ever_held", "last_manager",
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
-                 "referrals", "assessments", "unmet", "logit0", "sanction", "sanction_times")
+                 "referrals", "assessments", "unmet", "logit0", "sanction", "sanction_times", "motivation",
+                 "drive")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  patch: str) -> None:
@@ -85,16 +86,14 @@ class Case(mesa.Agent):
         self.logit0: float | None = None  # compliance logit's fixed part for (risk, mode); None = stale
         self.sanction: Sanction | None = None   # the intermediate sanction running now, if any
         self.sanction_times: tuple[float, ...] = ()   # when sanctions started (shared empty tuple, replaced)
+        self.motivation = 0.5             # motivation now (0..1): set to the draw at arrival by the model
+        self.drive = 0.5                  # motivation at arrival, the level it returns to (``Motivation``)
 
     @property
     def propensity(self) -> float:
         """Latent compliance propensity (logit scale), drawn at arrival and kept in the model's register."""
         return self.model._register.propensity[self.no]
 
-    @property
-    def motivation(self) -> float:
-        """Motivation (0..1), drawn at arrival and kept in the model's register."""
-        return self.model._register.motivation[self.no]
 
     @property
     def unmet_needs(self) -> int:

@@ -70,9 +70,9 @@ class ComplianceModel:
         x = case.logit0
         if x is None:   # the terms fixed while risk and mode stay (summed in the same order as below)
             x = case.logit0 = (self.base[(case.risk, case.mode)] + c.propensity * case.propensity
-                               + c.motivation * (case.motivation - 0.5)
                                + (0.0 if case.sanction is None else case.sanction.deterrent))
-        x = (x + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
+        x = (x + c.motivation * (case.motivation - 0.5)
+             + c.continuity * min(1.0, (now - case.holder_since) / self.sat)
              + c.pressure * max(0.0, pressure - c.pressure_threshold)
              + c.unmet_need * case.unmet)
         if staff is not None:   # the skill terms: a couple of set lookups (none for generic, skilled staff)
@@ -90,6 +90,43 @@ class ComplianceModel:
 _BEGIN, _CONTACT, _STEP, _END = range(4)
 
 
+class ReoffendingModel:
+    """The hazard ratio of a case's further offence (``scenario.reoffending``; see docs/model.md).
+
+    ratio = product of needs_met[n] over the needs met x exp(b_int[risk] x (intensity(mode) - reference[risk]))
+            x exp(b_mot x (motivation - 0.5))
+
+    A case's stage rate times this ratio is its hazard until its next happening. With every effect off the
+    ratio is exactly 1 and the model is as without it.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        r = scenario.reoffending
+        needs = list(scenario.arrivals.needs_prevalence)
+        self.need_ratio = [r.needs_met.get(n, 1.0) for n in needs]
+        self.by_done: dict[int, float] = {}   # bit mask of the needs met -> their product
+        self.by_mode = {(risk, m): math.exp(r.intensity[risk] * (spec.intensity - r.reference_intensity[risk]))
+                        for risk in RISKS for m, spec in scenario.modes.items()}
+        self.motivation = r.motivation
+
+    def ratio(self, case: Case, supervised: bool = True) -> float:
+        """The hazard ratio of ``case`` now: what its needs met, its mode for its risk (while ``supervised``)
+        and its motivation do."""
+        done = case.done
+        x = self.by_done.get(done)
+        if x is None:
+            x = 1.0
+            for i, hr in enumerate(self.need_ratio):
+                if done >> i & 1:
+                    x *= hr
+            self.by_done[done] = x
+        if supervised and case.mode is not None:
+            x *= self.by_mode[case.risk, case.mode]
+        if self.motivation:
+            x *= math.exp(self.motivation * (case.motivation - 0.5))
+        return x
+
+
 class CaseProcess:
     """The whole journey of one case, stay after stay, until EXIT: a state machine woken by the scheduler.
 
@@ -104,7 +141,8 @@ class CaseProcess:
     """
 
     __slots__ = ("at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
-                 "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence", "alarm", "late", "late_cause")
+                 "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence", "alarm", "late", "late_cause",
+                 "h_base", "h_left", "h_ratio", "h_at", "h_of")
 
     def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
         self.sim, self.case, self.stage, self.cause, self.residual = sim, case, stage, cause, residual
@@ -227,9 +265,39 @@ class CaseProcess:
         self.t_plan = INF
         self.t_contact = start + p.first_contact_days if "contacts" in acts else INF
         self.t_review = start + p.review_interval_days if "review" in acts else INF
-        rate = spec.reoffending_rate_per_year[case.risk]
-        self.t_offence = start - DAYS_PER_YEAR * math.log(_u(case.luck, REOFFEND, k)) / rate if rate > 0 else INF
+        # The further-offence clock: the case's own unit-exponential draw, used up at the stage's rate (for the
+        # risk at entry) times the hazard ratio of what supervision has done so far (``_rehazard``).
+        self.h_base = rate = spec.reoffending_rate_per_year[case.risk]
+        if rate > 0:
+            self.h_left = -math.log(_u(case.luck, REOFFEND, k))
+            self.h_ratio = ratio = sim.reoffending.ratio(case)
+            self.h_of = (case.done, case.mode, case.risk, case.motivation)   # what the ratio was computed from
+            self.h_at = start
+            self.t_offence = start + DAYS_PER_YEAR * self.h_left / (rate * ratio)
+        else:
+            self.t_offence = INF
         return self._advance(_BEGIN)
+
+    def _rehazard(self) -> float:
+        """Re-evaluate the hazard ratio now (a happening of the case may have changed what it depends on) and
+        return the time of the further offence: the draw left over, used up at the new rate. With the ratio
+        unchanged the time stays exactly as it was."""
+        rate = self.h_base
+        if rate <= 0:
+            return INF
+        case = self.case
+        of = (case.done, case.mode, case.risk, case.motivation)
+        if of == self.h_of:   # the same inputs give the same ratio
+            return self.t_offence
+        self.h_of = of
+        ratio = self.sim.reoffending.ratio(case)
+        if ratio != self.h_ratio:
+            now = self.sim.env.now
+            self.h_left = max(0.0, self.h_left - rate * self.h_ratio * (now - self.h_at) / DAYS_PER_YEAR)
+            self.h_at = now
+            self.h_ratio = ratio
+            self.t_offence = now + DAYS_PER_YEAR * self.h_left / (rate * ratio)
+        return self.t_offence
 
     def _advance(self, at: int) -> str | None:
         """Run the stay from where it woke (``_CONTACT``: the contact due now; ``_STEP``: the happening due
@@ -271,6 +339,8 @@ class CaseProcess:
                     if settled:
                         return "breach"
                     t_contact = env.now + sim.contact_interval(case)
+                    t_offence = self._rehazard()
+                    other = min(t_assess, t_plan, t_offence, end)
                 t = min(t_assess, t_plan, t_contact, t_review, t_offence)
                 if t >= end:
                     if end > env.now:
@@ -304,6 +374,7 @@ class CaseProcess:
                 t_review = env.now + p.review_interval_days * (1.0 + sim.practice.review_delay * lapse)
                 if t_contact < INF and self.late is None:   # a more intensive mode brings the next contact forward
                     t_contact = min(t_contact, env.now + sim.contact_interval(case))
+            t_offence = self._rehazard()   # needs found or met, a new mode: the hazard from now on
 
     def _finish(self) -> None:
         """The journey is over: the case leaves its holder, its providers and the model."""
@@ -316,6 +387,7 @@ class CaseProcess:
         sim.log.exit(now, case.no, outcome="completed")
         case.stage = None
         case.remove()
+        sim.left(case)
 
 
 def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: str,
@@ -324,6 +396,8 @@ def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: 
     of the next stay and the next stage."""
     log, now = sim.log, sim.env.now
     log.stage_exit(now, case.no, stage=stage, outcome=outcome, days=now - start)
+    if outcome == "further_offence":
+        log.offence(now, case.no, stage=stage, when="supervised", hazard_ratio=sim.reoffending.ratio(case))
     if outcome == "completed":
         return outcome, sim.journey.next_stage(stage, case.risk, _u(case.luck, NEXT_STAGE, k))
     route = spec.on_breach
@@ -477,6 +551,7 @@ def _see(sim: Simulation, case: Case, stage: str, enforceable: bool, staff: Any,
     holder = case.holder
     now = sim.env.now
     prob = sim.compliance.probability(case, now, pressure, staff)
+    sim.engage(case, now, pressure)   # (after the probability: the contact is decided by the case as it came)
     if _u(case.luck, CONTACT, k) < prob:
         case.kept_since_review += 1
         sim.log.contact_kept(now, case.no, stage=stage, holder=holder.unique_id, mode=case.mode, probability=prob)
@@ -497,6 +572,7 @@ def _missed(sim: Simulation, case: Case, stage: str, enforceable: bool, prob: fl
     action = sim.enforcement.on_missed(sim, case, staff, now, k)
     if action == "warning":
         sim.did(case, "warning")
+        sim.warned(case)
         case.warning_times = (*case.warning_times, now)
         sim.log.warning(now, case.no, stage=stage, holder=holder, warnings=float(len(case.warning_times)))
         return False

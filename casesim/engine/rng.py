@@ -47,6 +47,10 @@ ASSESSMENT_TIME = 15
 PRESSURE_DROP = 17
 JUDGEMENT = 19   # whether a pressed holder decides a missed contact at random rather than by the rule
 CARRY_OVER = 21   # whether an open referral is re-made in the new setting when a case moves across
+AFTER_EXIT = 22   # the time of a further offence after the case has left (counter: the case's stays)
+RETURN = 23       # whether that offence brings the person back as a new case
+RETURN_DELAY = 24  # the days from that offence to the return
+RETURN_RISK = 25  # whether the returning person's assessed risk is one level higher
 
 
 def _mix(x: int) -> int:
@@ -83,6 +87,13 @@ class Luck:
     def case_key(self, case_no: int) -> int:
         """A 64-bit key for one case, computed once at arrival."""
         return _mix((self.key ^ ((case_no + 1) * _GOLDEN)) & _M64)
+
+    @staticmethod
+    def return_key(person_key: int, returns: int) -> int:
+        """The key of a person's ``returns``-th return as a new case (1 for the first), from the key of their
+        previous case: a pure function of that case's luck, so a person's returns have the same luck in every
+        scenario that brings them back, whatever else returns."""
+        return _mix((person_key ^ (returns * _PURPOSE_MUL + 0xA5A5)) & _M64)
 
     def post_key(self, post: int) -> int:
         """A 64-bit key for one staff post (a different domain from cases)."""

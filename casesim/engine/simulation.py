@@ -12,6 +12,7 @@ program that owns the process (:mod:`casesim.outputs.collector`).
 
 from __future__ import annotations
 
+import math
 import os
 from array import array
 from bisect import bisect_right
@@ -28,14 +29,14 @@ from casesim import models
 from casesim.agents import Case, CaseManager, Provider, Team
 from casesim.agents.case import Sanction
 from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
-from casesim.engine.process import CaseProcess, ComplianceModel
-from casesim.engine.rng import Luck, Streams
+from casesim.engine.process import CaseProcess, ComplianceModel, ReoffendingModel
+from casesim.engine.rng import AFTER_EXIT, RETURN, RETURN_DELAY, RETURN_RISK, Luck, Streams
 from casesim.engine.staff_index import StaffIndex
 from casesim.log.events import EventLog
 from casesim.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
 from casesim.models.staffing import VACANCY, reallocate, staff_life
 from casesim.scenario.journey import JourneyRuntime
-from casesim.scenario.params import RISKS, SETTINGS
+from casesim.scenario.params import DAYS_PER_YEAR, RISKS, SETTINGS
 from casesim.scenario.schema import Scenario, scenario_from
 
 #: The scenario a :class:`Simulation` runs when given none: the shipped baseline.
@@ -82,6 +83,7 @@ class Simulation(mesa.Model):
         self.log = EventLog()
         self.journey = JourneyRuntime(scenario.journey)
         self.compliance = ComplianceModel(scenario)
+        self.reoffending = ReoffendingModel(scenario)
         self.needs = list(scenario.arrivals.needs_prevalence)
         self.need_index = {n: i for i, n in enumerate(self.needs)}
         self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
@@ -108,6 +110,11 @@ class Simulation(mesa.Model):
         self._waiting_on: dict[int, list[int]] = {}
         self._attr = _AttributeSampler(scenario, self.streams["attributes"])
         self.cases_created = 0
+        self.newcomers = 0   # cases created as initial population or arrivals (not returns)
+        self._returns: dict[int, int] = {}   # case number of a returned person's case -> their returns so far
+        self.after_exit = scenario.reoffending   # offending after exit and returns
+        self.motivating = scenario.motivation    # how motivation moves
+        self.saturation = scenario.compliance.continuity_saturation_days
         self.datacollector = mesa.DataCollector(model_reporters={
             "time": "time", "active_cases": lambda m: len(m.cases()),
             "mean_pressure": lambda m: m.mean_pressure()})
@@ -331,6 +338,24 @@ class Simulation(mesa.Model):
         if isinstance(case.holder, CaseManager) and isinstance(staff, CaseManager):
             staff.did(self.env.now, self.workload.contact.get(case.mode, 0.0))
 
+    def engage(self, case: Case, now: float, pressure: float) -> None:
+        """A contact is offered to ``case`` now by a member of staff at workload ``pressure``: its motivation
+        closes ``motivation.rate`` of the gap to its target (:class:`casesim.scenario.schema.Motivation`)."""
+        mv = self.motivating
+        if not mv.rate:
+            return
+        target = (case.drive + mv.relationship * (min(1.0, (now - case.holder_since) / self.saturation) - 0.5)
+                  - mv.pressure * min(MAX_LAPSE, max(0.0, pressure - self.practice.threshold)))
+        if case.done:
+            target += mv.need_met * case.done.bit_count()
+        m = case.motivation + mv.rate * (target - case.motivation)
+        case.motivation = 0.01 if m < 0.01 else 0.99 if m > 0.99 else m
+
+    def warned(self, case: Case) -> None:
+        """``case`` has had a formal warning: its motivation moves by ``motivation.warning``."""
+        if self.motivating.warning:
+            case.motivation = min(0.99, max(0.01, case.motivation + self.motivating.warning))
+
     def workload_pressure(self, m: CaseManager) -> float:
         """``m``'s workload pressure now (see :class:`casesim.scenario.schema.Pressure`)."""
         return m.workload_pressure(self.env.now, self.practice.window_days)
@@ -424,8 +449,13 @@ class Simulation(mesa.Model):
         self.cases_created += 1
         risk, offence, needs, propensity, motivation, patch = self._attr.draw()
         case = Case(self, no, risk, offence, needs, patch)
+        # a newcomer's luck is that of its place among the newcomers, not of its case number, which returns
+        # (people coming back) move: the same newcomers have the same luck in every scenario
+        case.luck = self.luck.case_key(self.newcomers)
+        self.newcomers += 1
         now = self.env.now
         self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
+        case.motivation = case.drive = motivation
         self.log.arrival(now, no, cause=cause)
         CaseProcess(self, case, stage, cause, residual)
         return case
@@ -454,10 +484,57 @@ class Simulation(mesa.Model):
             yield env.timeout(gap)
             self._new_case(self.journey.entry, "arrival")
 
+    # --- after exit: further offences and people who come back ------------------------------------------
+    def left(self, case: Case) -> None:
+        """``case`` has left the system: if, at the rate after exit for its risk times the hazard ratio of what
+        it leaves with (needs met, motivation), it offends within ``after_exit_follow_days`` and the horizon,
+        that offence is logged when it comes, and may bring the person back."""
+        r = self.after_exit
+        rate = r.after_exit_rate_per_year[case.risk]
+        if rate <= 0 or r.after_exit_follow_days <= 0:
+            return
+        ratio = self.reoffending.ratio(case, supervised=False)
+        days = -DAYS_PER_YEAR * math.log(Luck.u(case.luck, AFTER_EXIT, case.stays)) / (rate * ratio)
+        if days > r.after_exit_follow_days or self.env.now + days >= self.horizon:
+            return
+        self.env.timeout(days).callbacks.append(lambda _: self._offended_after_exit(case, ratio))
+
+    def _offended_after_exit(self, case: Case, ratio: float) -> None:
+        r = self.after_exit
+        self.log.offence(self.env.now, case.no, stage="", when="after_exit", hazard_ratio=ratio)
+        if r.return_share <= 0 or Luck.u(case.luck, RETURN, case.stays) >= r.return_share:
+            return
+        days = -r.return_delay_days * math.log(Luck.u(case.luck, RETURN_DELAY, case.stays))
+        if self.env.now + days < self.horizon:
+            self.env.timeout(days).callbacks.append(lambda _: self._comes_back(case))
+
+    def _comes_back(self, before: Case) -> Case:
+        """The person of ``before`` (a case that left) comes back as a new case at the journey's entry: the same
+        person (offence, needs, patch, propensity and motivation at arrival), their assessed risk one level
+        higher with probability ``return_risk_step``, and the luck of this return of theirs."""
+        no = self.cases_created
+        self.cases_created += 1
+        returns = 1 + self._returns.get(before.no, 0)
+        risk = before.risk
+        step_up = Luck.u(before.luck, RETURN_RISK, before.stays) < self.after_exit.return_risk_step
+        if step_up and RISKS.index(risk) < len(RISKS) - 1:
+            risk = RISKS[RISKS.index(risk) + 1]
+        case = Case(self, no, risk, before.offence, before.needs, before.patch)
+        case.luck = Luck.return_key(before.luck, returns)
+        self._returns[no] = returns
+        reg, now = self._register, self.env.now
+        reg.add(no, now, risk, before.offence, before.needs, reg.propensity[before.no], reg.motivation[before.no],
+                before.patch, previous=before.no)
+        case.motivation = case.drive = reg.motivation[before.no]
+        self.log.arrival(now, no, cause="return")
+        CaseProcess(self, case, self.journey.entry, "return")
+        return case
+
     @property
     def register(self) -> dict[str, Any]:
         """Every case created so far, one entry per column (``pd.DataFrame(sim.register)`` is the table):
-        case, arrival_time, risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch."""
+        case, arrival_time, person (the person's first case), previous (their previous case, -1 if none),
+        risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch."""
         return self._register.columns()
 
     # --- what policies use ----------------------------------------------------------------------
@@ -627,6 +704,8 @@ class _Register:
 
     def __init__(self) -> None:
         self.arrival_time = array("d")
+        self.person = array("q")     # the person's first case number
+        self.previous = array("q")   # the person's previous case number (-1: none)
         self.propensity = array("d")
         self.motivation = array("d")
         self.codes = {k: array(typecode) for k, typecode in self._LABELS.items()}
@@ -634,10 +713,12 @@ class _Register:
         self._code: dict[str, dict[Any, int]] = {k: {} for k in self._LABELS}
 
     def add(self, no: int, now: float, risk: str, offence: str, needs: tuple[str, ...], propensity: float,
-            motivation: float, patch: str) -> None:
+            motivation: float, patch: str, previous: int = -1) -> None:
         if no != len(self.arrival_time):
             raise ValueError(f"case {no} registered out of order (expected {len(self.arrival_time)})")
         self.arrival_time.append(now)
+        self.person.append(no if previous < 0 else self.person[previous])
+        self.previous.append(previous)
         self.propensity.append(propensity)
         self.motivation.append(motivation)
         for k, label in (("risk", risk), ("offence", offence), ("needs", needs), ("patch", patch)):
@@ -657,6 +738,7 @@ class _Register:
 
         return {"case": np.arange(len(self.arrival_time), dtype=np.int64),
                 "arrival_time": num(self.arrival_time, np.float64),
+                "person": num(self.person, np.int64), "previous": num(self.previous, np.int64),
                 "risk": strings("risk"), "offence": strings("offence"), "needs": strings("needs", "+".join),
                 "n_needs": np.array(strings("needs", len), dtype=np.int64).reshape(-1),
                 "propensity": num(self.propensity, np.float64),

@@ -98,9 +98,10 @@ AGAINST = Field("cause", "what it answers: breach | further_offence (the stay's 
 #: policies write rows only through the writers generated from it (``EventLog.<writer>``).
 EVENTS: tuple[Kind, ...] = (
     Kind("arrival", "arrival", "a case enters the system",
-         cause=Field("cause", "how: arrival | initial (in the population at the start)"), value=Fixed(1.0)),
+         cause=Field("cause", "how: arrival | initial (in the population at the start) | return (someone who "
+                     "left and offended again, as a new case)"), value=Fixed(1.0)),
     Kind("stage_enter", "stage_enter", "the case enters a stage", stage=Field("stage", "the stage entered"),
-         cause=Field("cause", "how: arrival | initial | completed | the breach route's event"),
+         cause=Field("cause", "how: arrival | initial | return | completed | the breach route's event"),
          value=Field("stay", "the stay's number in the case's journey, from 0")),
     Kind("stage_exit", "stage_exit", "the case leaves a stage", stage=Field("stage", "the stage left"),
          cause=Field("outcome", "completed | breach | further_offence"),
@@ -179,6 +180,9 @@ EVENTS: tuple[Kind, ...] = (
     Kind("sanction", "sanction", "an intermediate sanction of graduated enforcement (more frequent reporting) "
          "starts or ends", stage=STAGE, manager=HOLDER, cause=Field("change", "start | end"),
          value=Field("days", "start: the days it is to last; end: the days it lasted")),
+    Kind("offence", "offence", "the case commits a further offence (that will be proven)", stage=STAGE,
+         cause=Field("when", "supervised (during a stay: the stay ends with further_offence) | after_exit"),
+         value=Field("hazard_ratio", "the case's reoffending hazard ratio when it offended (1: the stage's rate)")),
 )
 
 #: Every kind by name, in code order.

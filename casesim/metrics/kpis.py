@@ -133,6 +133,9 @@ CATALOGUE: tuple[Kpi, ...] = (
     _h("warnings_per_case_year", "rate", "Warnings", PER_CY, "{:.3f}", short="Warnings per case-year"),
     _h("breaches_per_case_year", "rate", "Breaches", PER_CY, "{:.3f}", short="Breaches per case-year",
        column="breaches per case-year"),
+    _h("proven_reoffending_1y_all", "share", "Proven reoffending: share reoffending within a year of starting "
+       "an order or release", "% of the cohort", "%", short="Proven reoffending (1 year)",
+       column="proven reoffending, 1 year"),
     _h("sanctions_per_case_year", "rate", "Intermediate sanctions (closer reporting before breach)", PER_CY,
        "{:.3f}"),
     _h("returns_to_court_per_case_year", "rate", "Returns to court after breach", PER_CY, "{:.3f}",
@@ -175,6 +178,19 @@ CATALOGUE: tuple[Kpi, ...] = (
     _k("custody_days", "days", "Days spent in custody stages", "days", "{:,.0f}"),
     _k("intervention_place_days", "days", "Intervention places occupied", "place-days", "{:,.0f}"),
     _k("workload_hours", "hours", "Staff workload", "hours", "{:,.0f}"),
+    # further offences and returns (casesim/metrics/reoffending.py)
+    _k("further_offences", "count", "Further offences (later proven)", "offences", "{:,.0f}"),
+    _k("further_offences_per_case_year", "rate", "Further offences, during or after supervision, per case-year "
+       "under supervision (custody stops offending: compare proven reoffending)", PER_CY, "{:.3f}"),
+    _k("mean_days_to_first_offence", "days", "Days to the first further offence (mean, of those who reoffended "
+       "within a year)", "days", "{:.0f}"),
+    _k("cases_returned", "count", "New cases that are people coming back after a further offence", "cases",
+       "{:,.0f}"),
+    _k("returning_share", "share", "New cases that are people coming back after a further offence",
+       "% of new cases (arrivals and returns)", "%"),
+    _k("custody_days_recall", "days", "Days spent in recall custody", "days", "{:,.0f}"),
+    _k("custody_days_new_sentence", "days", "Days in custody of people who came back as new cases", "days",
+       "{:,.0f}"),
     # dict KPIs: the kind of their values
     _b("continuity_breaks_by_cause", "count", "Changes of responsible manager, by cause", "changes", "{:,.0f}"),
     _b("mean_caseload_by_setting", "ratio", "Cases per case manager, by setting", "cases per manager", "{:.1f}"),
@@ -196,6 +212,12 @@ CATALOGUE: tuple[Kpi, ...] = (
     _b("share_staff_excessive_workload_by_setting", "share", "Staff time with excessive workload, by setting",
        "% of staff-weeks at work", "%"),
     _b("workload_hours_by_activity", "hours", "Staff workload, by activity", "hours", "{:,.0f}"),
+    # not headline: the report's table and the comparison's figures show one figure a KPI, so dict KPIs are
+    # never headline ones
+    _b("proven_reoffending_1y", "share", "Proven reoffending within a year (all, court orders, custody releases)",
+       "% of the cohort", "%"),
+    _b("proven_reoffending_1y_by_risk", "share", "Proven reoffending within a year, by risk level at arrival",
+       "% of the cohort", "%"),
 )
 #: The catalogue by key.
 BY_KEY: dict[str, Kpi] = {k.key: k for k in CATALOGUE}

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from casesim.metrics.costs import context_prices, cost_summary, provider_price
+from casesim.metrics.reoffending import StageRoles, reoffending_summary, stage_roles
 from casesim.metrics.tables import (
     TOL,
     UNKNOWN_RISK,
@@ -94,6 +95,8 @@ class MetricsContext:
         provider_route: Provider id -> route (``in_house``, ``contracted``, ``universal``): how its places are
             charged (:data:`casesim.metrics.costs.PAID_WHETHER_USED`).
         year_days: Days per year for per-year tables and FTE.
+        roles: What the journey's stages are to the reoffending measures (court-order, release, recall stages
+            and breach targets; :func:`casesim.metrics.reoffending.stage_roles`); none by default.
     """
 
     warmup: float
@@ -118,6 +121,7 @@ class MetricsContext:
     provider_places: Mapping[int, int] = field(default_factory=dict)
     provider_route: Mapping[int, str] = field(default_factory=dict)
     year_days: float = DAYS_PER_YEAR
+    roles: StageRoles = field(default_factory=StageRoles)
 
     def __post_init__(self) -> None:
         """Reject windows and ticks that make no sense."""
@@ -246,11 +250,13 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     (categories :data:`casesim.metrics.costs.CATEGORIES`; ``cost_total`` is their sum);
     contacts of a mode without workload hours take none and are listed in
     ``unpriced_contact_modes``; providers missing from ``provider_cost_per_day`` cost 0.
-    Undefined ratios are None.
+    Undefined ratios are None. Proven reoffending, returns, further offences and the custody days on recall
+    and of returned cases come from :func:`casesim.metrics.reoffending.reoffending_summary`.
 
     Args:
         events: Event frame from ``EventLog.to_frame()``.
-        register: Case register (``case`` and ``risk`` are used).
+        register: Case register (``case`` and ``risk`` are used, and ``person`` where present: the
+            reoffending measures of :mod:`casesim.metrics.reoffending` follow people across their cases).
         ctx: Window, settings and prices.
 
     Returns:
@@ -303,6 +309,7 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     out["custody_days"] = float(exposure(lg.time[enter], a, h).sum()
                                 - exposure(lg.time[leave], a, h).sum())
     out.update(cost_summary(lg, ctx, cy, completed))
+    out.update(reoffending_summary(lg, register, ctx, cy))
     out["currency"] = ctx.currency
     out.update({"window_days": float(span), "warmup_days": float(a), "horizon_days": float(h)})
     return _jsonable(out)
@@ -470,4 +477,5 @@ def metrics_context(sim: Simulation) -> MetricsContext:
         provider_setting={p.unique_id: p.spec.setting for p in sim.providers},
         provider_places={p.unique_id: p.places for p in sim.providers},
         provider_route={p.unique_id: p.spec.route for p in sim.providers},
+        roles=stage_roles(s.journey),
         **context_prices(s))

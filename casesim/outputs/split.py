@@ -345,6 +345,8 @@ def _merge(tmp: str, got: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFr
             cols[name].append(a.pop(name))
         reg = pd.DataFrame(g["register"])
         reg["case"] += case_off
+        reg["person"] += case_off   # (a person comes back within the part that had them)
+        reg["previous"] = np.where(reg["previous"] >= 0, reg["previous"] + case_off, -1)
         registers.append(reg)
         table = g["staff"].copy()
         table["manager"] += id_off

@@ -47,6 +47,7 @@ from casesim.scenario.params import (
     ByRisk,
     P,
     ProbabilityByRisk,
+    RatePerYearByRisk,
     ShareByRisk,
     Strict,
     bounded,
@@ -339,6 +340,105 @@ class Pressure(Strict):
                             ge=0, le=FACTOR, limit=FACTOR_LIMIT)
 
 
+class Reoffending(Strict):
+    """What supervision does to a case's hazard of a further offence (see docs/model.md: outcomes).
+
+    A stage's ``reoffending_rate_per_year`` (by risk) is the hazard under the practice it was observed in:
+    no need met yet, the mode the risk level usually gets (``reference_intensity``), average motivation.
+    While the case is in the stage its hazard is that rate times a hazard ratio, evaluated at each of the
+    case's own happenings (its start, contacts, assessments, plans, reviews) and constant in between::
+
+        ratio = product of needs_met[n] over the needs met
+                x exp(intensity[risk] x (mode intensity - reference_intensity[risk]))
+                x exp(motivation x (motivation - 0.5))
+
+    The offence comes when the hazard accumulated since the stay began reaches the case's own draw of a
+    unit exponential, so a change of ratio moves it without a new draw: two scenarios that share a seed
+    differ only through what they do to the case. Every ratio 1 (``needs_met`` empty or 1, ``intensity`` and
+    ``motivation`` 0) is the model without these effects, exactly."""
+
+    needs_met: dict[str, bounded(float, FACTOR_LIMIT, gt=0, le=FACTOR)] = P(
+        lambda: {"substance_misuse": 0.85, "education": 0.8, "accommodation": 0.8, "employment": 1.0,
+                 "mental_health": 0.95},
+        "hazard ratio once the need is met (a need not listed: 1)",
+        "substance_misuse: drug interventions for offenders, re-incarceration RR 0.70 (0.57-0.85) but re-arrest "
+        "0.97 (Perry et al. 2016), default between; education: correctional education, odds of recidivating "
+        "0.57 (Davis et al. 2013, RAND), 28% less likely in the best designs (Bozick et al. 2018), default 0.8 "
+        "for a hazard; accommodation: supportive housing, re-arrest 0.60 (Fontaine et al. 2012, quasi-"
+        "experimental), halfway houses no effect (Wong et al. 2025), default 0.8; employment: no effect "
+        "(Visher et al. 2005 meta-analysis), 1; mental_health: no figure found, assumption 0.95")
+    intensity: ByRisk = P(lambda: ByRisk(LOW=0.15, MEDIUM=-0.15, HIGH=-0.45),
+                          "log hazard ratio per unit of mode intensity above reference_intensity",
+                          "the risk principle: intensive work helps high-risk people and not low-risk ones, "
+                          "whom it may harm (Lowenkamp & Latessa 2005, direction; no figure by risk found). "
+                          "HIGH: from brokerage to comprehensive (0.67 of intensity) a hazard ratio of 0.74, "
+                          "the relative risk that a real-world effect size r = 0.15 of RNR-adherent programmes "
+                          "gives (Bonta & Andrews); LOW: the opposite sign, smaller (r = -0.02 without "
+                          "adherence); MEDIUM: assumption between. Plausible range -0.6 to 0.3")
+    reference_intensity: ProbabilityByRisk = P(
+        lambda: ProbabilityByRisk(LOW=0.0, MEDIUM=0.33, HIGH=1.0), "mode intensity (0..1)",
+        "the practice the stage rates stand for: the baseline's mode by risk (administrative, brokerage, "
+        "comprehensive), so the baseline's modes leave its calibrated rates as they are")
+    motivation: float = P(-0.8, "log hazard ratio per unit of motivation above 0.5",
+                          "assumption: motivated people reoffend less (McMurran 2009, direction; no pooled "
+                          "figure); one standard deviation of the default motivation (about 0.2) is a hazard "
+                          "ratio of about 0.85", **_LOGIT)
+    after_exit_rate_per_year: RatePerYearByRisk = P(
+        lambda: RatePerYearByRisk(LOW=0.1, MEDIUM=0.25, HIGH=0.4), "further offences per year after leaving, by "
+        "risk", "assumption, to be calibrated on proven reoffending: England & Wales adults reoffend at about 29% "
+        "within a year (MoJ proven reoffending, Apr-Jun 2017 cohort), 10.5% of those with no previous offence and "
+        "47% of those with eleven or more (Jul 2011-Jun 2012 cohort); times the ratio of the needs met and "
+        "motivation at exit (not the mode: supervision has ended)")
+    after_exit_follow_days: float = P(730, "days", "assumption: offending after exit is followed this long (two "
+                                      "years: the proven reoffending measure needs one, plus time for a return); a "
+                                      "person who has not offended by then has desisted, as far as the run knows",
+                                      ge=0, le=CENTURY_DAYS, limit=CENTURY)
+    return_share: float = P(0.6, "share of further offences after exit", "assumption: the share of proven further "
+                            "offences after exit that bring the person back to the service as a new case (a report "
+                            "for the court, a sentence it supervises); the rest end in fines, discharges or "
+                            "cautions", ge=0, le=1, limit=SHARE)
+    return_delay_days: float = P(60, "days (mean, exponential)", "assumption: from the offence to the charge and "
+                                 "the court's first request of the service; the pre-sentence stage holds the rest "
+                                 "(Crown Court cases took 312 days from offence to completion, Criminal court "
+                                 "statistics, Jul-Sep 2014)", gt=0, le=CENTURY_DAYS, limit=CENTURY)
+    return_risk_step: float = P(0.5, "probability", "assumption: a returning person's criminal history raises "
+                                "their assessed risk one level with this probability (risk tools such as OGRS "
+                                "weigh previous convictions)", ge=0, le=1, limit=PROBABILITY)
+
+
+class Motivation(Strict):
+    """How a case's motivation moves while it is supervised (see docs/model.md: motivation that moves).
+
+    Motivation starts at the case's draw at arrival (``arrivals.motivation_mean``) and, at each contact offered
+    (kept or missed), closes ``rate`` of the gap to a target:
+
+        target = motivation at arrival + relationship x (min(1, days with the holder / saturation) - 0.5)
+                 - pressure x (how far the member who sees the case is over the threshold of practice)
+                 + need_met x (needs met so far)
+
+    and a warning moves it by ``warning`` at once. It stays within [0.01, 0.99]. Compliance
+    (``compliance.motivation``) and the hazard of a further offence (``reoffending.motivation``) read it.
+    The relationship term is centred on half the saturation, so the typical case's target is its own draw;
+    every coefficient 0 keeps motivation at the draw, as before motivation moved."""
+
+    rate: float = P(0.2, "share of the gap to the target closed at each contact offered", "assumption: a "
+                    "working relationship changes engagement over a few contacts, not at once", ge=0, le=1,
+                    limit=SHARE)
+    relationship: float = P(0.2, "motivation (0..1) from no relationship to a full one",
+                            "assumption: firm, fair and caring relationships with one officer protect against "
+                            "failure (Kennealy et al. 2012, direction only); the full relationship is "
+                            "compliance.continuity_saturation_days with the same holder", ge=0, le=1, limit=SHARE)
+    pressure: float = P(0.2, "motivation (0..1) per unit of workload pressure above pressure.threshold",
+                        "assumption: a pressed officer's contacts are shorter and less purposeful (HMI Probation "
+                        "2021, direction only), so engagement falls", ge=0, le=1, limit=SHARE)
+    need_met: float = P(0.05, "motivation (0..1) per need met", "assumption: help with housing, drugs or work "
+                        "builds engagement (McMurran 2009: motivational work improves retention, direction only)",
+                        ge=0, le=1, limit=SHARE)
+    warning: float = P(0.0, "motivation (0..1) at a formal warning", "no figure found: a warning may deter or "
+                       "alienate; 0 by default, plausible range -0.1 to 0.1", ge=-1, le=1,
+                       limit="the whole 0..1 scale")
+
+
 class ProviderDuration(Strict):
     """Length of an intervention."""
 
@@ -560,6 +660,8 @@ class Scenario(Strict):
     compliance: Compliance = P(Compliance, "section", "see fields")
     skill: Skill = P(Skill, "section", "see fields")
     pressure: Pressure = P(Pressure, "section", "see fields")
+    reoffending: Reoffending = P(Reoffending, "section", "see fields")
+    motivation: Motivation = P(Motivation, "section", "see fields")
     providers: list[ProviderSpec] = P(list, "list", "scenario input")
     relationships: dict[Literal["statutory_duty", "protocol", "none"], RelationshipEffect] = P(
         _default_relationships, "relationship -> effect", "DOMICE: a statutory duty to co-operate or an "
@@ -673,6 +775,11 @@ def cross_check(s: Scenario) -> list[tuple[tuple[Any, ...], str]]:
         if pr.public_load > 0 and pr.route != "universal":
             out.append((("providers", i, "public_load"), f"must be 0 for a provider with route '{pr.route}': "
                         "its places are the agency's own; only a universal provider serves the public"))
+    written = "needs_met" in s.reoffending.model_fields_set   # (the defaults name the default needs only)
+    for need in s.reoffending.needs_met if written else ():
+        if need not in s.arrivals.needs_prevalence:
+            out.append((("reoffending", "needs_met", need), f"unknown need '{need}'; valid: "
+                        f"{', '.join(s.arrivals.needs_prevalence)}"))
     for stage in s.initial_population.by_stage:
         if stage not in s.journey.stages:
             out.append((("initial_population", "by_stage", stage),

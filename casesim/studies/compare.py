@@ -14,7 +14,9 @@ Outputs (written to a temporary folder renamed into place, so nothing is half-wr
   diff_from_first, diff_ci_low, diff_ci_high, n`` (every numeric KPI of ``summary.json``, dict KPIs
   flattened to ``<kpi>.<key>`` as in sweeps);
 * ``compare.html``: self-contained page (plotly.js inline): headline KPIs as bars with 95% error bars
-  beside the differences from the first scenario, and time series of the replication means overlaid;
+  beside the differences from the first scenario, time series of the replication means overlaid, and the
+  cost per further offence avoided against the first scenario (:func:`cost_per_offence_avoided`; also a block
+  of the console table);
 * ``manifest.json``: kind ``compare``, the scenario files, labels, overrides, seeds and casesim version
   (what tells a later ``compare --out`` whether it may replace the folder: see :mod:`casesim.outputs.guard`).
 """
@@ -32,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from casesim.metrics.kpis import headline
+from casesim.metrics.kpis import format_value, headline
 from casesim.scenario.schema import Scenario, load_scenario
 from casesim.scenario.yamlio import Problem, ScenarioError
 from casesim.studies.experiment import replication_seed
@@ -76,6 +78,11 @@ class Comparison:
     @property
     def labels(self) -> list[str]:
         return [e.label for e in self.entries]
+
+    @property
+    def cost_per_offence_avoided(self) -> dict[str, float | None]:
+        """Each scenario after the first: :func:`cost_per_offence_avoided` of its runs against the first's."""
+        return cost_per_offence_avoided(self.runs, self.labels)
 
 
 def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = (), allow_large: bool = True) -> list[Entry]:
@@ -177,6 +184,33 @@ def compare_table(runs: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
                          "n": ci.n})
     table = pd.DataFrame(rows, columns=CSV_COLUMNS)
     return table.astype({"n": "int64"})
+
+
+#: The KPIs behind "cost per further offence avoided": total cost and further offences in the window.
+COST, OFFENCES = "cost_total", "further_offences"
+
+
+def cost_per_offence_avoided(runs: pd.DataFrame, labels: Sequence[str]) -> dict[str, float | None]:
+    """For each scenario after the first, the cost of each further offence it avoids against the first: the
+    mean paired difference in ``cost_total`` (it minus the first, same replication and seed) divided by the mean
+    paired number of further offences avoided (``further_offences`` of the first minus its own), as the
+    comparison's differences are paired. None when it avoids no offence (that mean is 0 or below), or the runs
+    lack either KPI. A negative figure is a scenario that costs less and avoids offences.
+
+    Args:
+        runs: One row per scenario and replication (``scenario``, ``replication`` and the KPI columns).
+        labels: The scenarios, the first being the one the others are set against.
+    """
+    out: dict[str, float | None] = {}
+    if not labels or COST not in runs.columns or OFFENCES not in runs.columns:
+        return dict.fromkeys(labels[1:])
+    wide = {lab: runs[runs["scenario"] == lab].set_index("replication")[[COST, OFFENCES]] for lab in labels}
+    first = wide[labels[0]]
+    for lab in labels[1:]:
+        diff = (wide[lab] - first.reindex(wide[lab].index)).dropna()
+        avoided = -float(diff[OFFENCES].mean()) if len(diff) else math.nan
+        out[lab] = float(diff[COST].mean()) / avoided if avoided > 0 else None
+    return out
 
 
 def compare(paths: Sequence[str | Path] | Sequence[Entry], replications: int = DEFAULT_REPLICATIONS,
@@ -316,6 +350,15 @@ def page_html(comp: Comparison) -> str:
             parts.append("<h2>Over time</h2>")
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=i == 0, validate=False, div_id=div_id,
                                  default_width="100%", config={"displaylogo": False}))
+    per_offence = comp.cost_per_offence_avoided
+    if any(v is not None for v in per_offence.values()):
+        cells = "".join(f"<tr><td>{escape(lab)}</td><td class='num'>{escape(format_value(v, '{:,.0f}'))}</td></tr>"
+                        for lab, v in per_offence.items())
+        parts.append(f"<h2>Cost per further offence avoided</h2><p class='note'>Against <b>{escape(labels[0])}</b>: "
+                     "the mean paired difference in total cost divided by the mean paired number of further "
+                     f"offences avoided ({escape(cur)} per offence avoided; n/a where no offence is avoided; "
+                     f"negative: cheaper and fewer offences).</p><table><thead><tr><th>scenario</th><th>{escape(cur)} "
+                     f"per offence avoided</th></tr></thead><tbody>{cells}</tbody></table>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -422,7 +465,8 @@ def console_table(comp: Comparison) -> ConsoleTable:
     """The headline KPIs for the console (see :class:`ConsoleTable`): for each KPI and scenario, the mean over
     the replications, and beside every scenario after the first its paired difference from the first with the
     95% interval. Figures are formatted as in the HTML report (shares in %, their differences in percentage
-    points)."""
+    points). Then, when some scenario avoids further offences, the cost per further offence avoided of each
+    scenario after the first (:func:`cost_per_offence_avoided`) in the difference column."""
     labels = comp.labels
     cur = str(comp.entries[0].scenario.costs.currency)
     by = comp.table.set_index(["kpi", "scenario"])
@@ -441,6 +485,11 @@ def console_table(comp: Comparison) -> ConsoleTable:
             low, high = (format_diff(_num(row[c]), pattern) for c in ("diff_ci_low", "diff_ci_high"))
             rows.append((lab, mean, format_diff(_num(row["diff_from_first"]), pattern), f"[{low}, {high}]"))
         blocks.append((f"{kpi.label} ({kpi.unit.format(cur=cur)})", tuple(rows)))
+    per_offence = comp.cost_per_offence_avoided
+    if any(v is not None for v in per_offence.values()):
+        rows = [(labels[0], "", "", "")]
+        rows += [(lab, "", format_value(v, "{:,.0f}"), "") for lab, v in per_offence.items()]
+        blocks.append((f"Cost per further offence avoided ({cur} per offence avoided)", tuple(rows)))
     title = (f"{' vs '.join(labels)}: mean of {len(comp.seeds)} replications (common random numbers); "
              f"difference from {labels[0]} on the same seeds, with its 95% CI")
     return ConsoleTable(title, ("Scenario", "Mean", "Difference", "95% CI"), tuple(blocks))
