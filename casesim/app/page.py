@@ -51,7 +51,7 @@ COLOURS = {"A": "#1f5fa8", "B": "#d1495b"}
 LIVE_KPIS: tuple[str, ...] = (
     "mean_caseload", "mean_caseload_pressure", "share_manager_time_over_capacity", "continuity_breaks_per_case_year",
     "compliance_rate_of_offered", "compliance_rate_of_due", "warnings_per_case_year", "breaches_per_case_year",
-    "completion_rate", "cost_per_case_year",
+    "completion_rate", "proven_reoffending_1y_all", "cost_per_case_year",
 )
 
 
