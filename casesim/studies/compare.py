@@ -351,7 +351,7 @@ def page_html(comp: Comparison) -> str:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=i == 0, validate=False, div_id=div_id,
                                  default_width="100%", config={"displaylogo": False}))
     per_offence = comp.cost_per_offence_avoided
-    if any(v is not None for v in per_offence.values()):
+    if per_offence:   # (n/a for a scenario that avoids no offence: the reader sees that it does not)
         cells = "".join(f"<tr><td>{escape(lab)}</td><td class='num'>{escape(format_value(v, '{:,.0f}'))}</td></tr>"
                         for lab, v in per_offence.items())
         parts.append(f"<h2>Cost per further offence avoided</h2><p class='note'>Against <b>{escape(labels[0])}</b>: "
@@ -465,8 +465,8 @@ def console_table(comp: Comparison) -> ConsoleTable:
     """The headline KPIs for the console (see :class:`ConsoleTable`): for each KPI and scenario, the mean over
     the replications, and beside every scenario after the first its paired difference from the first with the
     95% interval. Figures are formatted as in the HTML report (shares in %, their differences in percentage
-    points). Then, when some scenario avoids further offences, the cost per further offence avoided of each
-    scenario after the first (:func:`cost_per_offence_avoided`) in the difference column."""
+    points). Then the cost per further offence avoided of each scenario after the first
+    (:func:`cost_per_offence_avoided`; n/a where it avoids none) in the difference column."""
     labels = comp.labels
     cur = str(comp.entries[0].scenario.costs.currency)
     by = comp.table.set_index(["kpi", "scenario"])
@@ -486,7 +486,7 @@ def console_table(comp: Comparison) -> ConsoleTable:
             rows.append((lab, mean, format_diff(_num(row["diff_from_first"]), pattern), f"[{low}, {high}]"))
         blocks.append((f"{kpi.label} ({kpi.unit.format(cur=cur)})", tuple(rows)))
     per_offence = comp.cost_per_offence_avoided
-    if any(v is not None for v in per_offence.values()):
+    if per_offence:   # (n/a for a scenario that avoids no offence)
         rows = [(labels[0], "", "", "")]
         rows += [(lab, "", format_value(v, "{:,.0f}"), "") for lab, v in per_offence.items()]
         blocks.append((f"Cost per further offence avoided ({cur} per offence avoided)", tuple(rows)))
