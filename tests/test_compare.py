@@ -282,3 +282,25 @@ def test_piped_output_is_80_columns_unless_columns_says_otherwise(monkeypatch: p
     assert stdout_console().width == 80   # standard output is captured: not a terminal
     monkeypatch.setenv("COLUMNS", "120")
     assert stdout_console().width == 120
+
+
+def test_the_cost_per_offence_avoided_is_shown_with_na_for_a_scenario_that_avoids_none() -> None:
+    """Console and page: the block is there whenever the runs count further offences, a figure where offences
+    are avoided and n/a where none is (hidden, a reader would not know whether it was computed)."""
+    from casesim.studies.compare import console_table, page_html
+
+    comp = synthetic(["base", "fewer", "more"])
+    offences = {"base": 100.0, "fewer": 90.0, "more": 110.0}
+    comp.runs["further_offences"] = comp.runs["scenario"].map(offences)
+    assert comp.cost_per_offence_avoided["fewer"] == pytest.approx(
+        float((comp.runs.loc[comp.runs["scenario"] == "fewer", "cost_total"].to_numpy()
+               - comp.runs.loc[comp.runs["scenario"] == "base", "cost_total"].to_numpy()).mean()) / 10.0)
+    assert comp.cost_per_offence_avoided["more"] is None
+    block = [b for b in console_table(comp).blocks if b[0].startswith("Cost per further offence avoided")]
+    assert len(block) == 1 and [r[2] for r in block[0][1]] == ["", f"{comp.cost_per_offence_avoided['fewer']:,.0f}",
+                                                               "n/a"]
+    page = page_html(comp)
+    assert "Cost per further offence avoided" in page and ">n/a<" in page
+    uncounted = synthetic(["base", "fewer"])   # runs that do not count further offences: no block at all
+    assert not [b for b in console_table(uncounted).blocks if b[0].startswith("Cost per further offence avoided")]
+    assert "Cost per further offence avoided" not in page_html(uncounted)

@@ -351,7 +351,7 @@ def page_html(comp: Comparison) -> str:
         parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=i == 0, validate=False, div_id=div_id,
                                  default_width="100%", config={"displaylogo": False}))
     per_offence = comp.cost_per_offence_avoided
-    if per_offence:   # (n/a for a scenario that avoids no offence: the reader sees that it does not)
+    if OFFENCES in comp.runs.columns:   # (n/a for a scenario that avoids no offence: the reader sees it does not)
         cells = "".join(f"<tr><td>{escape(lab)}</td><td class='num'>{escape(format_value(v, '{:,.0f}'))}</td></tr>"
                         for lab, v in per_offence.items())
         parts.append(f"<h2>Cost per further offence avoided</h2><p class='note'>Against <b>{escape(labels[0])}</b>: "
@@ -486,7 +486,7 @@ def console_table(comp: Comparison) -> ConsoleTable:
             rows.append((lab, mean, format_diff(_num(row["diff_from_first"]), pattern), f"[{low}, {high}]"))
         blocks.append((f"{kpi.label} ({kpi.unit.format(cur=cur)})", tuple(rows)))
     per_offence = comp.cost_per_offence_avoided
-    if per_offence:   # (n/a for a scenario that avoids no offence)
+    if OFFENCES in comp.runs.columns:   # (n/a for a scenario that avoids no offence)
         rows = [(labels[0], "", "", "")]
         rows += [(lab, "", format_value(v, "{:,.0f}"), "") for lab, v in per_offence.items()]
         blocks.append((f"Cost per further offence avoided ({cur} per offence avoided)", tuple(rows)))
