@@ -112,6 +112,11 @@ class ReoffendingModel:
     def ratio(self, case: Case, supervised: bool = True) -> float:
         """The hazard ratio of ``case`` now: what its needs met, its mode for its risk (while ``supervised``)
         and its motivation do."""
+        return self.with_motivation(self.fixed(case, supervised), case)
+
+    def fixed(self, case: Case, supervised: bool = True) -> float:
+        """The part of the ratio that changes only with the needs met, the mode and the risk (not with each
+        contact, as motivation does)."""
         done = case.done
         x = self.by_done.get(done)
         if x is None:
@@ -122,9 +127,11 @@ class ReoffendingModel:
             self.by_done[done] = x
         if supervised and case.mode is not None:
             x *= self.by_mode[case.risk, case.mode]
-        if self.motivation:
-            x *= math.exp(self.motivation * (case.motivation - 0.5))
         return x
+
+    def with_motivation(self, fixed: float, case: Case) -> float:
+        """``fixed`` (:meth:`fixed`) times the motivation factor of ``case`` now."""
+        return fixed * math.exp(self.motivation * (case.motivation - 0.5)) if self.motivation else fixed
 
 
 class CaseProcess:
@@ -142,7 +149,7 @@ class CaseProcess:
 
     __slots__ = ("at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
                  "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence", "alarm", "late", "late_cause",
-                 "h_base", "h_left", "h_ratio", "h_at", "h_of")
+                 "h_base", "h_left", "h_ratio", "h_at", "h_of", "h_fixed")
 
     def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
         self.sim, self.case, self.stage, self.cause, self.residual = sim, case, stage, cause, residual
@@ -270,8 +277,9 @@ class CaseProcess:
         self.h_base = rate = spec.reoffending_rate_per_year[case.risk]
         if rate > 0:
             self.h_left = -math.log(_u(case.luck, REOFFEND, k))
-            self.h_ratio = ratio = sim.reoffending.ratio(case)
-            self.h_of = (case.done, case.mode, case.risk, case.motivation)   # what the ratio was computed from
+            self.h_fixed = fixed = sim.reoffending.fixed(case)
+            self.h_of = (case.done, case.mode, case.risk)   # what the fixed part was computed from
+            self.h_ratio = ratio = sim.reoffending.with_motivation(fixed, case)
             self.h_at = start
             self.t_offence = start + DAYS_PER_YEAR * self.h_left / (rate * ratio)
         else:
@@ -285,12 +293,11 @@ class CaseProcess:
         rate = self.h_base
         if rate <= 0:
             return INF
-        case = self.case
-        of = (case.done, case.mode, case.risk, case.motivation)
-        if of == self.h_of:   # the same inputs give the same ratio
-            return self.t_offence
-        self.h_of = of
-        ratio = self.sim.reoffending.ratio(case)
+        case, model = self.case, self.sim.reoffending
+        if case.done != self.h_of[0] or case.mode is not self.h_of[1] or case.risk is not self.h_of[2]:
+            self.h_of = (case.done, case.mode, case.risk)
+            self.h_fixed = model.fixed(case)
+        ratio = model.with_motivation(self.h_fixed, case)   # (motivation moves at nearly every contact)
         if ratio != self.h_ratio:
             now = self.sim.env.now
             self.h_left = max(0.0, self.h_left - rate * self.h_ratio * (now - self.h_at) / DAYS_PER_YEAR)

@@ -345,7 +345,7 @@ class Simulation(mesa.Model):
         if not mv.rate:
             return
         target = (case.drive + mv.relationship * (min(1.0, (now - case.holder_since) / self.saturation) - 0.5)
-                  - mv.pressure * min(MAX_LAPSE, max(0.0, pressure - self.practice.threshold)))
+                  - mv.pressure * self.lapse(pressure))
         if case.done:
             target += mv.need_met * case.done.bit_count()
         m = case.motivation + mv.rate * (target - case.motivation)
@@ -366,7 +366,12 @@ class Simulation(mesa.Model):
         work and no hours at all is infinitely pressed, and every effect is at its cap long before)."""
         if m is None or not m.available:
             return 0.0
-        return min(MAX_LAPSE, max(0.0, self.workload_pressure(m) - self.practice.threshold))
+        return self.lapse(self.workload_pressure(m))
+
+    def lapse(self, pressure: float) -> float:
+        """How far a workload ``pressure`` is over the threshold of practice (0 at or under it), at most
+        :data:`MAX_LAPSE`."""
+        return min(MAX_LAPSE, max(0.0, pressure - self.practice.threshold))
 
     def seat_change(self, m: CaseManager, team: Team, sign: int) -> None:
         """``m`` takes (``sign`` +1) or gives up (-1) a seat on ``team``: the weekly hours of the team's
