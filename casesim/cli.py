@@ -1,4 +1,4 @@
-"""Command line: ``casesim run | validate | schema | sweep | costs | staff``.
+"""Command line: ``casesim run | validate | schema | sweep | sensitivity | robustness | costs | staff``.
 
 Input problems (a wrong field, an impossible value, a missing file) print one line each,
 ``file:line: field.path: problem``, and exit with code 2, writing nothing.
@@ -401,6 +401,126 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if outcome.failed == 0 else 1
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Morris or Sobol indices of the KPIs an experiment names (see casesim/studies/sensitivity.py)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casesim.studies.sensitivity import console_tables, run_sensitivity
+
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
+        return EXIT_INPUT
+    if args.workers is not None and args.scheduler:
+        print("--workers: applies to the local cluster; an existing scheduler (--scheduler) has its own workers",
+              file=sys.stderr)
+        return EXIT_INPUT
+    bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}"),
+                   TimeElapsedColumn(), console=Console(stderr=True, quiet=args.quiet), disable=args.quiet)
+
+    class _Bar:  # shown only once the experiment and every point are valid
+        task: Any = None
+        started = False
+
+        def start(self, total: int, done: int) -> None:
+            bar.start()
+            self.started = True
+            self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0)
+
+        def update(self, done: int, failed: int, remaining: int) -> None:
+            bar.update(self.task, completed=done + failed, done=done, failed=failed)
+
+    shown = _Bar()
+    try:
+        outcome = run_sensitivity(args.experiment, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                                  fresh=args.fresh, quick=args.quick, allow_large=args.allow_large, progress=shown)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:   # the outputs or the manifest could not be written (a full disk, say)
+        return _cannot_write(exc.filename or args.out or "results/sensitivity", "--out", exc)
+    finally:
+        if shown.started:
+            bar.stop()
+    for path, problem in sorted(outcome.redone.items()):
+        print(f"{path}: {problem}; its run was made again", file=sys.stderr)
+    for run_id, error in sorted(outcome.errors.items()):
+        print(f"run {run_id} failed: {error}", file=sys.stderr)
+    if outcome.result is None:
+        print(f"{outcome.failed} of {outcome.total} runs failed: no indices (they need every point); run the same "
+              f"command again to retry them; runs in {outcome.out}/", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        console = stdout_console()
+        for table in console_tables(outcome.result):
+            console.print(table)
+        print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before); results in "
+              f"{outcome.out}/ (indices.json, indices.csv, points.csv, sensitivity.html)")
+    else:
+        print(f"results in {outcome.out}/", file=sys.stderr)
+    return 0
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    """Share of the sampled parameter space in which A beats B, per KPI (see casesim/studies/robustness.py)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casesim.studies.robustness import console_table, run_robustness
+
+    if args.workers is not None and args.workers < 1:
+        print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
+        return EXIT_INPUT
+    if args.workers is not None and args.scheduler:
+        print("--workers: applies to the local cluster; an existing scheduler (--scheduler) has its own workers",
+              file=sys.stderr)
+        return EXIT_INPUT
+    bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}"),
+                   TimeElapsedColumn(), console=Console(stderr=True, quiet=args.quiet), disable=args.quiet)
+
+    class _Bar:  # shown only once the study and both scenarios at every point are valid
+        task: Any = None
+        started = False
+
+        def start(self, total: int, done: int) -> None:
+            bar.start()
+            self.started = True
+            self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0)
+
+        def update(self, done: int, failed: int, remaining: int) -> None:
+            bar.update(self.task, completed=done + failed, done=done, failed=failed)
+
+    shown = _Bar()
+    try:
+        outcome = run_robustness(args.study, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                                 fresh=args.fresh, quick=args.quick, allow_large=args.allow_large, progress=shown)
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:   # the outputs or the manifest could not be written (a full disk, say)
+        return _cannot_write(exc.filename or args.out or "results/robustness", "--out", exc)
+    finally:
+        if shown.started:
+            bar.stop()
+    for path, problem in sorted(outcome.redone.items()):
+        print(f"{path}: {problem}; its run was made again", file=sys.stderr)
+    for run_id, error in sorted(outcome.errors.items()):
+        print(f"run {run_id} failed: {error}", file=sys.stderr)
+    if outcome.result is None:
+        print(f"{outcome.failed} of {outcome.total} runs failed: no shares (they need every point); run the same "
+              f"command again to retry them; runs in {outcome.out}/", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        stdout_console().print(console_table(outcome.result))
+        print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before); results in "
+              f"{outcome.out}/ (robustness.json, robustness.csv, samples.csv, robustness.html)")
+    else:
+        print(f"results in {outcome.out}/", file=sys.stderr)
+    return 0
+
+
 class _Unreadable(Exception):
     """A file of a result directory that cannot be read: ``str()`` is ``PATH: problem``."""
 
@@ -575,7 +695,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from casesim.studies.compare import compare, console_table, default_out, load_entries, write_outputs
+    from casesim.studies.compare import (
+        compare,
+        console_table,
+        default_out,
+        load_entries,
+        side_by_side_console,
+        write_outputs,
+    )
 
     for flag, value, low in (("--replications", args.replications, 2), ("--workers", args.workers, 1)):
         if value is not None and value < low:
@@ -588,7 +715,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{len(args.scenarios)} scenarios x {args.replications:,} replications are")):
         return EXIT_INPUT
     # every file checked (and sized) before anything runs
-    entries = load_entries(args.scenarios, args.set, allow_large=args.allow_large)
+    entries = load_entries(args.scenarios, args.set, allow_large=args.allow_large, cohort=args.cohort)
     out = Path(args.out) if args.out else default_out([e.label for e in entries])
     planned = {"scenarios": [{"file": e.path, "scenario_sha256": e.scenario.digest()} for e in entries],
                "overrides": list(args.set),
@@ -603,7 +730,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   console=console, transient=True, disable=args.quiet) as progress:
         task = progress.add_task("runs", total=total)
         comp = compare(entries, replications=args.replications, seed=args.seed, overrides=args.set,
-                       workers=args.workers or os.cpu_count() or 1, on_done=lambda: progress.update(task, advance=1))
+                       workers=args.workers or os.cpu_count() or 1, on_done=lambda: progress.update(task, advance=1),
+                       cohort=args.cohort)
     try:
         written = write_outputs(comp, out, expect=expect)
     except OSError as exc:
@@ -613,7 +741,62 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     if not args.quiet:
         stdout_console().print(console_table(comp))
+        if args.cohort:   # the map of choices beside the results (docs/jurisdictions.md)
+            stdout_console().print(side_by_side_console(comp))
     print(f"results written to {written}/ (compare.csv, compare.html)")
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """Linked services with transfers of measures between them (see casesim/studies/linked.py)."""
+    from rich.table import Table
+
+    from casesim.scenario.linked import load_linked
+    from casesim.studies.linked import STEPS, run_linked
+
+    if _seed_refused(args.seed):
+        return EXIT_INPUT
+    spec = load_linked(args.linked, args.seed)   # (every file checked before anything runs)
+    out = Path(args.out) if args.out else Path("results") / f"linked-{Path(args.linked).stem}"
+    planned = {"services_sha256": [s.digest() for s in spec.services.values()], "seed": spec.seed}
+    expect = _claim_out(out, "linked", planned, args.overwrite, try_making=True)
+    if expect is None:
+        return EXIT_INPUT
+    linked = run_linked(args.linked, args.seed)
+    linked.manifest["services_sha256"] = planned["services_sha256"]
+    from casesim.outputs.results import OutputDirectory
+    try:
+        with OutputDirectory(out, expect) as output:
+            linked.write(output.tmp)
+    except OSError as exc:
+        return _cannot_write(out, "--out", exc)
+    except OutputChanged as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INPUT
+    if not args.quiet:
+        table = Table(title="Linked services")
+        table.add_column("KPI")
+        for name in linked.results:
+            table.add_column(name, justify="right")
+        for k in kpis.headline():
+            table.add_row(k.label, *(k.shown(r.summary.get(k.key), compact=True) for r in linked.results.values()))
+        stdout_console().print(table)
+        moves = Table(title="Transfers (one column a rule)")
+        moves.add_column("")
+        for row in linked.transfers:
+            moves.add_column(f"{row['from']} -> {row['to']}", justify="right")
+        for step in (*STEPS, "taken_on"):
+            moves.add_row(step.replace("_", " "), *(f"{row[step]:,}" for row in linked.transfers))
+        for key, label in (("mean_days_request_to_decision", "days from request to decision (mean)"),
+                           ("mean_days_request_to_taken_on", "days from request to taken on (mean)")):
+            moves.add_row(label, *("n/a" if row[key] is None else f"{row[key]:.0f}" for row in linked.transfers))
+        for group, label in (("transferred", "completed: transferred"),
+                             ("stayed_in_sending_service", "completed: stayed where sentenced"),
+                             ("receiving_service_own", "completed: receiving service's own")):
+            moves.add_row(label, *(kpis.format_value(row["outcomes"][group]["completed_share"], "%")
+                                   for row in linked.transfers))
+        stdout_console().print(moves)
+    print(f"results written to {out}/ (one folder a service, transfers.json)")
     return 0
 
 
@@ -659,6 +842,38 @@ def build_parser() -> argparse.ArgumentParser:
     _allow_large(p)
     p.set_defaults(func=cmd_sweep)
 
+    p = sub.add_parser("sensitivity", help="Morris screening or Sobol indices: which assumptions drive each KPI "
+                       "(runs on Dask like sweep, resumable)")
+    p.add_argument("experiment", help="sensitivity experiment YAML file (see experiments/sensitivity_quick.yaml)")
+    p.add_argument("--quick", action="store_true", help="the method's small sample (its 'quick' size) instead of "
+                   "the full one; written to <out>-quick by default")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of the local Dask cluster (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--out", metavar="DIR", help="output directory (default results/sensitivity/<experiment name>/)")
+    p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
+                   "over (needed after the experiment file changed), or replace another kind of casesim result "
+                   "there; a folder that is not a casesim result is never replaced")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    _allow_large(p)
+    p.set_defaults(func=cmd_sensitivity)
+
+    p = sub.add_parser("robustness", help="robustness of a comparison: in what share of the sampled parameter "
+                       "space scenario A beats B on each KPI (runs on Dask like sweep, resumable)")
+    p.add_argument("study", help="robustness study YAML file (see experiments/robustness_patch_vs_task.yaml)")
+    p.add_argument("--quick", action="store_true", help="the sample's small size (its 'quick') instead of n; "
+                   "written to <out>-quick by default")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of the local Dask cluster (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--out", metavar="DIR", help="output directory (default results/robustness/<study name>/)")
+    p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
+                   "over (needed after the study file changed), or replace another kind of casesim result "
+                   "there; a folder that is not a casesim result is never replaced")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    _allow_large(p)
+    p.set_defaults(func=cmd_robustness)
+
     p = sub.add_parser("costs", help="cost and staffing workbook (xlsx) of a result directory or a scenario")
     p.add_argument("source", help="result directory (of `casesim run`) or scenario YAML file (run first)")
     p.add_argument("--xlsx", required=True, help="workbook to write")
@@ -696,12 +911,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "cores; 1 runs everything in this process)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value in every scenario, e.g. --set time.horizon_days=730 (repeatable)")
+    p.add_argument("--cohort", metavar="COHORT.yaml", help="run every scenario (a jurisdiction profile) with the "
+                   "people of this cohort file: its seed, time, patches, arrivals and initial population replace "
+                   "each profile's (docs/jurisdictions.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "
                    "result made from other inputs (scenarios, --set, --seed or --replications) or of another "
                    "kind; a folder that is not a casesim result is never replaced")
     _allow_large(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("link", help="run linked services with transfers of measures between them")
+    p.add_argument("linked", metavar="LINKED.yaml", help="linked file: the services (scenario files) and transfer "
+                   "rules (docs/jurisdictions.md#transfers-between-services)")
+    p.add_argument("--seed", type=int, help="the linked run's seed (default: the file's); each service's is "
+                   "derived from it and the service's name")
+    p.add_argument("--out", help="output directory (default results/linked-<file name>/)")
+    p.add_argument("--quiet", action="store_true", help="no tables")
+    p.add_argument("--overwrite", action="store_true", help="replace the folder even if it holds a casesim "
+                   "result made from other inputs or of another kind; a folder that is not a casesim result is "
+                   "never replaced")
+    p.set_defaults(func=cmd_link)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.add_argument("--out", help="write to this file instead of standard output")

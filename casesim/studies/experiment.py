@@ -191,6 +191,7 @@ class Variant:
     factors: dict[str, Any]          # column values (scalars; non-scalar values as compact JSON text)
     overrides: tuple[str, ...]       # the factor values as dotted.key=value strings
     origins: tuple[tuple[Any, ...], ...] = ()   # where each override's value is written in the experiment
+    scenario: str | None = None      # its own scenario's path (``casesim robustness``: A or B), else the design's
 
 
 @dataclass(frozen=True)

@@ -369,7 +369,7 @@ def _tasks(design: Design, out: Path, runs: Iterable[RunSpec]) -> list[dict[str,
     for r in runs:
         v = design.variant(r.variant)
         out_tasks.append({"id": r.id, "variant": r.variant, "replication": r.replication, "seed": r.seed,
-                          "factors": dict(v.factors), "scenario": scenario,
+                          "factors": dict(v.factors), "scenario": v.scenario or scenario,
                           "overrides": [*base, *v.overrides], "out": str(part_path(out, r.id))})
     return out_tasks
 
