@@ -45,6 +45,10 @@ def scaled(path: Path, *extra: str) -> Scenario:
         sets.append(f"staff.{i}.count={max(1, round(g.count / 3))}")
     for i, p in enumerate(full.providers):
         sets.append(f"providers.{i}.places={max(1, round(p.places / 3))}")
+    if full.changes:   # a shorter run: its changes (docs/scenarios.md#changes-from-a-date) come as far into it
+        horizon = load_scenario(path, [*sets, *extra, "changes=[]"])[0].time.horizon_days
+        sets += [f"changes.{i}.at_day={c.at_day * horizon / full.time.horizon_days:g}"
+                 for i, c in enumerate(full.changes)]
     return load_scenario(path, [*sets, *extra])[0]
 
 

@@ -16,7 +16,10 @@ from tests.helpers import SCENARIOS, scaled, small
 
 SEEDS = (1, 2, 3)
 #: Every effect of pressure on practice off.
-NO_EFFECT = ("compliance.pressure=0", "pressure.contacts_not_delivered=0", "pressure.review_delay=0")
+#: Every effect of pressure on practice and on the people: on compliance directly and through motivation, on
+#: contacts delivered, on reviews, and on the consistency of enforcement.
+NO_EFFECT = ("compliance.pressure=0", "pressure.contacts_not_delivered=0", "pressure.review_delay=0",
+             "motivation.pressure=0", "enforcement.inconsistency=0")
 
 
 @cache

@@ -22,6 +22,7 @@ PRE, NON, BC, CUS, SR, RC = ("PRE_SENTENCE", "NON_CUSTODIAL", "BREACH_COURT", "C
                              "RECALL_CUSTODY")
 SETTING = {PRE: "community", NON: "community", BC: "community", CUS: "custody", SR: "community", RC: "custody"}
 NEW_KEYS = ("proven_reoffending_1y", "proven_reoffending_1y_by_risk", "returning_share",
+            "proven_reoffences_per_reoffender",
             "mean_days_to_first_offence", "further_offences", "further_offences_per_case_year",
             "custody_days_recall", "custody_days_new_sentence")
 
@@ -118,9 +119,27 @@ def test_proven_reoffending_by_cohort_counts_each_person_once_with_a_year_of_fol
     assert got["custody_release"] == pytest.approx(2 / 4)
     # all: 0, 1, 2, 3 (at 150), 4 (once, at 120), 5, 8; of them 0, 3, 5, 8 offended within the year
     assert got["all"] == pytest.approx(4 / 7)
+    # releases after under half a year in a custody stage that is not a recall: 2 (122 days served), 3 (as
+    # case 6: 110 days, offends), 4 (172 days); 5's release ends a recall
+    assert got["custody_release_short"] == pytest.approx(1 / 3)
     assert summary["mean_days_to_first_offence"] == pytest.approx((170 + 300 + 30 + 265) / 4)
     # by the register risk of the case at its start: person 3 counts as case 3 (MEDIUM), not case 6 (HIGH)
     assert summary["proven_reoffending_1y_by_risk"] == pytest.approx({"LOW": 1 / 2, "MEDIUM": 2 / 3, "HIGH": 1 / 2})
+
+
+def test_offences_alongside_a_stay_count_and_so_does_each_offence_of_the_year() -> None:
+    def during(t: float, case: int) -> list[tuple]:   # dealt with alongside the stay, which goes on
+        return [(t, case, "offence", NON, -1, "during_stay", 1.0)]
+
+    rows = [*arrive(100, 0), *move(130, 0, PRE, NON), *during(200, 0), *during(260, 0), *leave(300, 0, NON),
+            *offence(494, 0), *offence(496, 0),              # day 364 (in the year) and day 366 (not)
+            *arrive(100, 1), *move(140, 1, PRE, NON), *leave(500, 1, NON)]
+    reg = pd.DataFrame({"case": [0, 1], "risk": ["LOW", "LOW"], "person": [0, 1], "previous": [-1, -1]})
+    got = summarize(frame(rows), reg, ctx_for())
+    assert got["proven_reoffending_1y"]["court_order"] == pytest.approx(1 / 2)
+    assert got["mean_days_to_first_offence"] == pytest.approx(70)
+    assert got["proven_reoffences_per_reoffender"] == pytest.approx(3)
+    assert got["further_offences"] == 4
 
 
 def test_returns_further_offences_and_custody_days(summary: dict) -> None:
@@ -158,7 +177,8 @@ def test_the_cohort_period_edges(warmup: float, horizon: float, court: float) ->
 
 def test_a_window_shorter_than_a_year_leaves_no_cohort() -> None:
     got = summarize(frame(ROWS), register(), ctx_for(warmup=700.0))
-    assert got["proven_reoffending_1y"] == dict.fromkeys(("all", "court_order", "custody_release"))
+    assert got["proven_reoffending_1y"] == dict.fromkeys(("all", "court_order", "custody_release",
+                                                          "custody_release_short"))
     assert got["proven_reoffending_1y_by_risk"] == dict.fromkeys(("LOW", "MEDIUM", "HIGH"))
     assert got["mean_days_to_first_offence"] is None
     assert got["further_offences"] == 2 and got["returning_share"] is None   # arrivals at 600, 610 are before 700
@@ -187,7 +207,8 @@ def test_a_community_sentence_after_remand_starts_a_court_order() -> None:
     ctx = replace(ctx_for(), stage_setting=setting)
     rows = [*arrive(100, 0), *move(120, 0, PRE, "REMAND"), *move(200, 0, "REMAND", NON), *offence(300, 0, NON, BC)]
     got = summarize(frame(rows), pd.DataFrame({"case": [0], "risk": ["LOW"], "person": [0]}), ctx)
-    assert got["proven_reoffending_1y"] == {"all": 1.0, "court_order": 1.0, "custody_release": None}
+    assert got["proven_reoffending_1y"] == {"all": 1.0, "court_order": 1.0, "custody_release": None,
+                                            "custody_release_short": None}
 
 
 def test_every_new_key_is_in_the_catalogue(summary: dict) -> None:
@@ -219,24 +240,30 @@ def reference(ev: pd.DataFrame, reg: pd.DataFrame, roles: StageRoles, setting: d
     offences: dict[int, list[tuple[float, int]]] = {}
     for i, row in ev[ev["kind"] == "offence"].iterrows():
         offences.setdefault(person[row["case"]], []).append((row["time"], i))
-    starts: dict[str, dict[int, tuple[float, int]]] = {"court_order": {}, "custody_release": {}}
-    last: dict[int, str] = {}
+    starts: dict[str, dict[int, tuple[float, int]]] = {"court_order": {}, "custody_release": {},
+                                                        "custody_release_short": {}}
+    last: dict[int, tuple[str, float]] = {}
     for i, row in ev[ev["kind"] == "stage_enter"].iterrows():
-        before, stage, t = last.get(row["case"]), str(row["stage"]), row["time"]
-        last[row["case"]] = stage
+        stage, t = str(row["stage"]), row["time"]
+        before, since = last.get(row["case"], (None, t))
+        last[row["case"]] = (stage, t)
         if not a <= t <= h - 365 or before is None:
             continue
         kind = ("court_order" if stage in roles.court_order and before not in roles.breach_targets else
                 "custody_release" if stage in roles.release and setting[before] == "custody" else None)
         if kind is not None:
             starts[kind].setdefault(person[row["case"]], (t, i))
+        if kind == "custody_release" and before not in roles.recall and t - since < 182.5:
+            starts["custody_release_short"].setdefault(person[row["case"]], (t, i))
     starts["all"] = {p: min(x for x in (starts["court_order"].get(p), starts["custody_release"].get(p)) if x)
                      for p in starts["court_order"].keys() | starts["custody_release"].keys()}
-    out = {}
+    out: dict[str, float | None] = {}
     for name, group in starts.items():
-        hits = [any((t, i) > (t0, i0) and t < t0 + 365 for t, i in offences.get(p, [])) for p, (t0, i0) in
-                group.items()]
-        out[name] = sum(hits) / len(hits) if hits else None
+        counts = [sum((t, i) > (t0, i0) and t < t0 + 365 for t, i in offences.get(p, [])) for p, (t0, i0) in
+                  group.items()]
+        out[name] = sum(c > 0 for c in counts) / len(counts) if counts else None
+        if name == "all":
+            out["per_reoffender"] = sum(counts) / sum(c > 0 for c in counts)
     return out
 
 
@@ -251,7 +278,11 @@ def test_a_real_run_matches_the_reference() -> None:
     got = summarize(ev, reg, ctx)
     want = reference(ev, reg, ctx.roles, dict(ctx.stage_setting), ctx.warmup, ctx.horizon)
     assert all(v is not None for v in want.values())
+    assert got["proven_reoffences_per_reoffender"] == pytest.approx(want.pop("per_reoffender"))
+    assert want["custody_release_short"] > 0 and want["custody_release_short"] != want["custody_release"]
     assert got["proven_reoffending_1y"] == pytest.approx(want)
+    during = (ev["kind"] == "offence") & (ev["cause"] == "during_stay")
+    assert during.any(), "no offence alongside a stay: the run does not exercise them"
     returned = (ev["kind"] == "arrival") & (ev["cause"] == "return")
     assert returned.any(), "no person came back: the run does not exercise returns"
     assert (reg["person"] != reg["case"]).sum() == returned.sum()

@@ -18,7 +18,7 @@ from tests.helpers import small
 
 SEEDS = (1, 2, 3)
 OFF = ("reoffending.needs_met={}", "reoffending.intensity=0", "reoffending.motivation=0",
-       "reoffending.after_exit_rate_per_year=0")
+       "reoffending.after_exit_rate_per_year=0", "reoffending.supervised_rate_per_year=0")
 #: Further offences often enough to measure, and risk levels that stay as they arrived.
 OFTEN = ("journey.stages.NON_CUSTODIAL.reoffending_rate_per_year=0.6",
          "journey.stages.SUPERVISED_RELEASE.reoffending_rate_per_year=0.6",
@@ -63,13 +63,50 @@ def test_with_every_effect_off_each_offence_comes_at_the_stage_rate_from_the_cas
         assert row.end == pytest.approx(row.start - DAYS_PER_YEAR * math.log(u) / rate, abs=1e-9)
 
 
+def test_a_supervised_rate_no_higher_than_the_stages_changes_nothing() -> None:
+    """Every offence ends the stay when the supervised rate is at or below the stage's: no draw is made."""
+    plain = simulate(*OFF, *OFTEN, seed=1).log.to_frame()
+    below = simulate(*OFF[:-1], "reoffending.supervised_rate_per_year=0.6", *OFTEN, seed=1).log.to_frame()
+    pd.testing.assert_frame_equal(plain, below)
+
+
+def test_offences_alongside_a_stay_come_at_the_supervised_rate_and_end_it_in_the_stages_share() -> None:
+    """With every effect off the ratio is 1, so all further offences in a supervised stage come at the supervised
+    rate (Poisson), and each ends the stay with probability stage rate / supervised rate."""
+    total = 1.5
+    sims = [simulate(*OFF[:-1], f"reoffending.supervised_rate_per_year={total}",
+                     "process.risk_review.p_down_if_compliant=0", "process.risk_review.p_up_if_noncompliant=0",
+                     seed=seed) for seed in SEEDS]
+    years = offences = ending = 0.0
+    for sim in sims:
+        ev = sim.log.to_frame()
+        stays = _stays(sim)
+        stays = stays[stays["stage"].isin(["NON_CUSTODIAL", "SUPERVISED_RELEASE"])]
+        years += float((stays["end"] - stays["start"]).sum()) / DAYS_PER_YEAR
+        off = ev[(ev["kind"] == "offence") & ev["stage"].isin(["NON_CUSTODIAL", "SUPERVISED_RELEASE"])]
+        offences += len(off)
+        ending += float((off["cause"] == "supervised").sum())
+        assert set(off["cause"].astype(str)) == {"supervised", "during_stay"}
+        # an offence alongside leaves the case in its stay: no stage_exit at that instant
+        during = off[off["cause"] == "during_stay"][["case", "time"]]
+        ends = ev[ev["kind"] == "stage_exit"][["case", "time"]]
+        assert during.merge(ends, on=["case", "time"]).empty
+    rate = offences / years
+    assert abs(rate - total) < 3 * math.sqrt(offences) / years, (rate, total)
+    # the ending share lies between the lowest and highest stage rates over the supervised rate (0.04 .. 0.12)
+    share = ending / offences
+    assert 0.04 / total < share < 0.12 / total, share
+    assert ending > 30
+
+
 def test_a_constant_ratio_stretches_every_offence_time_exactly() -> None:
     """Motivation alone (needs and intensity off, motivation held at its draw): each case's ratio is fixed,
     exp(b (m - 0.5)), so its offence
     comes at the stage rate times that ratio from the same draw, as the hazard's integral says."""
     b = -0.8
     sim = simulate("reoffending.needs_met={}", "reoffending.intensity=0", f"reoffending.motivation={b}",
-                   "reoffending.after_exit_rate_per_year=0", "motivation.rate=0", *OFTEN, seed=2)
+                   "reoffending.after_exit_rate_per_year=0", "reoffending.supervised_rate_per_year=0",
+                   "motivation.rate=0", *OFTEN, seed=2)
     ev = sim.log.to_frame()
     off = ev[ev["kind"] == "offence"]
     stays = _stays(sim).merge(off[["case", "time", "value"]].rename(columns={"time": "end"}), on=["case", "end"])
@@ -161,6 +198,8 @@ def test_every_return_is_a_person_who_left_and_offended_and_comes_back_as_themse
     exits = ev[ev["kind"] == "exit"].set_index("case")["time"]
     after = ev[(ev["kind"] == "offence") & (ev["cause"] == "after_exit")].set_index("case")["time"]
     follow = sim.scenario.reoffending.after_exit_follow_days
+    changes = ev[ev["kind"] == "risk_change"]
+    last_risk = dict(zip(changes["case"], changes["cause"].astype(str), strict=True))   # (the last one wins)
     for no, row in back.iterrows():
         prev = int(row["previous"])
         left, offended, came = exits.loc[prev], after.loc[prev], row["arrival_time"]
@@ -170,7 +209,8 @@ def test_every_return_is_a_person_who_left_and_offended_and_comes_back_as_themse
         assert (row["offence"], row["needs"], row["patch"]) == (before["offence"], before["needs"], before["patch"])
         assert (row["propensity"], row["motivation"]) == (before["propensity"], before["motivation"])
         steps = ["LOW", "MEDIUM", "HIGH"]
-        assert steps.index(row["risk"]) - steps.index(before["risk"]) in (0, 1)
+        at_exit = last_risk.get(prev, before["risk"])   # reviews may have moved it since arrival
+        assert steps.index(row["risk"]) - steps.index(at_exit) in (0, 1)
         assert no > prev
 
 

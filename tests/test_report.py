@@ -272,3 +272,26 @@ def test_costs_by_category_match_summary_and_cost_table(res: Result, figs: dict)
     data, _ = figs["fig-fte"]
     assert math.fsum(data[0]["y"]) == pytest.approx(res.summary["fte_required"], rel=1e-9)
     assert math.fsum(data[1]["y"]) == pytest.approx(res.summary["fte_available"], rel=1e-9)
+
+
+def test_the_days_of_a_scenarios_changes_are_marked_on_the_time_charts(res: Result, figs: dict,
+                                                                      tmp_path: Path) -> None:
+    from casesim.outputs.report import report_figures
+    from casesim.outputs.results import run
+    from casesim.scenario.schema import load_scenario
+
+    def orange(fig: dict | tuple) -> list[float]:   # (a figure dict, or the page's (data, layout))
+        layout = fig[1] if isinstance(fig, tuple) else fig["layout"]
+        return sorted({s["x0"] for s in layout.get("shapes", []) if s.get("line", {}).get("dash") == "dot"})
+
+    assert all(orange(figs[k]) == [] for k in ("fig-population", "fig-pressure", "fig-compliance-time"))
+    small = Path(__file__).parent / "data" / "small.yaml"
+    path = tmp_path / "changing.yaml"
+    path.write_text(f"extends: {small}\nname: changing\ntime: {{horizon_days: 200, warmup_days: 50}}\n"
+                    "changes:\n  - {at_day: 120, set: {staff.0.count: 15}}\n"
+                    "  - {at_day: 160, set: {enforcement.warnings_before_breach: 2}}\n")
+    changed = {div: fig for div, _, _, fig in report_figures(run(load_scenario(path)[0], seed=1))}
+    for key in ("fig-population", "fig-pressure", "fig-compliance-time"):
+        assert orange(changed[key]) == [120.0, 160.0], key
+    notes = [a for a in changed["fig-population"]["layout"]["annotations"] if "change on day" in a["text"]]
+    assert [a["hovertext"] for a in notes] == ["staff.0.count", "enforcement.warnings_before_breach"]

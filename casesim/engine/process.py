@@ -24,8 +24,10 @@ from casesim.engine.rng import (
     DURATION,
     MANDATORY,
     NEXT_STAGE,
+    OFFENCE_ENDS,
     PRESSURE_DROP,
     REOFFEND,
+    REOFFEND_AGAIN,
     RESIDUAL,
     RISK_REVIEW,
     UPTAKE,
@@ -108,6 +110,18 @@ class ReoffendingModel:
         self.by_mode = {(risk, m): math.exp(r.intensity[risk] * (spec.intensity - r.reference_intensity[risk]))
                         for risk in RISKS for m, spec in scenario.modes.items()}
         self.motivation = r.motivation
+        # Further offences dealt with alongside a supervised stay (the stay goes on), per year by stage and risk:
+        # the supervised rate above the stage's own rate of offences that end the stay (see ``CaseProcess``).
+        self.alongside: dict[str, dict[str, float]] = {}
+        for name, st in scenario.journey.stages.items():
+            if st.setting == "community" and st.on_breach is not None:
+                self.alongside[name] = {risk: max(0.0, r.supervised_rate_per_year[risk]
+                                                  - st.reoffending_rate_per_year[risk]) for risk in RISKS}
+
+    def rate_alongside(self, stage: str, risk: str) -> float:
+        """Further offences per year in ``stage`` that do not end the stay, for ``risk`` (before the ratio)."""
+        by_risk = self.alongside.get(stage)
+        return by_risk[risk] if by_risk is not None else 0.0
 
     def ratio(self, case: Case, supervised: bool = True) -> float:
         """The hazard ratio of ``case`` now: what its needs met, its mode for its risk (while ``supervised``)
@@ -149,10 +163,12 @@ class CaseProcess:
 
     __slots__ = ("at", "sim", "case", "stage", "cause", "residual", "previous", "spec", "k", "start",
                  "end", "t_assess", "t_plan", "t_contact", "t_review", "t_offence", "alarm", "late", "late_cause",
-                 "h_base", "h_left", "h_ratio", "h_at", "h_of", "h_fixed")
+                 "h_base", "h_left", "h_ratio", "h_at", "h_of", "h_fixed", "h_end", "h_n", "length")
 
-    def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False) -> None:
+    def __init__(self, sim: Simulation, case: Case, stage: str, cause: str, residual: bool = False,
+                 length: float | None = None) -> None:
         self.sim, self.case, self.stage, self.cause, self.residual = sim, case, stage, cause, residual
+        self.length = length   # the first stay's length, when it is given (a measure received from elsewhere)
         self.previous = None
         self.at = _BEGIN
         self.alarm: Any = None   # the timeout the process sleeps on: a wake-up from any other is stale
@@ -242,6 +258,8 @@ class CaseProcess:
                         _u(case.luck, DURATION, k))
         if self.residual:
             length *= _u(case.luck, RESIDUAL, k)
+        if self.length is not None:   # (given for the first stay only)
+            length, self.length = self.length, None
         self.end = start + length
         log.stage_enter(start, case.no, stage=stage, cause=self.cause, stay=float(k))
 
@@ -272,9 +290,17 @@ class CaseProcess:
         self.t_plan = INF
         self.t_contact = start + p.first_contact_days if "contacts" in acts else INF
         self.t_review = start + p.review_interval_days if "review" in acts else INF
+        if sim.transfer_out:   # a measure this service may transfer to a linked service: its rule decides
+            rule = sim.transfer_out.get(stage)
+            if rule is not None:
+                rule.consider(self)
         # The further-offence clock: the case's own unit-exponential draw, used up at the stage's rate (for the
-        # risk at entry) times the hazard ratio of what supervision has done so far (``_rehazard``).
-        self.h_base = rate = spec.reoffending_rate_per_year[case.risk]
+        # risk at entry) times the hazard ratio of what supervision has done so far (``_rehazard``). The rate is
+        # that of every further offence in the stay; the stage's own rate of those that end it is ``h_end``, and
+        # each offence ends the stay with probability h_end / h_base (``_offence_ends``).
+        self.h_end = end_rate = spec.reoffending_rate_per_year[case.risk]
+        self.h_base = rate = end_rate + sim.reoffending.rate_alongside(stage, case.risk)
+        self.h_n = 0
         if rate > 0:
             self.h_left = -math.log(_u(case.luck, REOFFEND, k))
             self.h_fixed = fixed = sim.reoffending.fixed(case)
@@ -305,6 +331,26 @@ class CaseProcess:
             self.h_ratio = ratio
             self.t_offence = now + DAYS_PER_YEAR * self.h_left / (rate * ratio)
         return self.t_offence
+
+    def _offence_ends(self) -> bool:
+        """A further offence now: whether it ends the stay (probability: the stage's rate of offences that end
+        it over the rate of all, the same whatever the ratio). One that does not is logged (``during_stay``) and
+        the clock starts again from a fresh draw of the case's. With no offences alongside, every offence ends
+        the stay and nothing is drawn."""
+        rate, end = self.h_base, self.h_end
+        if end >= rate:
+            return True
+        case, sim = self.case, self.sim
+        k = (self.k << 16) + self.h_n
+        self.h_n += 1
+        if end > 0 and _u(case.luck, OFFENCE_ENDS, k) * rate < end:
+            return True
+        now = sim.env.now
+        sim.log.offence(now, case.no, stage=self.stage, when="during_stay", hazard_ratio=self.h_ratio)
+        self.h_left = -math.log(_u(case.luck, REOFFEND_AGAIN, k))
+        self.h_at = now
+        self.t_offence = now + DAYS_PER_YEAR * self.h_left / (rate * self.h_ratio)
+        return False
 
     def _advance(self, at: int) -> str | None:
         """Run the stay from where it woke (``_CONTACT``: the contact due now; ``_STEP``: the happening due
@@ -358,7 +404,10 @@ class CaseProcess:
                     self._sleep(_STEP, t - env.now, t_assess, t_plan, t_contact, t_review)
                     return None
             if t == t_offence:
-                return "further_offence"
+                if self._offence_ends():
+                    return "further_offence"
+                t_offence = self.t_offence   # dealt with alongside the stay: the next one's clock
+                continue
             setting = sim.journey.setting[stage]   # (the stay's setting, approach and activities: rare here)
             approach = sim.approach[setting]
             if t == t_assess:
@@ -382,6 +431,38 @@ class CaseProcess:
                 if t_contact < INF and self.late is None:   # a more intensive mode brings the next contact forward
                     t_contact = min(t_contact, env.now + sim.contact_interval(case))
             t_offence = self._rehazard()   # needs found or met, a new mode: the hazard from now on
+
+    def same_stay(self, stage: str, k: int) -> bool:
+        """Whether the case is still in its ``k``-th stay, in ``stage`` (for happenings scheduled from outside
+        the stay's own clock, which find it over if it has ended since)."""
+        return self.case.stage == stage and self.stage == stage and self.k == k
+
+    def leave_for_elsewhere(self) -> None:
+        """The measure goes to a linked service now (:mod:`casesim.engine.transfer`): the stay ends with
+        ``transferred`` and the case leaves its holder, its providers and this service, with no offending after
+        exit here (the receiving service follows the person). The sleep the stay was in is abandoned."""
+        sim, case = self.sim, self.case
+        now = sim.env.now
+        alarm = self.alarm
+        if alarm is not None and alarm.callbacks and self.wake in alarm.callbacks:
+            alarm.callbacks.remove(self.wake)
+        self.alarm = None
+        if self.late is not None:   # the contact waiting goes with the stay: it was never delivered
+            sim.log.contact_cancelled(now, case.no, stage=self.stage, holder=_holder_id(case),
+                                      cause=self.late_cause)
+            self.late = None
+            sim.stop_waiting(self)
+        if case.sanction is not None:
+            sim.end_sanction(case)
+        sim.log.stage_exit(now, case.no, stage=self.stage, outcome="transferred", days=now - self.start)
+        if case.holder is not None:
+            sim.approach[case.holder.setting].let_go(sim, case)
+        for t in list(case.pending):
+            t.provider.withdraw(t)
+        sim.log.exit(now, case.no, outcome="transferred")
+        case.stage = None
+        self.stage = EXIT
+        case.remove()
 
     def _finish(self) -> None:
         """The journey is over: the case leaves its holder, its providers and the model."""

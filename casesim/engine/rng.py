@@ -51,6 +51,14 @@ AFTER_EXIT = 22   # the time of a further offence after the case has left (count
 RETURN = 23       # whether that offence brings the person back as a new case
 RETURN_DELAY = 24  # the days from that offence to the return
 RETURN_RISK = 25  # whether the returning person's assessed risk is one level higher
+OFFENCE_ENDS = 26  # whether a further offence during a stay ends it (counter: stay x 2^16 + offence)
+REOFFEND_AGAIN = 27  # the draw of the next further offence after one that did not end the stay (same)
+TRANSFER = 28    # whether a measure begun is one to transfer to a linked service (counter: the stay)
+TRANSFER_AFTER = 29  # the days from the measure's start to the transfer request (counter: the stay)
+TRANSFER_DECIDE = 30  # the days the receiving service takes to decide (counter: the stay)
+TRANSFER_REFUSE = 31  # whether it refuses (counter: the stay)
+TRANSFER_ADAPT = 32  # whether it adapts the measure (counter: the stay)
+TRANSFER_PATCH = 33  # the patch of the receiving service the person lives in (counter: the stay)
 
 
 def _mix(x: int) -> int:
@@ -94,6 +102,12 @@ class Luck:
         previous case: a pure function of that case's luck, so a person's returns have the same luck in every
         scenario that brings them back, whatever else returns."""
         return _mix((person_key ^ (returns * _PURPOSE_MUL + 0xA5A5)) & _M64)
+
+    @staticmethod
+    def transfer_key(person_key: int, stay: int) -> int:
+        """The key of a case received from a linked service, from the key of its case in the sending service and
+        the stay transferred: the same person's luck whatever else the receiving service does."""
+        return _mix((person_key ^ ((stay + 1) * _COUNTER_MUL + 0x7E57)) & _M64)
 
     def post_key(self, post: int) -> int:
         """A 64-bit key for one staff post (a different domain from cases)."""

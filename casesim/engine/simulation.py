@@ -30,14 +30,15 @@ from casesim.agents import Case, CaseManager, Provider, Team
 from casesim.agents.case import Sanction
 from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
 from casesim.engine.process import CaseProcess, ComplianceModel, ReoffendingModel
-from casesim.engine.rng import AFTER_EXIT, RETURN, RETURN_DELAY, RETURN_RISK, Luck, Streams
+from casesim.engine.rng import AFTER_EXIT, RETURN, RETURN_DELAY, RETURN_RISK, TRANSFER_PATCH, Luck, Streams
 from casesim.engine.staff_index import StaffIndex
 from casesim.log.events import EventLog
 from casesim.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
-from casesim.models.staffing import VACANCY, reallocate, staff_life
+from casesim.models.staffing import VACANCY, VACANT_FOR, reallocate, staff_life
+from casesim.scenario import changes
 from casesim.scenario.journey import JourneyRuntime
 from casesim.scenario.params import DAYS_PER_YEAR, RISKS, SETTINGS
-from casesim.scenario.schema import Scenario, scenario_from
+from casesim.scenario.schema import Scenario, in_force, scenario_from
 
 #: The scenario a :class:`Simulation` runs when given none: the shipped baseline.
 BASELINE = Path(__file__).resolve().parents[2] / "scenarios" / "baseline.yaml"
@@ -54,18 +55,70 @@ class Simulation(mesa.Model):
     ``scenario`` is a :class:`Scenario`, the path of a scenario file, or None for the shipped baseline
     (``scenarios/baseline.yaml``); ``seed`` (default: the scenario's) sets every random stream;
     ``overrides`` are ``dotted.key=value`` strings applied to a scenario file (as ``casesim run --set``).
+    ``env``, a SimPy environment shared with other models, puts the run on their clock: linked services
+    (:mod:`casesim.engine.transfer`) run this way, and whoever owns the clock advances it.
     """
 
     def __init__(self, scenario: Scenario | str | os.PathLike[str] | None = None, seed: int | None = None,
-                 overrides: Sequence[str] = ()) -> None:
+                 overrides: Sequence[str] = (), env: simpy.Environment | None = None) -> None:
         scenario = scenario_from(BASELINE if scenario is None else scenario, overrides)
         seed = scenario.seed if seed is None else int(seed)
-        self.env = simpy.Environment()   # (first: Mesa's constructor reads the clock, ``time`` below)
+        # (first: Mesa's constructor reads the clock, ``time`` below)
+        self.env = simpy.Environment() if env is None else env
         # Mesa's own generators (``random``, ``rng``) are seeded with ``seed``, given as ``rng``: ``seed`` is
         # deprecated in Mesa 3.5, and Mesa 3.3 seeds both generators from an integer ``rng`` as from ``seed``.
         super().__init__(rng=seed)
         self.scenario = scenario
         self.seed = seed
+        self.streams = Streams(seed)
+        self.luck = Luck(self.streams)
+        self.log = EventLog()
+        self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
+        self._break_cause: str | None = None   # set while a reorganisation moves cases (``assign_holder``)
+        self._absence_cover: dict[int, Cover] = {}   # staff id -> the cover policy its absence began under
+        self._configure(scenario)
+        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
+        self.staff_index: dict[str, StaffIndex] = {s: StaffIndex() for s in SETTINGS}
+        self.staff_ever: list[CaseManager] = []
+        self.pods: dict[int, list[CaseManager]] = {}
+        self._build_staff()
+        self.providers = [Provider(self, spec) for spec in scenario.providers]
+        self._provider_for = {key: self.providers[i] for key, i in scenario.serving().items()}
+        self._register = _Register()
+        # Contacts waiting for someone to see the case (process.max_contact_slip_days): the waiting case's
+        # process by case number, and the numbers of the cases waiting on each absent member of staff (by id;
+        # an entry may be stale: a nudge that finds nothing waiting does nothing).
+        self._waiting: dict[int, CaseProcess] = {}
+        self._waiting_on: dict[int, list[int]] = {}
+        self.cases_created = 0
+        self.newcomers = 0   # cases created as initial population or arrivals (not returns)
+        self._returns: dict[int, int] = {}   # case number of a returned person's case -> their returns so far
+        #: Measures this service transfers to a linked service: stage -> the rule's handler, asked by every case
+        #: that begins a stay in the stage (``CaseProcess``); empty unless a linked run sets it.
+        self.transfer_out: dict[str, Any] = {}
+        self._transferred_in: set[int] = set()   # received cases not yet allocated (their first holder: a break)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "time": "time", "active_cases": lambda m: len(m.cases()),
+            "mean_pressure": lambda m: m.mean_pressure()})
+        for stage, count in scenario.initial_population.by_stage.items():
+            for _ in range(count):
+                self._new_case(stage, "initial", residual=True)
+        # The scenario's changes (docs/scenarios.md#changes-from-a-date): each adopted on its day, in order. Their
+        # timeouts are made now, before the run starts and the cases make theirs, so on its day a change comes
+        # before the other happenings due then.
+        self._plan = list(zip(scenario.changes, in_force(scenario), strict=True))
+        self._arrival_rates = self._arrival_schedule()
+        for i, (change, after) in enumerate(self._plan):
+            self.env.timeout(change.at_day).callbacks.append(
+                lambda _ev, i=i, change=change, after=after: self.adopt(after, change, i))
+        self.env.process(self._arrivals())
+        self.running = True
+
+    def _configure(self, scenario: Scenario) -> None:
+        """Derive everything the run reads from the scenario in force (``current``): at the start, and again
+        on the day of each of its changes (:meth:`adopt`). Only what the scenario says goes here; the run's
+        state (staff, cases, providers, random streams, the log) is built once, in ``__init__``."""
+        self.current = scenario   # the scenario in force now (``scenario``: the run's input, changes and all)
         # What every case reads at every wake-up, as plain attributes (``scenario`` is a property; see below).
         self.rules = scenario.process
         self.modes = scenario.modes
@@ -78,15 +131,11 @@ class Simulation(mesa.Model):
         self.skill = scenario.skill
         self.tick = scenario.time.tick_days
         self.horizon = scenario.time.horizon_days
-        self.streams = Streams(seed)
-        self.luck = Luck(self.streams)
-        self.log = EventLog()
         self.journey = JourneyRuntime(scenario.journey)
         self.compliance = ComplianceModel(scenario)
         self.reoffending = ReoffendingModel(scenario)
         self.needs = list(scenario.arrivals.needs_prevalence)
         self.need_index = {n: i for i, n in enumerate(self.needs)}
-        self._need_sets: dict[int, frozenset[str]] = {}   # bit mask -> names (Case.found, Case.done)
         self.approach: dict[str, Approach] = {s: models.build("approach", m.approach)
                                               for s, m in scenario.management.items()}
         self.segmentation: dict[str, Segmentation] = {s: models.build("segmentation", m.segmentation)
@@ -94,35 +143,112 @@ class Simulation(mesa.Model):
         self.mode_rule: ModeAssignment = models.build("mode_assignment", scenario.mode_assignment)
         self.enforcement: Enforcement = models.build("enforcement", scenario.enforcement)
         self.cover: dict[str, Cover] = {s: models.build("cover", m.cover) for s, m in scenario.management.items()}
-        self.staff: dict[str, list[CaseManager]] = {s: [] for s in SETTINGS}   # in post now
-        self.staff_index: dict[str, StaffIndex] = {s: StaffIndex() for s in SETTINGS}
-        self.staff_ever: list[CaseManager] = []
-        self.pods: dict[int, list[CaseManager]] = {}
-        self._build_staff()
         self.relationship = scenario.relationships
-        self.providers = [Provider(self, spec) for spec in scenario.providers]
-        self._provider_for = {key: self.providers[i] for key, i in scenario.serving().items()}
-        self._register = _Register()
-        # Contacts waiting for someone to see the case (process.max_contact_slip_days): the waiting case's
-        # process by case number, and the numbers of the cases waiting on each absent member of staff (by id;
-        # an entry may be stale: a nudge that finds nothing waiting does nothing).
-        self._waiting: dict[int, CaseProcess] = {}
-        self._waiting_on: dict[int, list[int]] = {}
-        self._attr = _AttributeSampler(scenario, self.streams["attributes"])
-        self.cases_created = 0
-        self.newcomers = 0   # cases created as initial population or arrivals (not returns)
-        self._returns: dict[int, int] = {}   # case number of a returned person's case -> their returns so far
+        self._attr = _AttributeSampler(scenario, self.streams["attributes"])   # (the stream goes on where it was)
         self.after_exit = scenario.reoffending   # offending after exit and returns
         self.motivating = scenario.motivation    # how motivation moves
         self.saturation = scenario.compliance.continuity_saturation_days
-        self.datacollector = mesa.DataCollector(model_reporters={
-            "time": "time", "active_cases": lambda m: len(m.cases()),
-            "mean_pressure": lambda m: m.mean_pressure()})
-        for stage, count in scenario.initial_population.by_stage.items():
-            for _ in range(count):
-                self._new_case(stage, "initial", residual=True)
-        self.env.process(self._arrivals())
-        self.running = True
+
+    # --- changes from a date (docs/scenarios.md#changes-from-a-date) ----------------------------------------
+    def adopt(self, scenario: Scenario, change: Any, index: int) -> None:
+        """From now on the run follows ``scenario``, the scenario in force from ``change`` (the ``index``-th of
+        the run's changes) on: every derived setting is re-derived (:meth:`_configure`), so rates and policies
+        apply to what happens from now; a setting whose segmentation or approach changed is reorganised (its
+        cases moved under the new rule now, each move a ``reorganisation`` break); a cover policy that changed
+        forms its pods; and staff groups whose count changed gain or lose posts, at once or in even steps over
+        ``change.over_days`` (:meth:`_restaff`)."""
+        before, old_approach = self.current, dict(self.approach)
+        now = self.env.now
+        self._configure(scenario)
+        self.log.policy_change(now, paths=changes.changed_paths(change), change=float(index))
+        for case in self.cases():   # the compliance logit's fixed part is re-derived at the next contact
+            case.logit0 = None
+        for setting, m in scenario.management.items():
+            was = before.management.get(setting)
+            if was is None:
+                continue
+            if was.cover != m.cover:
+                self._form_pods(setting)
+            if was.approach != m.approach or was.segmentation != m.segmentation:
+                self._reorganise(setting, old_approach[setting], was.approach != m.approach)
+        for g, (old, new) in enumerate(zip(before.staff, scenario.staff, strict=True)):
+            if new.count != old.count:
+                self._restaff(g, new.count - old.count, now, change.over_days)
+
+    def _reorganise(self, setting: str, old: Approach, approach_changed: bool) -> None:
+        """Every case now in a stage of ``setting`` with a holder is taken on again by the setting's approach and
+        segmentation (as at a stage entry): a holder the new rule keeps keeps it, and any other move is a
+        continuity break with cause ``reorganisation``. With a new approach, the old one lets the case go
+        first (a team is dissolved)."""
+        approach = self.approach[setting]
+        self._break_cause = "reorganisation"
+        try:
+            for case in sorted(self.cases(), key=lambda c: c.no):
+                stage = case.stage
+                if stage is None or case.holder is None or self.journey.setting.get(stage) != setting:
+                    continue
+                if approach_changed:
+                    old.let_go(self, case)
+                approach.take_on(self, case, stage)
+        finally:
+            self._break_cause = None
+
+    def _restaff(self, g: int, delta: int, start: float, over_days: float) -> None:
+        """Staff group ``g`` gains (``delta`` > 0) or loses posts, one at a time in even steps over ``over_days``
+        from ``start`` (the last step at its end), or all at once. A new post is vacant: it is filled after the
+        recruitment lag by a new starter, as a vacancy is. A post lost goes when it next falls vacant (its
+        holder leaves and is not replaced): nobody is dismissed. A gain first cancels losses still to come."""
+        n = abs(delta)
+        step = self._add_post if delta > 0 else self._lose_post
+        for j in range(1, n + 1):
+            at = start + over_days * j / n
+            if at <= start:
+                step(g)
+            else:
+                self.env.timeout(at - start).callbacks.append(lambda _ev, g=g: step(g))
+
+    def _add_post(self, g: int) -> None:
+        if self._to_lose[g] > 0:
+            self._to_lose[g] -= 1
+            return
+        group = self.current.staff[g]
+        ordinal = self._group_posts[g]
+        self._group_posts[g] += 1
+        post = len(self._post_group)
+        self._post_group.append((group, group.patches[ordinal % len(group.patches)] if group.patches else None))
+        self._post_of.append(g)
+        st = self.current.staffing
+        lag = (-st.recruitment_lag_days * math.log(Luck.u(self.luck.post_key(post), VACANT_FOR, 0))
+               if st.recruitment_lag_days > 0 else 0.0)
+        self.env.process(self._fill_later(post, lag))
+
+    def _lose_post(self, g: int) -> None:
+        self._to_lose[g] += 1
+
+    def post_goes(self, post: int) -> bool:
+        """Whether vacant ``post`` goes now rather than being filled: its group has posts to lose."""
+        g = self._post_of[post]
+        if self._to_lose[g] <= 0:
+            return False
+        self._to_lose[g] -= 1
+        return True
+
+    def _arrival_schedule(self) -> list[tuple[float, float]]:
+        """(day, arrivals per day from then) for the whole run: the base's rate and periods, and, from each change
+        of the arrivals (``arrivals`` of the scenario in force differs), that scenario's rate then and its later
+        periods. A change that leaves the arrivals alone adds no boundary, so the arrivals stream is drawn as
+        without it."""
+        a = self.scenario.arrivals
+        rates = [(0.0, a.rate_per_day)] + [(p.start_day, p.rate_per_day) for p in a.periods]
+        previous = a
+        for change, after in self._plan:
+            if after.arrivals == previous:
+                continue
+            previous, day = after.arrivals, change.at_day
+            own = [(0.0, previous.rate_per_day)] + [(p.start_day, p.rate_per_day) for p in previous.periods]
+            rate_then = [r for start, r in own if start <= day][-1]
+            rates = [x for x in rates if x[0] < day] + [(day, rate_then)] + [x for x in own if x[0] > day]
+        return rates
 
     # --- what Mesa 3.5 manages itself -----------------------------------------------------------------
     # Mesa 3.5 makes ``scenario`` (an experiment's parameters, a ``mesa.experimental.scenarios.Scenario``) and
@@ -162,10 +288,14 @@ class Simulation(mesa.Model):
         st = self.scenario.staffing
         post = 0
         self._post_group: list[Any] = []
-        for group in self.scenario.staff:
+        self._post_of: list[int] = []   # post -> index of its group in ``scenario.staff``
+        self._group_posts = [group.count for group in self.scenario.staff]   # posts each group ever had
+        self._to_lose = [0 for _ in self.scenario.staff]   # posts each group is to lose as they fall vacant
+        for g, group in enumerate(self.scenario.staff):
             for i in range(group.count):
                 patch = group.patches[i % len(group.patches)] if group.patches else None
                 self._post_group.append((group, patch))
+                self._post_of.append(g)
                 key = self.luck.post_key(post)
                 if st.vacancy_rate > 0 and Luck.u(key, VACANCY, 0) < st.vacancy_rate:
                     delay = st.recruitment_lag_days * Luck.u(key, VACANCY, 1)
@@ -173,28 +303,38 @@ class Simulation(mesa.Model):
                 else:
                     self.fill_post(post, 0, starter=False)
                 post += 1
-        for setting, cover in self.cover.items():
-            by_team: dict[tuple[str, str | None], list[CaseManager]] = {}
-            for m in self.staff[setting]:
-                by_team.setdefault((m.group, m.patch), []).append(m)
-            for pod in cover.pods(list(by_team.values())):
-                pod_id = len(self.pods)
-                self.pods[pod_id] = list(pod)
-                for m in pod:
-                    m.pod = pod_id
+        for setting in self.cover:
+            self._form_pods(setting)
+
+    def _form_pods(self, setting: str) -> None:
+        """The setting's cover policy puts its staff in post in pods (or not), given them in teams of one group
+        and patch: at the start, and when a change brings a new cover policy (the old pods are broken up)."""
+        for m in self.staff[setting]:
+            if m.pod is not None:
+                self.pods.pop(m.pod, None)
+                m.pod = None
+        by_team: dict[tuple[str, str | None], list[CaseManager]] = {}
+        for m in self.staff[setting]:
+            by_team.setdefault((m.group, m.patch), []).append(m)
+        for pod in self.cover[setting].pods(list(by_team.values())):
+            pod_id = len(self.pods) if not self.pods else max(self.pods) + 1
+            self.pods[pod_id] = list(pod)
+            for m in pod:
+                m.pod = pod_id
 
     def _fill_later(self, post: int, delay: float):  # noqa: ANN202 - a SimPy generator
         yield self.env.timeout(delay)
-        self.fill_post(post, 1, starter=True)
+        if not self.post_goes(post):
+            self.fill_post(post, 1, starter=True)
 
     def fill_post(self, post: int, generation: int, starter: bool = True,
                   successor_of: CaseManager | None = None) -> CaseManager:
         """A person starts in ``post`` (a new starter has reduced capacity for a while); ``successor_of``, the
         leaver whose post it was, if any: the setting's cover policy places the newcomer (in the leaver's pod)."""
-        st = self.scenario.staffing
+        st = self.current.staffing
         group, patch = self._post_group[post]
         now = self.env.now
-        full = self.scenario.hours_per_week(group)
+        full = self.current.hours_per_week(group)
         m = CaseManager(self, group.setting, patch, full, frozenset(group.modes), frozenset(group.specialisms),
                         group.name, post=post, generation=generation)
         if starter and st.new_starter_days > 0:
@@ -228,14 +368,16 @@ class Simulation(mesa.Model):
         self.log.capacity_change(self.env.now, staff=m.unique_id, cause=cause, change=-m.capacity)
         m.capacity = 0.0
         self.staff_index[m.setting].touch(m)
-        self.cover[m.setting].on_absence(self, m, days)
+        cover = self._absence_cover[m.unique_id] = self.cover[m.setting]   # (it ends the absence too)
+        cover.on_absence(self, m, days)
 
     def absence_end(self, m: CaseManager) -> None:
         m.absent = False
         m.capacity = m.saved_capacity
         self.staff_index[m.setting].touch(m)
         self.log.capacity_change(self.env.now, staff=m.unique_id, cause="return", change=m.capacity)
-        self.cover[m.setting].on_return(self, m)
+        # the cover policy the absence began under ends it (a change of cover applies to absences from its day)
+        self._absence_cover.pop(m.unique_id, self.cover[m.setting]).on_return(self, m)
         for no in self._waiting_on.pop(m.unique_id, ()):   # the contacts that waited for ``m`` (or a stand-in)
             self.contact_may_go_ahead(no)
 
@@ -465,10 +607,33 @@ class Simulation(mesa.Model):
         CaseProcess(self, case, stage, cause, residual)
         return case
 
+    def receive(self, person: Any, stage: str, days: float) -> Case:
+        """Take on a measure transferred from a linked service (:mod:`casesim.engine.transfer`): ``person``
+        (the sending service's case, gone from it) begins a stay of ``days`` in ``stage`` here, as a new case
+        with the same attributes and motivation, living in a patch of this service drawn from its luck. Its
+        first holder here is a continuity break (``jurisdiction_transfer``); assessment, plan and mode are this
+        service's own, as for any case beginning the stage."""
+        no = self.cases_created
+        self.cases_created += 1
+        stay = person.stays - 1
+        propensity, motivation = person.propensity, person.motivation
+        u = Luck.u(person.luck, TRANSFER_PATCH, stay)
+        patch = self._attr.patches[min(bisect_right(self._attr.patch_cum, u), len(self._attr.patches) - 1)]
+        needs = tuple(n for n in person.needs if n in self.need_index)
+        case = Case(self, no, person.risk, person.offence, needs, patch)
+        case.luck = Luck.transfer_key(person.luck, stay)
+        now = self.env.now
+        self._register.add(no, now, person.risk, person.offence, needs, propensity, motivation, patch)
+        case.motivation = motivation
+        case.drive = person.drive
+        self._transferred_in.add(no)
+        self.log.arrival(now, no, cause="transfer")
+        CaseProcess(self, case, stage, "transfer", length=days)
+        return case
+
     def _arrivals(self):  # noqa: ANN202 - a SimPy generator
         """Poisson arrivals with a piecewise-constant rate (exact: memoryless restart at changes)."""
-        a = self.scenario.arrivals
-        changes = [(0.0, a.rate_per_day)] + [(p.start_day, p.rate_per_day) for p in a.periods]
+        changes = self._arrival_rates   # (the base's and those of the scenario's changes: _arrival_schedule)
         rng = self.streams["arrivals"]
         env = self.env
         i = 0
@@ -589,9 +754,15 @@ class Simulation(mesa.Model):
             if case.no in self._waiting:
                 self.contact_may_go_ahead(case.no)
             return
+        if self._break_cause is not None:   # (a reorganisation: whatever the policy's reason, it is the cause)
+            cause = self._break_cause
         if case.ever_held and previous is not None:
             self.log.continuity_break(now, case.no, stage=case.stage or "", new_holder=holder.unique_id, cause=cause,
                                       old_holder=float(previous.unique_id))
+        elif self._transferred_in and case.no in self._transferred_in:   # (held before, by another service)
+            self._transferred_in.discard(case.no)
+            self.log.continuity_break(now, case.no, stage=case.stage or "", new_holder=holder.unique_id,
+                                      cause="jurisdiction_transfer", old_holder=-1.0)
         else:
             self.log.allocation(now, case.no, stage=case.stage or "", holder=holder.unique_id, cause=cause)
         if isinstance(case.holder, CaseManager):
@@ -689,6 +860,12 @@ class Simulation(mesa.Model):
             raise RuntimeError(f"the run has reached its horizon (day {self.horizon:g}): nothing is left to step")
         until = min(self.env.now + self.tick, self.horizon)
         self.env.run(until=until)
+        self.collect()
+
+    def collect(self) -> None:
+        """Collect live data now (after the clock reached a tick) and stop at the horizon: :meth:`step` does it
+        after advancing the model's own clock; a linked run, which owns a clock several models share, after
+        each tick of it."""
         self.datacollector.collect(self)
         if self.env.now >= self.horizon:
             self.running = False

@@ -99,19 +99,25 @@ AGAINST = Field("cause", "what it answers: breach | further_offence (the stay's 
 EVENTS: tuple[Kind, ...] = (
     Kind("arrival", "arrival", "a case enters the system",
          cause=Field("cause", "how: arrival | initial (in the population at the start) | return (someone who "
-                     "left and offended again, as a new case)"), value=Fixed(1.0)),
+                     "left and offended again, as a new case) | transfer (a measure transferred from a linked "
+                     "service)"), value=Fixed(1.0)),
     Kind("stage_enter", "stage_enter", "the case enters a stage", stage=Field("stage", "the stage entered"),
-         cause=Field("cause", "how: arrival | initial | return | completed | the breach route's event"),
+         cause=Field("cause", "how: arrival | initial | return | transfer | completed | the breach route's event"),
          value=Field("stay", "the stay's number in the case's journey, from 0")),
     Kind("stage_exit", "stage_exit", "the case leaves a stage", stage=Field("stage", "the stage left"),
-         cause=Field("outcome", "completed | breach | further_offence"),
+         cause=Field("outcome", "completed | breach | further_offence | transferred (to a linked service)"),
          value=Field("days", "days in the stage")),
     Kind("allocation", "allocation", "the case first gets a responsible holder", stage=STAGE,
          manager=Field("holder", "the holder (case manager or team id)"),
          cause=Field("cause", "why this holder")),
     Kind("manager_change", "continuity_break", "the responsible holder changes (a continuity break)",
          stage=STAGE, manager=Field("new_holder", "the holder taking over"),
-         cause=Field("cause", "why the holder changes"), value=Field("old_holder", "the previous holder's id")),
+         cause=Field("cause", "why the holder changes (custody_community_boundary, stage_handoff, task_handoff, "
+                     "reclassification, absence_cover, cover_return, absence_reallocation, staff_turnover, "
+                     "reallocation, or reorganisation: a change of the setting's segmentation or approach from "
+                     "a date moved the case, on that day; or jurisdiction_transfer: the first holder of a "
+                     "measure transferred from a linked service, whose holder there is gone)"),
+         value=Field("old_holder", "the previous holder's id (-1: a holder of another service)")),
     Kind("load", "load_change", "a staff member's caseload hours change", stage=STAGE,
          manager=Field("staff", "the staff member's id"),
          cause=Field("change", "assign | unassign | reweigh (the case's hours) or seat | unseat (a team seat's)"),
@@ -170,7 +176,8 @@ EVENTS: tuple[Kind, ...] = (
     Kind("task_assigned", "task_assigned", "a plan task is given to a team member", stage=STAGE,
          manager=Field("member", "the member's id"), cause=Field("task", "the task: a need, or monitoring"),
          value=Field("team", "the team's id")),
-    Kind("exit", "exit", "the case leaves the system", cause=Field("outcome", "completed"), value=Fixed(1.0)),
+    Kind("exit", "exit", "the case leaves the system", cause=Field("outcome", "completed | transferred (its "
+         "measure to a linked service)"), value=Fixed(1.0)),
     Kind("contact_postponed", "contact_postponed", "a required contact falls due with nobody at work to see the "
          "case: it waits for someone (at most process.max_contact_slip_days)", stage=STAGE, manager=HOLDER,
          cause=Field("cause", "holder_absent | unallocated")),
@@ -181,8 +188,21 @@ EVENTS: tuple[Kind, ...] = (
          "starts or ends", stage=STAGE, manager=HOLDER, cause=Field("change", "start | end"),
          value=Field("days", "start: the days it is to last; end: the days it lasted")),
     Kind("offence", "offence", "the case commits a further offence (that will be proven)", stage=STAGE,
-         cause=Field("when", "supervised (during a stay: the stay ends with further_offence) | after_exit"),
+         cause=Field("when", "supervised (during a stay: the stay ends with further_offence) | during_stay (dealt "
+                     "with alongside the stay, which goes on) | after_exit"),
          value=Field("hazard_ratio", "the case's reoffending hazard ratio when it offended (1: the stage's rate)")),
+    Kind("policy_change", "policy_change", "a change of the scenario's changes list takes effect: the scenario "
+         "in force from now on is the base with every change up to it applied "
+         "(docs/scenarios.md#changes-from-a-date)",
+         cause=Field("paths", "the paths the change sets, '+'-joined as written"),
+         value=Field("change", "the change's index in the scenario's changes list"), case=Fixed(-1)),
+    Kind("transfer", "transfer", "a step of the transfer of the case's measure to a linked service (written by "
+         "the sending service; docs/jurisdictions.md#transfers-between-services)", stage=STAGE,
+         cause=Field("step", "requested | refused | lapsed (the measure ended first) | recognised | adapted | "
+                     "ended_in_transit (recognised, but the measure ran out before the receiving service took "
+                     "it on)"),
+         value=Field("days", "requested: days the decision will take; recognised, adapted: the measure's days "
+                     "left for the receiving service; otherwise 0")),
 )
 
 #: Every kind by name, in code order.

@@ -184,6 +184,8 @@ CATALOGUE: tuple[Kpi, ...] = (
        "under supervision (custody stops offending: compare proven reoffending)", PER_CY, "{:.3f}"),
     _k("mean_days_to_first_offence", "days", "Days to the first further offence (mean, of those who reoffended "
        "within a year)", "days", "{:.0f}"),
+    _k("proven_reoffences_per_reoffender", "ratio", "Further offences within the year per person who reoffended "
+       "(all cohort)", "offences per reoffender", "{:.2f}"),
     _k("cases_returned", "count", "New cases that are people coming back after a further offence", "cases",
        "{:,.0f}"),
     _k("returning_share", "share", "New cases that are people coming back after a further offence",
@@ -214,7 +216,8 @@ CATALOGUE: tuple[Kpi, ...] = (
     _b("workload_hours_by_activity", "hours", "Staff workload, by activity", "hours", "{:,.0f}"),
     # not headline: the report's table and the comparison's figures show one figure a KPI, so dict KPIs are
     # never headline ones
-    _b("proven_reoffending_1y", "share", "Proven reoffending within a year (all, court orders, custody releases)",
+    _b("proven_reoffending_1y", "share", "Proven reoffending within a year (all, court orders, custody releases, "
+       "releases after under half a year served)",
        "% of the cohort", "%"),
     _b("proven_reoffending_1y_by_risk", "share", "Proven reoffending within a year, by risk level at arrival",
        "% of the cohort", "%"),

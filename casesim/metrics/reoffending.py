@@ -49,7 +49,11 @@ if TYPE_CHECKING:
 #: Days of follow-up of the proven reoffending measure (one calendar year, as the official measure).
 FOLLOW_UP_DAYS = 365.0
 #: Cohorts of ``proven_reoffending_1y``, in order.
-COHORTS = ("all", "court_order", "custody_release")
+COHORTS = ("all", "court_order", "custody_release", "custody_release_short")
+#: Days served before release below which a release counts in the ``custody_release_short`` cohort: half a
+#: year, the time served of a sentence under 12 months (released at the halfway point), the band the official
+#: statistics publish separately.
+SHORT_SERVED_DAYS = 182.5
 #: Causes of ``arrival`` rows: a new person, a person in the population at the start, a person who left and
 #: came back as a new case after a further offence.
 NEW_ARRIVAL, INITIAL, RETURN = "arrival", "initial", "return"
@@ -102,7 +106,9 @@ def _risks(register: pd.DataFrame, cases: np.ndarray) -> np.ndarray:
 
 
 def _starts(lg: LogArrays, roles: StageRoles, stage_setting: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """Every starting event of the two cohorts in the whole log: its ``stage_enter`` row, by cohort."""
+    """Every starting event of the cohorts in the whole log: its ``stage_enter`` row, by cohort (``all`` is
+    made by the caller). ``custody_release_short``: releases from a custody stage that is not a recall stage
+    after a stay there under ``SHORT_SERVED_DAYS`` (time on remand, a stage of its own, is not counted)."""
     enter = lg.rows("stage_enter")
     order = np.lexsort((enter, lg.case[enter]))
     rows = enter[order]
@@ -117,7 +123,10 @@ def _starts(lg: LogArrays, roles: StageRoles, stage_setting: Mapping[str, str]) 
     custody = {s for s, v in stage_setting.items() if v == "custody"}
     court = mask(roles.court_order)[stage] & (before >= 0) & ~mask(roles.breach_targets)[before]
     release = mask(roles.release)[stage] & mask(custody)[before]
-    return {"court_order": rows[court], "custody_release": rows[release]}
+    t = lg.time[rows]
+    served = t - np.r_[np.nan, t[:-1]] if len(rows) else t
+    short = release & ~mask(roles.recall)[before] & (served < SHORT_SERVED_DAYS)
+    return {"court_order": rows[court], "custody_release": rows[release], "custody_release_short": rows[short]}
 
 
 def _first_per_person(person: np.ndarray, time: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -151,6 +160,18 @@ def _follow_up(lg: LogArrays, register: pd.DataFrame, start_rows: np.ndarray,
     return within, np.where(within, days, np.nan)
 
 
+def _offences_in_year(lg: LogArrays, register: pd.DataFrame, start_rows: np.ndarray, off_rows: np.ndarray,
+                      off_person: np.ndarray) -> np.ndarray:
+    """For cohort starts: how many offences of the person fall in ``[start, start + 365)`` days."""
+    person = _persons(register, lg.case[start_rows]).astype(np.float64)
+    t0 = lg.time[start_rows]
+    # One sorted key for (person, time): the time is below 1e6 days, so person x 1e6 + time keeps the order.
+    key = np.sort(off_person.astype(np.float64) * 1e6 + lg.time[off_rows])
+    lo = np.searchsorted(key, person * 1e6 + t0, side="left")
+    hi = np.searchsorted(key, person * 1e6 + t0 + FOLLOW_UP_DAYS, side="left")
+    return hi - lo
+
+
 def reoffending_summary(lg: LogArrays, register: pd.DataFrame, ctx: MetricsContext,
                         case_years: float) -> dict[str, Any]:
     """The reoffending and return measures of ``summary.json`` (see the module docstring and docs/kpis.md).
@@ -168,7 +189,7 @@ def reoffending_summary(lg: LogArrays, register: pd.DataFrame, ctx: MetricsConte
     # --- proven reoffending: cohorts starting in [a, h - 365], one year of follow-up each
     shares: dict[str, float | None] = dict.fromkeys(COHORTS)
     by_risk: dict[str, float | None] = dict.fromkeys(RISKS)
-    mean_days = None
+    mean_days = per_reoffender = None
     if h - FOLLOW_UP_DAYS >= a:
         off = lg.rows("offence")
         off_person = _persons(register, lg.case[off])
@@ -187,10 +208,14 @@ def reoffending_summary(lg: LogArrays, register: pd.DataFrame, ctx: MetricsConte
                     sel = risk == level
                     by_risk[level] = float(within[sel].mean()) if sel.any() else None
                 mean_days = float(np.nanmean(days)) if within.any() else None
+                if within.any():
+                    count = _offences_in_year(lg, register, rows[within], off, off_person)
+                    per_reoffender = float(count.mean())
     out["proven_reoffending_1y"] = shares
     out["proven_reoffending_1y_all"] = shares["all"]   # (the headline figure: one number a run)
     out["proven_reoffending_1y_by_risk"] = by_risk
     out["mean_days_to_first_offence"] = mean_days
+    out["proven_reoffences_per_reoffender"] = per_reoffender
     # --- returns
     arr = lg.in_window(lg.rows("arrival"), a, h)
     returned = int(lg.cause_is(arr, RETURN).sum())
@@ -218,4 +243,4 @@ def reoffending_summary(lg: LogArrays, register: pd.DataFrame, ctx: MetricsConte
     return out
 
 
-__all__ = ["COHORTS", "FOLLOW_UP_DAYS", "StageRoles", "reoffending_summary", "stage_roles"]
+__all__ = ["COHORTS", "FOLLOW_UP_DAYS", "SHORT_SERVED_DAYS", "StageRoles", "reoffending_summary", "stage_roles"]

@@ -300,6 +300,7 @@ def summarize(events: pd.DataFrame, register: pd.DataFrame,
     out["share_needs_met"] = _ratio(out["interventions_completed"], out["needs_identified"])
     done = lg.in_window(lg.closing("stage_exit"), a, h)
     orders = done[lg.stage_mask(ctx.order_stages)[lg.stage[done]]]
+    orders = orders[~lg.cause_is(orders, "transferred")]   # (gone to a linked service: neither kept nor failed)
     out["orders_ended"] = len(orders)
     completed = int(lg.cause_is(orders, "completed").sum())
     out["completion_rate"] = _ratio(completed, len(orders))

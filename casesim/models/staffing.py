@@ -45,7 +45,7 @@ LEAVE_GAP, SICK_GAP, SICK_LENGTH, QUIT, VACANT_FOR, LEAVE_LENGTH, VACANCY = 1, 2
 
 def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator[Any, Any, None]:
     """One person in one post: absences until they leave, then the post's next holder starts."""
-    st: Staffing = sim.scenario.staffing
+    st: Staffing = sim.current.staffing   # (the scenario in force when this person starts)
     env = sim.env
     key = sim.luck.post_key(m.post)
     k = m.generation * 100_000
@@ -77,7 +77,8 @@ def staff_life(sim: Simulation, m: CaseManager, first: bool = True) -> Generator
             lag = -st.recruitment_lag_days * math.log(Luck.u(key, VACANT_FOR, k)) \
                 if st.recruitment_lag_days > 0 else 0.0
             yield env.timeout(lag)
-            sim.fill_post(m.post, m.generation + 1, starter=True, successor_of=m)
+            if not sim.post_goes(m.post):   # (a post its group is to lose goes as it falls vacant)
+                sim.fill_post(m.post, m.generation + 1, starter=True, successor_of=m)
             return
         at = env.now + (t_next - env.now)   # the instant SimPy will wake this process, to the last bit
         days = min(days, max(0.0, quit_at - at))

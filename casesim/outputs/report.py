@@ -317,6 +317,24 @@ def _warmup_note(ctx: MetricsContext) -> list[dict[str, Any]]:
              "showarrow": False, "yanchor": "bottom", "font": {"size": 11, "color": "grey"}}]
 
 
+def policy_changes(events: pd.DataFrame) -> list[tuple[float, str]]:
+    """The days the scenario's changes took effect, with the paths each set (the ``policy_change`` rows)."""
+    rows = events[events["kind"] == "policy_change"]
+    return [(float(t), str(c)) for t, c in zip(rows["time"], rows["cause"], strict=True)]
+
+
+def _change_shapes(changes: Sequence[tuple[float, str]], yref: str = "paper", xref: str = "x") -> list[dict]:
+    """A dotted vertical line on each day a change of the scenario took effect (docs/scenarios.md)."""
+    return [{"type": "line", "xref": xref, "yref": yref, "x0": t, "x1": t, "y0": 0, "y1": 1,
+             "line": {"dash": "dot", "color": "darkorange", "width": 1.5}} for t, _ in changes]
+
+
+def _change_notes(changes: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
+    return [{"x": t, "y": 1.0, "xref": "x", "yref": "paper", "text": f"change on day {t:,.0f}",
+             "hovertext": paths.replace("+", ", "), "showarrow": False, "yanchor": "bottom", "xanchor": "left",
+             "font": {"size": 11, "color": "darkorange"}} for t, paths in changes]
+
+
 def sankey_figure(flows: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
     """The journey flows as a Sankey diagram, nodes labelled in plain words."""
     special = {START: f"Open on day {ctx.warmup:,.0f} (start of the measured window)",
@@ -340,15 +358,17 @@ def sankey_figure(flows: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
                                      "font": {"size": 12}}}
 
 
-def population_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
-    """Cases in each stage over time (stacked)."""
+def population_figure(ts: pd.DataFrame, ctx: MetricsContext,
+                      changes: Sequence[tuple[float, str]] = ()) -> dict[str, Any]:
+    """Cases in each stage over time (stacked), with the days the scenario's ``changes`` took effect."""
     cols = [c for c in ts.columns if c.startswith("stage:")]
     data = [{"type": "scatter", "x": _list(ts["time"]), "y": _list(ts[c]), "name": stage_words(c[6:]),
              "stackgroup": "stages", "mode": "lines", "line": {"width": 0.5},
              "hovertemplate": "day %{x:,.0f}: %{y:,d} cases<extra>" + escape(stage_words(c[6:])) + "</extra>"}
             for c in cols]
     layout = _layout("People under the service by stage (cases, at the end of each time step)",
-                     "day of the run", "cases", shapes=_warmup_shape(ctx), annotations=_warmup_note(ctx))
+                     "day of the run", "cases", shapes=_warmup_shape(ctx) + _change_shapes(changes),
+                     annotations=_warmup_note(ctx) + _change_notes(changes))
     return {"data": data, "layout": layout}
 
 
@@ -363,8 +383,10 @@ def caseload_figure(loads: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
-def pressure_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
-    """Mean caseload pressure (with 100% and 110% lines) and the share of staff over capacity, over time."""
+def pressure_figure(ts: pd.DataFrame, ctx: MetricsContext,
+                    changes: Sequence[tuple[float, str]] = ()) -> dict[str, Any]:
+    """Mean caseload pressure (with 100% and 110% lines) and the share of staff over capacity, over time, with
+    the days the scenario's ``changes`` took effect."""
     x = _list(ts["time"])
     data = [
         {"type": "scatter", "x": x, "y": _list(100.0 * ts["mean_pressure"]), "name": "mean caseload pressure",
@@ -380,9 +402,10 @@ def pressure_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
                "line": {"dash": "dash", "color": colour, "width": 1.5}}
               for level, colour in ((100, "black"), (110, "firebrick"))]
     shapes += _warmup_shape(ctx, "y domain") + _warmup_shape(ctx, "y2 domain", "x2")
-    notes = [{"xref": "x domain", "yref": "y", "x": 1, "y": level, "text": f"{level}% of capacity",
-              "showarrow": False, "xanchor": "right", "yanchor": "bottom", "font": {"size": 11}}
-             for level in (100, 110)]
+    shapes += _change_shapes(changes, "y domain") + _change_shapes(changes, "y2 domain", "x2")
+    notes = _change_notes(changes) + [
+        {"xref": "x domain", "yref": "y", "x": 1, "y": level, "text": f"{level}% of capacity", "showarrow": False,
+         "xanchor": "right", "yanchor": "bottom", "font": {"size": 11}} for level in (100, 110)]
     layout = {"title": {"text": "Caseload pressure over time: weighted caseload / capacity of staff at work (%)"},
               "height": 560, "margin": {"t": 70, "b": 50}, "legend": {"orientation": "h", "y": -0.12},
               "xaxis": {"domain": [0, 1], "anchor": "y", "matches": "x2", "showticklabels": False},
@@ -409,8 +432,10 @@ def breaks_figure(summary: Mapping[str, Any], ctx: MetricsContext) -> dict[str, 
     return {"data": data, "layout": layout}
 
 
-def compliance_time_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, Any]:
-    """Compliance per time step and enforcement actions per time step."""
+def compliance_time_figure(ts: pd.DataFrame, ctx: MetricsContext,
+                           changes: Sequence[tuple[float, str]] = ()) -> dict[str, Any]:
+    """Compliance per time step and enforcement actions per time step, with the days the scenario's
+    ``changes`` took effect."""
     x = _list(ts["time"])
     data = [{"type": "scatter", "x": x, "y": _list(100.0 * ts["compliance_rate_of_offered"]), "mode": "lines",
              "name": "contacts kept (%)", "xaxis": "x", "yaxis": "y",
@@ -427,7 +452,9 @@ def compliance_time_figure(ts: pd.DataFrame, ctx: MetricsContext) -> dict[str, A
               "yaxis": {"domain": [0.55, 1], "title": {"text": "contacts kept (%)"}},
               "xaxis2": {"domain": [0, 1], "anchor": "y2", "title": {"text": "day of the run"}},
               "yaxis2": {"domain": [0, 0.45], "title": {"text": f"count per {step}"}},
-              "shapes": _warmup_shape(ctx, "y domain") + _warmup_shape(ctx, "y2 domain", "x2")}
+              "shapes": (_warmup_shape(ctx, "y domain") + _warmup_shape(ctx, "y2 domain", "x2")
+                         + _change_shapes(changes, "y domain") + _change_shapes(changes, "y2 domain", "x2")),
+              "annotations": _change_notes(changes)}
     return {"data": data, "layout": layout}
 
 
@@ -543,23 +570,25 @@ def report_figures(result: Result) -> list[tuple[str, str, str, dict[str, Any]]]
     enforcement = enforcement_by(ev, result.register, ctx)
     flows = journey_flows(ev, ctx)
     loads = staff_caseloads(ev, ctx)
+    changes = policy_changes(ev)
+    marked = " Dotted orange lines: the days the scenario's changes took effect." if changes else ""
     figs = [
         ("fig-journey", "Journeys", "Each band is a number of cases moving from one stage to the next (or in and "
          "out of the service) during the measured window. For every stage, what flows in equals what flows out.",
          sankey_figure(flows, ctx)),
         ("fig-population", "Population by stage", "Cases in each stage at the end of every time step; the shaded "
-         "part is the warm-up, left out of every figure in the table above.",
-         population_figure(result.timeseries, ctx)),
+         "part is the warm-up, left out of every figure in the table above." + marked,
+         population_figure(result.timeseries, ctx, changes)),
         ("fig-caseload", "Caseload distribution", "One count per case manager: the cases they held on average "
          "over the measured window while in post.", caseload_figure(loads, ctx)),
         ("fig-pressure", "Caseload pressure", "Pressure is each available manager's weighted caseload divided "
          "by their capacity; 100% is a full caseload. Lower panel: share of managers at work who are above "
-         "100% and 110%.", pressure_figure(result.timeseries, ctx)),
+         "100% and 110%." + marked, pressure_figure(result.timeseries, ctx, changes)),
         ("fig-breaks", "Continuity breaks", "Every change of the person or team responsible for a case, by "
          "why it happened, in the measured window.", breaks_figure(s, ctx)),
         ("fig-compliance-time", "Compliance and enforcement over time", "Share of the contacts "
-         "offered that were kept, and enforcement actions, in each time step.",
-         compliance_time_figure(result.timeseries, ctx)),
+         "offered that were kept, and enforcement actions, in each time step." + marked,
+         compliance_time_figure(result.timeseries, ctx, changes)),
         ("fig-compliance-groups", "Compliance and enforcement by mode and risk", "Contacts kept (%) and "
          "warnings and breaches per 1,000 contacts offered, by the supervision mode and risk level at the time.",
          compliance_groups_figure(s, enforcement)),

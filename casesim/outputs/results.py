@@ -356,6 +356,18 @@ def run(scenario: str | Path | Scenario, seed: int | None = None, overrides: Seq
         del sim
         if not gc.isenabled():   # (the caller turned automatic collection off: the dead model is a cycle)
             gc.collect()
+    return assemble(scenario, seed, events, register, staff, ctx, source=source, overrides=overrides, parts=parts,
+                    sim_seconds=sim_seconds, cases_created=cases_created, extra=extra, output=output,
+                    keep_index=keep_index)
+
+
+def assemble(scenario: Scenario, seed: int, events: pd.DataFrame, register: pd.DataFrame, staff: pd.DataFrame,
+             ctx: Any, *, source: str | None = None, overrides: Sequence[str] = (), parts: int = 1,
+             sim_seconds: float = 0.0, cases_created: int = 0, extra: dict[str, Any] | None = None,
+             output: OutputDirectory | None = None, keep_index: bool = False) -> Result:
+    """The :class:`Result` of a finished run from its event table, register, staff table and metrics context
+    (what :func:`run` does after simulating; a linked run does it for each of its services)."""
+    extra = extra or {}
     if output is not None:   # the largest file, encoded on the other core while the metrics are computed
         write_events_behind(output, events)
     with shared_log_arrays(events):   # every metric below indexes the log once between them

@@ -82,6 +82,9 @@ def split_scenario(scenario: Scenario, parts: int) -> list[Scenario]:
         raise SplitError(f"parts: must be a whole number of at least 1 (got {parts!r})")
     if parts == 1:
         return [scenario]
+    if scenario.changes:
+        raise SplitError("changes: a run in parts does not take a scenario with changes "
+                         "(docs/scenarios.md#changes-from-a-date): run it whole")
     for i, group in enumerate(scenario.staff):
         if 0 < group.count < parts:
             raise SplitError(f"staff.{i}.count: {group.name} has {group.count} staff, too few for {parts} parts "

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from casesim.scenario import policies
+from casesim.scenario import changes, policies
 from casesim.scenario.journey import Journey, check_journey, instant_breach_cycles
 from casesim.scenario.params import (
     CENTURY,
@@ -383,12 +383,22 @@ class Reoffending(Strict):
                           "assumption: motivated people reoffend less (McMurran 2009, direction; no pooled "
                           "figure); one standard deviation of the default motivation (about 0.2) is a hazard "
                           "ratio of about 0.85", **_LOGIT)
+    supervised_rate_per_year: RatePerYearByRisk = P(
+        lambda: RatePerYearByRisk(LOW=0.19, MEDIUM=0.48, HIGH=0.77), "proven further offences per year during a "
+        "supervised stay, by risk (all of them)", "fitted on England & Wales proven reoffending (adults 29.2% within "
+        "a year, MoJ, Apr-Jun 2017 cohort; see docs/calibration.md): one scale fitted, the shape by risk an "
+        "assumption (1 : 2.5 : 4, between the 10.5% of people with no previous offence and the 47% of those with "
+        "eleven or more, MoJ Jul 2011-Jun 2012). Applies in the supervised stages (community stages with a "
+        "breach route: court orders and licences). The stage's reoffending_rate_per_year is the part of it that "
+        "ends the stay (breach proceedings, recall); the rest are dealt with alongside the stay (a fine, a "
+        "caution, a concurrent order) and are logged and counted. A rate at or below the stage's: every offence "
+        "ends the stay, as without this parameter")
     after_exit_rate_per_year: RatePerYearByRisk = P(
-        lambda: RatePerYearByRisk(LOW=0.1, MEDIUM=0.25, HIGH=0.4), "further offences per year after leaving, by "
-        "risk", "assumption, to be calibrated on proven reoffending: England & Wales adults reoffend at about 29% "
-        "within a year (MoJ proven reoffending, Apr-Jun 2017 cohort), 10.5% of those with no previous offence and "
-        "47% of those with eleven or more (Jul 2011-Jun 2012 cohort); times the ratio of the needs met and "
-        "motivation at exit (not the mode: supervision has ended)")
+        lambda: RatePerYearByRisk(LOW=0.19, MEDIUM=0.48, HIGH=0.77), "further offences per year after leaving, by "
+        "risk", "the same person's rate as under supervision (supervised_rate_per_year: fitted on England & Wales "
+        "proven reoffending, one scale for both), so leaving supervision changes the rate only through what "
+        "supervision did; times the ratio of the needs met and motivation at exit (not the mode: supervision "
+        "has ended)")
     after_exit_follow_days: float = P(730, "days", "assumption: offending after exit is followed this long (two "
                                       "years: the proven reoffending measure needs one, plus time for a return); a "
                                       "person who has not offended by then has desisted, as far as the run knows",
@@ -618,6 +628,21 @@ class Costs(Strict):
         return group.role or self.default_role.get(group.setting, "")
 
 
+class Change(Strict):
+    """A change to the scenario from a day of the run on: a policy, a staff count or a rate (``changes``; see
+    docs/scenarios.md#changes-from-a-date). Its ``set`` paths and what may change are checked by
+    :mod:`casesim.scenario.changes`."""
+
+    at_day: float = P(..., "day", "scenario input: the day it takes effect, within [0, time.horizon_days)", ge=0,
+                      le=CENTURY_DAYS, limit=CENTURY)
+    over_days: float = P(0.0, "days", "0: at once", "staff counts (staff.<group>.count) move to their new value "
+                         "in even steps over this many days from at_day; everything else changes at at_day",
+                         ge=0, le=CENTURY_DAYS, limit=CENTURY)
+    set: dict[str, Any] = P(..., "dotted path -> value", "scenario input", "the values in force from at_day, "
+                            "written as --set writes them (a staff group may be named: staff.<name>.count), "
+                            "at full size: population_scale scales them as it scales the rest")
+
+
 class Scenario(Strict):
     """Everything a run needs. Frozen after validation."""
 
@@ -669,6 +694,10 @@ class Scenario(Strict):
         "less and slower")
     staffing: Staffing = P(Staffing, "section", "see fields")
     costs: Costs = P(Costs, "section", "see fields")
+    changes: list[Change] = P(list, "list", "none: the scenario is the same throughout the run",
+                              "policies, staff counts and rates that change from a day of the run on, in "
+                              "day order (docs/scenarios.md#changes-from-a-date)",
+                              exclude_if=lambda changes: not changes)   # (none: the digest is as before)
 
     @field_validator("modes")
     @classmethod
@@ -838,7 +867,85 @@ def validate_data(data: dict[str, Any], lines: LineMap) -> tuple[Scenario, LineM
         problems.append(Problem(file, line, ".".join(str(p) for p in path), message))
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    if scenario.changes:   # each change checked, and its values scaled as the rest (casesim.scenario.changes)
+        return _validated_changes(scenario, data, lines), lines
     return apply_scale(scenario), lines
+
+
+def _validated_changes(scenario: Any, data: dict[str, Any], lines: LineMap) -> Any:
+    """``scenario`` (validated, not yet scaled, with ``changes``) scaled, once every change is checked: its day
+    within the run, its paths settable and allowed to change, and the scenario in force from it valid and of the
+    same structure as the base. Each change's values are the scaled ones (read from the scenario in force).
+
+    Raises:
+        ScenarioError: every problem, at the line of the change.
+    """
+    problems: list[Problem] = []
+    horizon = scenario.time.horizon_days
+    last = -math.inf
+    for i, change in enumerate(scenario.changes):
+        if change.at_day >= horizon:
+            file, line = changes.origin(lines, ("changes", i, "at_day"))
+            problems.append(Problem(file, line, f"changes.{i}.at_day", f"must be less than time.horizon_days "
+                                    f"({horizon:g}): a change on day {change.at_day:g} would never happen"))
+        if change.at_day < last:
+            file, line = changes.origin(lines, ("changes", i, "at_day"))
+            problems.append(Problem(file, line, f"changes.{i}.at_day", "changes must be in day order"))
+        last = max(last, change.at_day)
+        if not change.set:
+            file, line = changes.origin(lines, ("changes", i, "set"))
+            problems.append(Problem(file, line, f"changes.{i}.set", "says nothing to change"))
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    base = apply_scale(scenario)
+    layout = changes.layout(base.model_dump(mode="json"))
+    scaled_changes = []
+    written: dict[str, str] = {}   # a set path, dotted as validation names it -> the change entry naming it
+    for i, change in enumerate(scenario.changes):
+        found: list[Problem] = []
+        derived, work, paths = changes.derive(data, lines, scenario.changes, i, _defaults(), found)
+        if found:
+            problems.extend(found)
+            continue
+        written.update({".".join(map(str, path)): f"changes.{i}.set.{key}"
+                        for key, path in zip(change.set, paths, strict=True)})
+        try:
+            after, _ = validate_data(derived, work)
+        except ScenarioError as exc:
+            day = f"the scenario in force from day {change.at_day:g}"
+            problems.extend(Problem(p.file, p.line, changes.named(p.path, written), f"{p.message} ({day})")
+                            for p in exc.problems)
+            continue
+        dump = after.model_dump(mode="json")
+        for part, before in changes.layout(dump).items():
+            if before != layout[part]:
+                file, line = changes.origin(lines, ("changes", i, "set"))
+                problems.append(Problem(file, line, f"changes.{i}.set", f"changes the run's structure ({part}), "
+                                        "which is fixed for the run"))
+                break
+        values = {key: changes.value_at(dump, path) for key, path in zip(change.set, paths, strict=True)}
+        scaled_changes.append(Change(at_day=change.at_day, over_days=change.over_days, set=values))
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    if base is scenario:   # nothing scaled now: the changes stay as written
+        return scenario
+    return base.model_copy(update={"changes": scaled_changes})
+
+
+def in_force(scenario: Any) -> list[Any]:
+    """The scenario in force from each of ``scenario``'s changes on (the base with every change up to it
+    applied), in the changes' order: what the engine adopts on each change's day. Values are used as they
+    stand (``scenario`` is scaled already: :func:`validated` scaled its changes with it)."""
+    if not scenario.changes:
+        return []
+    base = scenario.model_dump(mode="json")
+    lines = LineMap("scenario")
+    defaults = _defaults()
+    out = []
+    for i in range(len(scenario.changes)):
+        derived, work, _ = changes.derive(base, lines, scenario.changes, i, defaults)
+        out.append(validate_data(derived, work)[0])
+    return out
 
 
 def _without_settled_each(data: dict[str, Any]) -> dict[str, Any]:
@@ -987,7 +1094,10 @@ def _journey_rates(s: Scenario) -> dict[str, dict[str, tuple[float, float]]]:
             stay[i] = longest
             per_day = (contact_rate * PER_CONTACT * ("contacts" in st.activities)
                        + review_rate * PER_REVIEW * ("review" in st.activities)
-                       + st.reoffending_rate_per_year[risk] / DAYS_PER_YEAR * PER_OFFENCE)
+                       + max(st.reoffending_rate_per_year[risk],
+                             s.reoffending.supervised_rate_per_year[risk] * (st.setting == "community"
+                                                                            and st.on_breach is not None))
+                       / DAYS_PER_YEAR * PER_OFFENCE)
             reward[i] = PER_STAY + longest * per_day
             for target, p in st.next.items():
                 if target in index:

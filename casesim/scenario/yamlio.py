@@ -487,29 +487,50 @@ def _apply_override(data: dict, lines: LineMap, text: str, defaults: dict | None
     key = key.strip()
     if not sep:
         raise ScenarioError([Problem(SET_FILE, None, "", f"expected KEY=VALUE, got {text!r}")])
-
-    def fail(message: str) -> ScenarioError:
-        return ScenarioError([Problem(SET_FILE, None, key, message)])
-
     if not key:
         raise ScenarioError([Problem(SET_FILE, None, "", f"empty key in {text!r}")])
+    if all(key.split(".")):
+        try:
+            value = parse_value(raw)
+        except ScenarioError as exc:
+            raise ScenarioError([Problem(SET_FILE, None, key, f"cannot parse value {raw.strip()!r}: "
+                                         f"{exc.problems[0].message}")]) from None
+    else:
+        value = None
+    set_path(data, lines, key, value, (f"{SET_FILE} {text}", None), defaults, where=(SET_FILE, None))
+
+
+def set_path(data: dict, lines: LineMap, key: str, value: Any, origin: Origin, defaults: dict | None = None,
+             *, where: Origin = (SET_FILE, None), by_name: bool = False) -> PathKey:
+    """Set the value at the dotted ``key`` of ``data`` in place (what ``--set`` and a scenario's ``changes``
+    do), recording ``origin`` as where it was written; returns the path set (list items as indices).
+
+    Where the path leaves what was written, the missing part is copied from ``defaults`` first. With
+    ``by_name``, a list item may also be named by its ``name`` field (``staff.probation.count``).
+
+    Raises:
+        ScenarioError: a problem located at ``where`` (file, line), naming ``key``.
+    """
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError([Problem(where[0], where[1], key, message)])
+
     segments = key.split(".")
     if not all(segments):
         raise fail("empty segment in key")
-    try:
-        value = parse_value(raw)
-    except ScenarioError as exc:
-        raise fail(f"cannot parse value {raw.strip()!r}: {exc.problems[0].message}") from None
-    origin: Origin = (f"{SET_FILE} {text}", None)
     node: Any = data
     dnode: Any = defaults
     path: PathKey = ()
     for position, segment in enumerate(segments):
         step: str | int = segment
         if isinstance(node, list):
-            if not (segment.isascii() and segment.isdigit()):
-                raise fail(f"'{_dotted(path)}' is a list: use a number, not '{segment}'")
-            step = int(segment)
+            names = [item.get("name") for item in node if isinstance(item, dict)] if by_name else []
+            if by_name and not (segment.isascii() and segment.isdigit()) and segment in names:
+                step = names.index(segment)
+            elif not (segment.isascii() and segment.isdigit()):
+                hint = f"use a number or a name ({', '.join(map(str, names))})" if by_name else "use a number"
+                raise fail(f"'{_dotted(path)}' is a list: {hint}, not '{segment}'")
+            else:
+                step = int(segment)
             if step >= len(node):
                 raise fail(f"list index {step} out of range ('{_dotted(path)}' has {len(node)} items)")
         elif not isinstance(node, dict):
@@ -518,7 +539,7 @@ def _apply_override(data: dict, lines: LineMap, text: str, defaults: dict | None
         path = (*path, step)
         dnode = _child(dnode, step)
         if position == len(segments) - 1:
-            node[step] = value
+            node[step] = copy.deepcopy(value)
             lines.drop(path)
             _mark(lines, path, value, origin)
         else:
@@ -532,6 +553,7 @@ def _apply_override(data: dict, lines: LineMap, text: str, defaults: dict | None
                 lines.drop(path)
                 lines.set(path, *origin)
             node = child
+    return path
 
 
 def _child(node: Any, step: str | int) -> Any:
