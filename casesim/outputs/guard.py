@@ -50,6 +50,7 @@ IDENTITY: dict[str, tuple[tuple[str, str], ...]] = {
     "run": (("scenario_sha256", "scenario (file and --set values)"), ("seed", "seed"), ("parts", "--parts")),
     "compare": (("scenarios", "scenarios (files and --set values)"), ("master_seed", "master seed"),
                 ("replications", "--replications")),
+    "linked": (("services_sha256", "services (scenario files)"), ("seed", "seed")),
     "staffing": (("scenario_sha256", "scenario (file and --set values)"), ("target", "--target"),
                  ("replications", "--replications"), ("group", "--group"), ("setting", "--setting")),
 }

@@ -2,7 +2,9 @@
 
 Every scenario runs the same ``R`` replications; replication ``r`` uses the seed the sweeps use,
 :func:`casesim.studies.experiment.replication_seed` of the master seed (``--seed``, default the first scenario's
-seed) and ``r``, in every scenario. With common random numbers the same people arrive at the same
+seed) and ``r``, in every scenario. With ``cohort`` (``--cohort COHORT.yaml``) every scenario is a jurisdiction profile
+run with the cohort's people in place of its own (:func:`casesim.studies.jurisdictions.load_profile`). With
+common random numbers the same people arrive at the same
 times with the same luck in each scenario, so the differences between scenarios are measured on
 paired runs: for each KPI and scenario the table gives the mean over the replications with its 95%
 Student t interval, and the mean of the paired differences from the FIRST scenario with its own 95%
@@ -16,8 +18,10 @@ Outputs (written to a temporary folder renamed into place, so nothing is half-wr
 * ``compare.html``: self-contained page (plotly.js inline): headline KPIs as bars with 95% error bars
   beside the differences from the first scenario, time series of the replication means overlaid, and the
   cost per further offence avoided against the first scenario (:func:`cost_per_offence_avoided`; also a block
-  of the console table);
-* ``manifest.json``: kind ``compare``, the scenario files, labels, overrides, seeds and casesim version
+  of the console table), and the map of choices: each scenario's case-management choices beside its results
+  (:func:`choices_html`; :mod:`casesim.studies.jurisdictions`);
+* ``manifest.json``: kind ``compare``, the scenario files, labels, overrides, the cohort (if any), seeds and
+  casesim version
   (what tells a later ``compare --out`` whether it may replace the folder: see :mod:`casesim.outputs.guard`).
 """
 
@@ -34,10 +38,19 @@ from typing import Any
 
 import pandas as pd
 
-from casesim.metrics.kpis import format_value, headline
+from casesim.metrics.kpis import BY_KEY, Kpi, format_value, headline
 from casesim.scenario.schema import Scenario, load_scenario
 from casesim.scenario.yamlio import Problem, ScenarioError
 from casesim.studies.experiment import replication_seed
+from casesim.studies.jurisdictions import (
+    CHOICE_COLUMNS,
+    SIDE_BY_SIDE,
+    choice_cells,
+    choices,
+    is_cohort_file,
+    load_profile,
+    same_file,
+)
 from casesim.studies.sweep import COUNT_DICTS, kpi_columns, mean_ci
 
 #: Replications per scenario when ``--replications`` is not given.
@@ -74,6 +87,7 @@ class Comparison:
     runs: pd.DataFrame     # one row per scenario x replication: scenario, replication, seed, every KPI
     series: pd.DataFrame   # replication means per scenario and time: scenario, time, SERIES columns
     table: pd.DataFrame    # compare.csv
+    cohort: str | None = None   # the cohort file every scenario was run with (--cohort), if any
 
     @property
     def labels(self) -> list[str]:
@@ -85,23 +99,36 @@ class Comparison:
         return cost_per_offence_avoided(self.runs, self.labels)
 
 
-def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = (), allow_large: bool = True) -> list[Entry]:
+def load_entries(paths: Sequence[str | Path], overrides: Sequence[str] = (), allow_large: bool = True,
+                 cohort: str | Path | None = None) -> list[Entry]:
     """Validate every scenario file (with ``overrides``) before anything runs; ``allow_large=False`` refuses
-    those over the size ceilings too (:func:`casesim.scenario.schema.load_scenario`).
+    those over the size ceilings too (:func:`casesim.scenario.schema.load_scenario`). With ``cohort``, each file
+    is a jurisdiction profile read with the cohort's people (:func:`casesim.studies.jurisdictions.load_profile`),
+    and the cohort file itself, if among ``paths`` (``scenarios/jurisdictions/*.yaml``), is left out.
 
     Raises:
-        ScenarioError: with the problems of every file at once (``file:line: field: problem``).
+        ScenarioError: with the problems of every file at once (``file:line: field: problem``); a problem the
+            cohort's sections have is given once, not once per profile.
     """
     problems: list[Problem] = []
     entries: list[Entry] = []
     seen: dict[str, int] = {}
+    if cohort is not None:
+        paths = [p for p in paths if not same_file(p, cohort)]
     if len(paths) < 2:
         problems.append(Problem("compare", None, "scenarios", f"need at least two scenario files (got {len(paths)})"))
     for path in paths:
         try:
-            scenario, _ = load_scenario(path, overrides, allow_large=allow_large)
+            if cohort is None:
+                scenario, _ = load_scenario(path, overrides, allow_large=allow_large)
+            else:
+                scenario, _ = load_profile(path, cohort, overrides, allow_large=allow_large)
         except ScenarioError as err:
-            problems.extend(err.problems)
+            if cohort is None and is_cohort_file(path):
+                problems.append(Problem(str(path), 1, "cohort", "a cohort file, not a scenario: pass it with "
+                                        "--cohort (see docs/jurisdictions.md)"))
+                continue
+            problems.extend(p for p in err.problems if p not in problems)
             continue
         seen[scenario.name] = seen.get(scenario.name, 0) + 1
         label = scenario.name if seen[scenario.name] == 1 else f"{scenario.name} ({seen[scenario.name]})"
@@ -215,7 +242,7 @@ def cost_per_offence_avoided(runs: pd.DataFrame, labels: Sequence[str]) -> dict[
 
 def compare(paths: Sequence[str | Path] | Sequence[Entry], replications: int = DEFAULT_REPLICATIONS,
             seed: int | None = None, overrides: Sequence[str] = (), workers: int = 1,
-            on_done: Callable[[], None] | None = None) -> Comparison:
+            on_done: Callable[[], None] | None = None, cohort: str | Path | None = None) -> Comparison:
     """Run every scenario ``replications`` times with common random numbers and compare them.
 
     Args:
@@ -227,6 +254,9 @@ def compare(paths: Sequence[str | Path] | Sequence[Entry], replications: int = D
         overrides: ``dotted.key=value`` strings applied to every scenario.
         workers: Processes; 1 runs everything in this process.
         on_done: Called after each finished run (a progress bar).
+        cohort: A cohort file: every scenario is a jurisdiction profile run with its people
+            (:func:`casesim.studies.jurisdictions.load_profile`); with ``paths`` given as entries, the file
+            they were loaded with (:func:`load_entries`), recorded in the manifest.
     """
     if replications < 2:
         raise ValueError(f"--replications: need at least 2 for a confidence interval (got {replications})")
@@ -235,7 +265,7 @@ def compare(paths: Sequence[str | Path] | Sequence[Entry], replications: int = D
     if seed is not None and seed < 0:
         raise ValueError(f"--seed: must be a non-negative integer (got {seed})")
     entries = list(paths) if paths and all(isinstance(p, Entry) for p in paths) else load_entries(
-        [str(p) for p in paths], overrides)  # type: ignore[arg-type]
+        [str(p) for p in paths], overrides, cohort=cohort)  # type: ignore[arg-type]
     master = entries[0].scenario.seed if seed is None else int(seed)
     seeds = [replication_seed(master, r) for r in range(replications)]
     tasks = [(i, r, e.scenario, seeds[r]) for r in range(replications) for i, e in enumerate(entries)]
@@ -251,7 +281,8 @@ def compare(paths: Sequence[str | Path] | Sequence[Entry], replications: int = D
     series = (pd.concat(frames, ignore_index=True).groupby(["scenario", "time"], sort=False)
               .mean(numeric_only=True).drop(columns="replication").reset_index())
     return Comparison(entries=entries, seeds=seeds, master_seed=master, overrides=list(overrides), runs=runs,
-                      series=series, table=compare_table(runs, labels))
+                      series=series, table=compare_table(runs, labels),
+                      cohort=None if cohort is None else str(cohort))
 
 
 # --------------------------------------------------------------------------- outputs
@@ -333,8 +364,9 @@ def page_html(comp: Comparison) -> str:
         f"<b>{escape(labels[0])}</b> (same seed, same people) with their 95% intervals: an interval that excludes "
         f"0 is a difference the replications support. casesim {escape(__version__)}; every KPI, including the "
         "breakdowns by cause, stage and category, is in <code>compare.csv</code>.</p>",
-        "<h2>Headline figures</h2>",
     ]
+    parts.append(choices_html(comp))
+    parts.append("<h2>Headline figures</h2>")
     figs: list[tuple[str, dict[str, Any]]] = []
     for kpi in headline():
         if kpi.key in present:
@@ -363,6 +395,55 @@ def page_html(comp: Comparison) -> str:
     return "\n".join(parts)
 
 
+def side_by_side(comp: Comparison) -> list[tuple[str, list[str]]]:
+    """The side-by-side view: for each scenario, the mean over the replications of each KPI of
+    :data:`casesim.studies.jurisdictions.SIDE_BY_SIDE` present in the runs, formatted as the catalogue says;
+    returned as (label, cells) with the KPIs in :func:`side_by_side_kpis` order."""
+    by = comp.table.set_index(["kpi", "scenario"])
+    kpis = side_by_side_kpis(comp)
+    return [(lab, [k.shown(_num(by.loc[(k.key, lab), "mean"])) for k in kpis]) for lab in comp.labels]
+
+
+def side_by_side_kpis(comp: Comparison) -> list[Kpi]:
+    """The catalogue's entries of the side-by-side KPIs the comparison has."""
+    present = set(comp.table["kpi"])
+    return [BY_KEY[key] for key in SIDE_BY_SIDE if key in present]
+
+
+def choices_html(comp: Comparison) -> str:
+    """The map of choices: one row per scenario, its choices read from the scenario
+    (:func:`casesim.studies.jurisdictions.choices`) beside its side-by-side results (:func:`side_by_side`)."""
+    cur = str(comp.entries[0].scenario.costs.currency)
+    kpis = side_by_side_kpis(comp)
+    heads = [h for _, h in CHOICE_COLUMNS] + [f"{k.label} ({k.unit.format(cur=cur)})" for k in kpis]
+    results = dict(side_by_side(comp))
+    body = "".join(
+        "<tr><th>" + escape(e.label) + "</th>"
+        + "".join(f"<td class='choice'>{escape(c)}</td>" for c in choice_cells(choices(e.scenario)))
+        + "".join(f"<td class='num'>{escape(c)}</td>" for c in results[e.label]) + "</tr>"
+        for e in comp.entries)
+    cohort = (f" Every scenario was run with the people of the cohort <code>{escape(comp.cohort)}</code>: the same "
+              "arrivals, initial population, attributes and luck, so the differences are the organisations'."
+              if comp.cohort else "")
+    return ("<h2>Choices and results</h2><p class='note'>Each scenario's case-management choices, read from the "
+            "scenario (approach and segmentation per setting, the rule of modes, enforcement, the review interval, "
+            "and the staffing ratio: cases at the start per member of staff in post at the start), beside the mean "
+            f"of its results over the replications.{cohort}</p>"
+            "<style>table.choices{border-collapse:collapse;font-size:0.85em}table.choices td,table.choices th"
+            "{border:1px solid #ccc;padding:0.3em;vertical-align:top}td.num{text-align:right;white-space:nowrap}"
+            "td.choice{min-width:8em}</style><div style='overflow-x:auto'><table class='choices'><thead><tr>"
+            "<th>scenario</th>" + "".join(f"<th>{escape(h)}</th>" for h in heads)
+            + f"</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _file_digest(path: str | Path) -> str:
+    import hashlib
+
+    from casesim.scenario.yamlio import read_input
+
+    return hashlib.sha256(read_input(path)).hexdigest()
+
+
 def write_outputs(comp: Comparison, out: str | Path, expect: tuple[str, ...] | None = None) -> Path:
     """Write ``compare.csv``, ``compare.html`` and ``manifest.json`` to ``out`` atomically; ``expect``: what
     ``out`` held when it was checked (see :class:`casesim.outputs.results.OutputDirectory`)."""
@@ -377,6 +458,8 @@ def write_outputs(comp: Comparison, out: str | Path, expect: tuple[str, ...] | N
                     "replications": len(comp.seeds), "overrides": comp.overrides,
                     "scenarios": [{"label": e.label, "file": e.path, "scenario_sha256": e.scenario.digest()}
                                   for e in comp.entries], "outputs": list(OUTPUTS)}
+        if comp.cohort is not None:
+            manifest["cohort"] = {"file": comp.cohort, "sha256": _file_digest(comp.cohort)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
     return write_directory(out, fill, expect)
@@ -493,3 +576,28 @@ def console_table(comp: Comparison) -> ConsoleTable:
     title = (f"{' vs '.join(labels)}: mean of {len(comp.seeds)} replications (common random numbers); "
              f"difference from {labels[0]} on the same seeds, with its 95% CI")
     return ConsoleTable(title, ("Scenario", "Mean", "Difference", "95% CI"), tuple(blocks))
+
+
+def side_by_side_console(comp: Comparison) -> Any:
+    """The map of choices for a terminal (``rich`` renderables): each scenario's choices, one to a line under its
+    name, then the side-by-side results (:func:`side_by_side`) with the scenarios as columns and one KPI a row
+    (the KPI catalogue's short label, or its label and unit)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    cur = str(comp.entries[0].scenario.costs.currency)
+    lines: list[Any] = [Text("Choices (read from each scenario)", style="bold")]
+    for e in comp.entries:
+        lines.append(Text(e.label, style="bold"))
+        lines += [Text(f"  {head}: {cell}", overflow="fold")
+                  for (_, head), cell in zip(CHOICE_COLUMNS, choice_cells(choices(e.scenario)), strict=True)]
+    results = Table(title="Side by side (means over the replications)", title_justify="left", title_style="bold")
+    results.add_column("", overflow="fold")
+    for lab in comp.labels:
+        results.add_column(lab, justify="right", overflow="fold")
+    cells = dict(side_by_side(comp))
+    for j, k in enumerate(side_by_side_kpis(comp)):
+        head = k.short or f"{k.label} ({k.unit.format(cur=cur)})"   # (the short label carries its unit)
+        results.add_row(head, *(cells[lab][j] for lab in comp.labels))
+    return Group(*lines, results)
