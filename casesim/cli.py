@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -401,12 +401,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if outcome.failed == 0 else 1
 
 
-def cmd_sensitivity(args: argparse.Namespace) -> int:
-    """Morris or Sobol indices of the KPIs an experiment names (see casesim/studies/sensitivity.py)."""
+def _run_study(args: argparse.Namespace, runner: Any, path: str, default_out: str, what: str,
+               tables: Callable[[Any], list[Any]], files: str) -> int:
+    """Run a study of many runs on Dask (``casesim sensitivity``, ``casesim robustness``): check the worker
+    options, show a progress bar once the study and every point are valid, run or resume it with ``runner``,
+    and report failed runs, the tables and where the results are (``what``: what a failed run leaves out)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from casesim.studies.sensitivity import console_tables, run_sensitivity
 
     if args.workers is not None and args.workers < 1:
         print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
@@ -419,7 +420,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                    TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}"),
                    TimeElapsedColumn(), console=Console(stderr=True, quiet=args.quiet), disable=args.quiet)
 
-    class _Bar:  # shown only once the experiment and every point are valid
+    class _Bar:  # shown only once the study and every point are valid
         task: Any = None
         started = False
 
@@ -433,92 +434,50 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
     shown = _Bar()
     try:
-        outcome = run_sensitivity(args.experiment, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                                  fresh=args.fresh, quick=args.quick, allow_large=args.allow_large, progress=shown)
+        outcome = runner(path, out=args.out, workers=args.workers, scheduler=args.scheduler, fresh=args.fresh,
+                         quick=args.quick, allow_large=args.allow_large, progress=shown)
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130
     except OSError as exc:   # the outputs or the manifest could not be written (a full disk, say)
-        return _cannot_write(exc.filename or args.out or "results/sensitivity", "--out", exc)
+        return _cannot_write(exc.filename or args.out or default_out, "--out", exc)
     finally:
         if shown.started:
             bar.stop()
-    for path, problem in sorted(outcome.redone.items()):
-        print(f"{path}: {problem}; its run was made again", file=sys.stderr)
+    for where, problem in sorted(outcome.redone.items()):
+        print(f"{where}: {problem}; its run was made again", file=sys.stderr)
     for run_id, error in sorted(outcome.errors.items()):
         print(f"run {run_id} failed: {error}", file=sys.stderr)
     if outcome.result is None:
-        print(f"{outcome.failed} of {outcome.total} runs failed: no indices (they need every point); run the same "
+        print(f"{outcome.failed} of {outcome.total} runs failed: no {what} (they need every point); run the same "
               f"command again to retry them; runs in {outcome.out}/", file=sys.stderr)
         return 1
     if not args.quiet:
         console = stdout_console()
-        for table in console_tables(outcome.result):
+        for table in tables(outcome.result):
             console.print(table)
         print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before); results in "
-              f"{outcome.out}/ (indices.json, indices.csv, points.csv, sensitivity.html)")
+              f"{outcome.out}/ ({files})")
     else:
         print(f"results in {outcome.out}/", file=sys.stderr)
     return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Morris or Sobol indices of the KPIs an experiment names (see casesim/studies/sensitivity.py)."""
+    from casesim.studies.sensitivity import console_tables, run_sensitivity
+
+    return _run_study(args, run_sensitivity, args.experiment, "results/sensitivity", "indices", console_tables,
+                      "indices.json, indices.csv, points.csv, sensitivity.html")
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     """Share of the sampled parameter space in which A beats B, per KPI (see casesim/studies/robustness.py)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from casesim.studies.robustness import console_table, run_robustness
 
-    if args.workers is not None and args.workers < 1:
-        print(f"--workers: must be at least 1 (got {args.workers})", file=sys.stderr)
-        return EXIT_INPUT
-    if args.workers is not None and args.scheduler:
-        print("--workers: applies to the local cluster; an existing scheduler (--scheduler) has its own workers",
-              file=sys.stderr)
-        return EXIT_INPUT
-    bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("done {task.fields[done]:,}, failed {task.fields[failed]:,}"),
-                   TimeElapsedColumn(), console=Console(stderr=True, quiet=args.quiet), disable=args.quiet)
-
-    class _Bar:  # shown only once the study and both scenarios at every point are valid
-        task: Any = None
-        started = False
-
-        def start(self, total: int, done: int) -> None:
-            bar.start()
-            self.started = True
-            self.task = bar.add_task("runs", total=total, completed=done, done=done, failed=0)
-
-        def update(self, done: int, failed: int, remaining: int) -> None:
-            bar.update(self.task, completed=done + failed, done=done, failed=failed)
-
-    shown = _Bar()
-    try:
-        outcome = run_robustness(args.study, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                                 fresh=args.fresh, quick=args.quick, allow_large=args.allow_large, progress=shown)
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
-        return 130
-    except OSError as exc:   # the outputs or the manifest could not be written (a full disk, say)
-        return _cannot_write(exc.filename or args.out or "results/robustness", "--out", exc)
-    finally:
-        if shown.started:
-            bar.stop()
-    for path, problem in sorted(outcome.redone.items()):
-        print(f"{path}: {problem}; its run was made again", file=sys.stderr)
-    for run_id, error in sorted(outcome.errors.items()):
-        print(f"run {run_id} failed: {error}", file=sys.stderr)
-    if outcome.result is None:
-        print(f"{outcome.failed} of {outcome.total} runs failed: no shares (they need every point); run the same "
-              f"command again to retry them; runs in {outcome.out}/", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        stdout_console().print(console_table(outcome.result))
-        print(f"{outcome.done} of {outcome.total} runs done ({outcome.skipped} from before); results in "
-              f"{outcome.out}/ (robustness.json, robustness.csv, samples.csv, robustness.html)")
-    else:
-        print(f"results in {outcome.out}/", file=sys.stderr)
-    return 0
+    return _run_study(args, run_robustness, args.study, "results/robustness", "shares",
+                      lambda result: [console_table(result)],
+                      "robustness.json, robustness.csv, samples.csv, robustness.html")
 
 
 class _Unreadable(Exception):

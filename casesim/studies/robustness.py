@@ -70,6 +70,7 @@ from casesim.studies.experiment import (
 from casesim.studies.sensitivity import (
     POINT_LIMIT,
     _seed,
+    check_folder_name,
     fmt,
     kpi_problem,
     parameter_checks,
@@ -601,11 +602,8 @@ def run_robustness(study: str | Path, out: str | Path | None = None, workers: in
     """
     started = time.perf_counter()
     loaded = load_robustness(study)
-    name = loaded.name
-    if out is None and (name in ("", ".", "..") or any(sep in name for sep in "/\\\0")):
-        file, line = loaded.lines.locate(("name",))
-        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
-                                     "choose another name or give --out")])
+    if out is None:
+        check_folder_name(loaded.name, loaded.lines)
     rd = build(loaded, quick=quick, allow_large=allow_large)
     out_dir = Path(out) if out is not None else default_out(loaded, quick)
     prepare_out(out_dir, rd, fresh, kind=KIND, outputs=OUTPUTS)   # type: ignore[arg-type]

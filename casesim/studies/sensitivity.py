@@ -707,6 +707,15 @@ class StudyManifest(Manifest):
                           "outputs": [PARTS, *OUTPUTS]})
 
 
+def check_folder_name(name: str, lines: Any) -> None:
+    """Raise :class:`ScenarioError` at the ``name`` line if ``name`` cannot be the default output folder's name
+    ("", ".", ".." or a path)."""
+    if name in ("", ".", "..") or any(sep in name for sep in "/\\\0"):
+        file, line = lines.locate(("name",))
+        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
+                                     "choose another name or give --out")])
+
+
 def run_sensitivity(experiment: str | Path, out: str | Path | None = None, workers: int | None = None,
                     scheduler: str | None = None, fresh: bool = False, quick: bool = False,
                     allow_large: bool = True, progress: ProgressHooks | None = None) -> SensitivityOutcome:
@@ -717,11 +726,8 @@ def run_sensitivity(experiment: str | Path, out: str | Path | None = None, worke
     """
     started = time.perf_counter()
     loaded = load_sensitivity(experiment)
-    name = loaded.name
-    if out is None and (name in ("", ".", "..") or any(sep in name for sep in "/\\\0")):
-        file, line = loaded.lines.locate(("name",))
-        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
-                                     "choose another name or give --out")])
+    if out is None:
+        check_folder_name(loaded.name, loaded.lines)
     sd = build(loaded, quick=quick, allow_large=allow_large)
     out_dir = Path(out) if out is not None else default_out(loaded, quick)
     prepare_out(out_dir, sd, fresh)
