@@ -16,8 +16,6 @@ from casesim.studies import check, facts
 from casesim.studies.facts import Arm, Fact, FactSettings
 from casesim.studies.sweep import mean_ci, t_quantile
 
-pytestmark = pytest.mark.mesa_facing
-
 SHORT = ("time.horizon_days=240", "time.warmup_days=60")   # enough for caseload pressure
 SMALL_ARM = Arm(str(SMALL), SHORT)
 FEWER_STAFF = Arm(str(SMALL), (*SHORT, "staff.0.count=15"))
@@ -114,6 +112,7 @@ def test_places_and_completion_factors_scale_every_provider() -> None:
 
 
 # ----------------------------------------------------------------------- the machinery on small runs
+@pytest.mark.mesa_facing   # (the facts' machinery on real models; the regression below runs on the primary Python)
 def test_small_runs_self_comparison_is_exactly_zero_and_staff_cut_raises_pressure() -> None:
     same = _fact("mean_caseload_pressure", "up")
     cut = _fact("mean_caseload_pressure", "up", treatment=FEWER_STAFF)
