@@ -759,6 +759,13 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dask_options(p: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--scheduler``: where a study of many runs (sweep, sensitivity, robustness) runs."""
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="workers of the local Dask cluster (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="casesim", description="Simulate correctional case management.")
     from casesim.version import __version__
@@ -790,9 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run every variant and replication of an experiment on Dask")
     p.add_argument("experiment", help="experiment YAML file (see experiments/)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="workers of the local Dask cluster (default: the number of cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    _dask_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default results/sweeps/<experiment name>/)")
     p.add_argument("--fresh", action="store_true", help="discard the results of an earlier sweep in --out "
                    "and start over (needed after the experiment file changed), or replace another kind of "
@@ -806,9 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="sensitivity experiment YAML file (see experiments/sensitivity_quick.yaml)")
     p.add_argument("--quick", action="store_true", help="the method's small sample (its 'quick' size) instead of "
                    "the full one; written to <out>-quick by default")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="workers of the local Dask cluster (default: the number of cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    _dask_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default results/sensitivity/<experiment name>/)")
     p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
                    "over (needed after the experiment file changed), or replace another kind of casesim result "
@@ -822,9 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="robustness study YAML file (see experiments/robustness_patch_vs_task.yaml)")
     p.add_argument("--quick", action="store_true", help="the sample's small size (its 'quick') instead of n; "
                    "written to <out>-quick by default")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="workers of the local Dask cluster (default: the number of cores)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    _dask_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default results/robustness/<study name>/)")
     p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
                    "over (needed after the study file changed), or replace another kind of casesim result "

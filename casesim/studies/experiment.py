@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -157,27 +158,40 @@ class LoadedExperiment:
         return (self.path.parent / self.experiment.scenario).resolve()
 
 
-def load_experiment(path: str | Path) -> LoadedExperiment:
-    """Read and validate an experiment file; raise ScenarioError with ``file:line: path: problem``."""
+def read_study(path: str | Path, model: Any, checks: Any, scenarios: Sequence[str]) -> tuple[Any, LineMap, str]:
+    """Read a study file (an experiment, a sensitivity or a robustness study) and validate it with ``model`` and
+    ``checks`` (a function of the model giving (path, message) pairs); each field named in ``scenarios`` must
+    name a scenario file beside it. Returns (the model, its lines, the file's SHA-256).
+
+    Raises:
+        ScenarioError: every problem, ``file:line: path: problem``.
+    """
     data, lines = load_yaml(path)
     blob = read_input_file(path)   # (a regular file of at most 1 MiB, as load_yaml read it)
     try:
-        exp = Experiment.model_validate(data)
+        exp = model.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(problems_from_validation(exc, lines, show_input=True)) from None
     problems = []
-    for where, message in experiment_checks(exp):
+    for where, message in checks(exp):
         file, line = lines.locate(where)
         problems.append(Problem(file, line, ".".join(str(p) for p in where), message))
-    scenario_path = (Path(path).parent / exp.scenario)
-    if not scenario_path.is_file():
-        file, line = lines.locate(("scenario",))
-        reason = "is not a file" if scenario_path.exists() else "file not found"
-        problems.append(Problem(file, line, "scenario", f"cannot read '{exp.scenario}': {reason} "
-                                f"(looked for {scenario_path})"))
+    for key in scenarios:
+        scenario_path = Path(path).parent / getattr(exp, key)
+        if not scenario_path.is_file():
+            file, line = lines.locate((key,))
+            reason = "is not a file" if scenario_path.exists() else "file not found"
+            problems.append(Problem(file, line, key, f"cannot read '{getattr(exp, key)}': {reason} "
+                                    f"(looked for {scenario_path})"))
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-    return LoadedExperiment(exp, Path(path), lines, hashlib.sha256(blob).hexdigest())
+    return exp, lines, hashlib.sha256(blob).hexdigest()
+
+
+def load_experiment(path: str | Path) -> LoadedExperiment:
+    """Read and validate an experiment file; raise ScenarioError with ``file:line: path: problem``."""
+    exp, lines, sha = read_study(path, Experiment, experiment_checks, ("scenario",))
+    return LoadedExperiment(exp, Path(path), lines, sha)
 
 
 # --------------------------------------------------------------------------- design

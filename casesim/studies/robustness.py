@@ -43,7 +43,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from casesim.metrics.kpis import BY_KEY
 from casesim.outputs.temporaries import atomic_write
@@ -52,9 +51,6 @@ from casesim.scenario.yamlio import (
     LineMap,
     Problem,
     ScenarioError,
-    load_yaml,
-    problems_from_validation,
-    read_input_file,
 )
 from casesim.studies.experiment import (
     RUN_CEILING,
@@ -64,19 +60,18 @@ from casesim.studies.experiment import (
     Variant,
     override_text,
     range_type,
+    read_study,
     replication_seed,
     validate_variants,
 )
 from casesim.studies.sensitivity import (
     POINT_LIMIT,
     _seed,
-    check_folder_name,
     fmt,
     kpi_problem,
     parameter_checks,
     point_values,
     prepare_out,
-    run_pending,
     set_checks,
 )
 from casesim.studies.sweep import (
@@ -86,9 +81,11 @@ from casesim.studies.sweep import (
     PARTS,
     Manifest,
     ProgressHooks,
+    check_folder_name,
     mean_ci,
     part_path,
     read_parts,
+    run_pending,
     write_json,
 )
 
@@ -198,26 +195,8 @@ class LoadedRobustness:
 
 def load_robustness(path: str | Path) -> LoadedRobustness:
     """Read and validate a robustness study; raise ScenarioError with ``file:line: path: problem``."""
-    data, lines = load_yaml(path)
-    blob = read_input_file(path)
-    try:
-        exp = Robustness.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(problems_from_validation(exc, lines, show_input=True)) from None
-    problems = []
-    for where, message in robustness_checks(exp):
-        file, line = lines.locate(where)
-        problems.append(Problem(file, line, ".".join(str(p) for p in where), message))
-    for arm in ARMS:
-        scenario_path = Path(path).parent / getattr(exp, arm)
-        if not scenario_path.is_file():
-            file, line = lines.locate((arm,))
-            reason = "is not a file" if scenario_path.exists() else "file not found"
-            problems.append(Problem(file, line, arm, f"cannot read '{getattr(exp, arm)}': {reason} "
-                                    f"(looked for {scenario_path})"))
-    if problems:
-        raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-    return LoadedRobustness(exp, Path(path), lines, hashlib.sha256(blob).hexdigest())
+    exp, lines, sha = read_study(path, Robustness, robustness_checks, ARMS)
+    return LoadedRobustness(exp, Path(path), lines, sha)
 
 
 # --------------------------------------------------------------------------- the design

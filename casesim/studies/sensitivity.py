@@ -28,7 +28,6 @@ scenario schema) is imported.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shutil
 import time
@@ -38,7 +37,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, StrictBool, ValidationError
+from pydantic import Field, StrictBool
 
 from casesim.metrics.kpis import BY_KEY
 from casesim.outputs.temporaries import atomic_write
@@ -47,9 +46,6 @@ from casesim.scenario.yamlio import (
     LineMap,
     Problem,
     ScenarioError,
-    load_yaml,
-    problems_from_validation,
-    read_input_file,
 )
 from casesim.studies.experiment import (
     RUN_CEILING,
@@ -59,6 +55,7 @@ from casesim.studies.experiment import (
     Variant,
     override_text,
     range_type,
+    read_study,
     replication_seed,
     validate_variants,
 )
@@ -69,12 +66,12 @@ from casesim.studies.sweep import (
     PARTS,
     Manifest,
     ProgressHooks,
-    _execute,
     _remove_stale_temporaries,
+    check_folder_name,
     mean_ci,
     part_path,
-    part_problem,
     read_parts,
+    run_pending,
     write_json,
 )
 
@@ -230,25 +227,8 @@ class LoadedSensitivity:
 
 def load_sensitivity(path: str | Path) -> LoadedSensitivity:
     """Read and validate a sensitivity experiment; raise ScenarioError with ``file:line: path: problem``."""
-    data, lines = load_yaml(path)
-    blob = read_input_file(path)
-    try:
-        exp = Sensitivity.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(problems_from_validation(exc, lines, show_input=True)) from None
-    problems = []
-    for where, message in sensitivity_checks(exp):
-        file, line = lines.locate(where)
-        problems.append(Problem(file, line, ".".join(str(p) for p in where), message))
-    scenario_path = Path(path).parent / exp.scenario
-    if not scenario_path.is_file():
-        file, line = lines.locate(("scenario",))
-        reason = "is not a file" if scenario_path.exists() else "file not found"
-        problems.append(Problem(file, line, "scenario", f"cannot read '{exp.scenario}': {reason} "
-                                f"(looked for {scenario_path})"))
-    if problems:
-        raise ScenarioError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-    return LoadedSensitivity(exp, Path(path), lines, hashlib.sha256(blob).hexdigest())
+    exp, lines, sha = read_study(path, Sensitivity, sensitivity_checks, ("scenario",))
+    return LoadedSensitivity(exp, Path(path), lines, sha)
 
 
 # --------------------------------------------------------------------------- the design
@@ -707,15 +687,6 @@ class StudyManifest(Manifest):
                           "outputs": [PARTS, *OUTPUTS]})
 
 
-def check_folder_name(name: str, lines: Any) -> None:
-    """Raise :class:`ScenarioError` at the ``name`` line if ``name`` cannot be the default output folder's name
-    ("", ".", ".." or a path)."""
-    if name in ("", ".", "..") or any(sep in name for sep in "/\\\0"):
-        file, line = lines.locate(("name",))
-        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
-                                     "choose another name or give --out")])
-
-
 def run_sensitivity(experiment: str | Path, out: str | Path | None = None, workers: int | None = None,
                     scheduler: str | None = None, fresh: bool = False, quick: bool = False,
                     allow_large: bool = True, progress: ProgressHooks | None = None) -> SensitivityOutcome:
@@ -746,36 +717,6 @@ def run_sensitivity(experiment: str | Path, out: str | Path | None = None, worke
     return SensitivityOutcome(out=out_dir, total=len(design.runs), done=counts[DONE], failed=counts[FAILED],
                               skipped=skipped, errors=dict(manifest.errors), seconds=time.perf_counter() - started,
                               redone=redone, result=result)
-
-
-def run_pending(design: Design, out_dir: Path, manifest: Manifest, workers: int | None, scheduler: str | None,
-                progress: ProgressHooks | None) -> tuple[int, dict[str, str]]:
-    """Run on Dask every run of ``design`` without a readable part in ``out_dir`` (a damaged part is removed and
-    run again); return how many were finished before and the damaged parts' problems by path (also used by
-    ``casesim robustness``)."""
-    pending: list[RunSpec] = []
-    redone: dict[str, str] = {}
-    for r in design.runs:
-        path = part_path(out_dir, r.id)
-        problem = part_problem(path, r.id) if path.exists() else None
-        if problem is not None:
-            redone[str(path)] = problem
-            path.unlink(missing_ok=True)
-        if path.exists():
-            manifest.set(r.id, DONE)
-        else:
-            pending.append(r)
-    skipped = len(design.runs) - len(pending)
-    manifest.write()
-    progress = progress or ProgressHooks()
-    progress.start(len(design.runs), skipped)
-    if pending:
-        try:
-            _execute(design, out_dir, pending, manifest, workers, scheduler, progress)   # type: ignore[arg-type]
-        except KeyboardInterrupt:
-            manifest.write(state="interrupted")
-            raise
-    return skipped, redone
 
 
 def write_outputs(out: Path, sd: SensitivityDesign) -> dict[str, Any]:

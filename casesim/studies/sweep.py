@@ -537,20 +537,40 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
     """
     started = time.perf_counter()
     design = build_design(load_experiment(experiment))
-    name = design.loaded.name
-    if out is None and (name in ("", ".", "..") or any(sep in name for sep in "/\\\0")):
-        file, line = design.loaded.lines.locate(("name",))
-        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
-                                     "choose another name or give --out")])
+    if out is None:
+        check_folder_name(design.loaded.name, design.loaded.lines)
     out_dir = Path(out) if out is not None else default_out(design)
     prepare_out(out_dir, design, fresh)
     manifest = Manifest(out_dir / MANIFEST, design)
-    pending = []
+    skipped, redone = run_pending(design, out_dir, manifest, workers, scheduler, progress)
+    counts = manifest.counts()
+    manifest.write(state="complete" if counts[DONE] == len(design.runs) else "incomplete")
+    summarize_sweep(out_dir, design, manifest)
+    return SweepOutcome(out=out_dir, total=len(design.runs), done=counts[DONE], failed=counts[FAILED],
+                        skipped=skipped, errors=dict(manifest.errors), seconds=time.perf_counter() - started,
+                        redone=redone)
+
+
+def check_folder_name(name: str, lines: Any) -> None:
+    """Raise :class:`ScenarioError` at the ``name`` line if ``name`` cannot be the default output folder's name
+    ("", ".", ".." or a path)."""
+    if name in ("", ".", "..") or any(sep in name for sep in "/\\\0"):
+        file, line = lines.locate(("name",))
+        raise ScenarioError([Problem(file, line, "name", f"{name!r} cannot be used as the output folder name; "
+                                     "choose another name or give --out")])
+
+
+def run_pending(design: Design, out_dir: Path, manifest: Manifest, workers: int | None, scheduler: str | None,
+                progress: ProgressHooks | None) -> tuple[int, dict[str, str]]:
+    """Run on Dask every run of ``design`` without a readable part in ``out_dir`` (a damaged part is removed and
+    run again); return how many were finished before and the damaged parts' problems by path (``casesim sweep``,
+    ``sensitivity`` and ``robustness``)."""
+    pending: list[RunSpec] = []
     redone: dict[str, str] = {}
     for r in design.runs:
         path = part_path(out_dir, r.id)
         problem = part_problem(path, r.id) if path.exists() else None
-        if problem is not None:   # a part cut short or damaged: removed, so that the run is made again
+        if problem is not None:
             redone[str(path)] = problem
             path.unlink(missing_ok=True)
         if path.exists():
@@ -565,14 +585,9 @@ def run_sweep(experiment: str | Path, out: str | Path | None = None, workers: in
         try:
             _execute(design, out_dir, pending, manifest, workers, scheduler, progress)
         except KeyboardInterrupt:
-            manifest.write(state="interrupted")   # finished parts stay; the next run resumes from them
+            manifest.write(state="interrupted")
             raise
-    counts = manifest.counts()
-    manifest.write(state="complete" if counts[DONE] == len(design.runs) else "incomplete")
-    summarize_sweep(out_dir, design, manifest)
-    return SweepOutcome(out=out_dir, total=len(design.runs), done=counts[DONE], failed=counts[FAILED],
-                        skipped=skipped, errors=dict(manifest.errors), seconds=time.perf_counter() - started,
-                        redone=redone)
+    return skipped, redone
 
 
 def _execute(design: Design, out: Path, pending: list[RunSpec], manifest: Manifest, workers: int | None,
