@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from casesim.engine.rng import ACCEPTANCE, COMPLETION, DROPOUT_TIME, INTERVENTION_LENGTH, Luck, sample
+from casesim.engine.rng import ACCEPTANCE, COMPLETION, DROPOUT_TIME, INTERVENTION_LENGTH, WAITING_LOSS, Luck, sample
 from casesim.scenario.params import RISKS
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class Provider(mesa.Agent):
                              if spec.public_load > 0 and spec.places > 0 else 0.0)
         # the join order of the agency's cases is needed apart from its list only when the two orders differ
         self._keep_case_order = self._public_rate > 0 and spec.priority_by_risk and not self._cases_first
+        self._loss_per_day = spec.waiting_loss_per_month / 30.0
         if self._public_rate > 0:
             self._public_rng = model.streams[f"public:{spec.name}"]
             self._open_to_public()
@@ -123,6 +124,18 @@ class Provider(mesa.Agent):
         if self._keep_case_order:
             self._case_order.append((self._seq, t))
         self._fill()
+        if t.state == QUEUED and self._loss_per_day > 0:   # no place free: it waits, and may be lost meanwhile
+            case = t.case
+            rate = self._loss_per_day * (1.0 - case.motivation) / 0.5
+            if rate > 0:
+                patience = -math.log(Luck.u(case.luck, WAITING_LOSS, t.k)) / rate
+                self.model.env.timeout(patience).callbacks.append(lambda _ev: self._lost(t))
+
+    def _lost(self, t: Ticket) -> None:
+        """The person on the waiting list for ``t`` drops off it (``waiting_loss_per_month``), if still waiting:
+        the need stays unmet."""
+        if t.state == QUEUED:
+            self._close_waiting(t, "lost_while_waiting")
 
     def _fill(self) -> None:
         if self._public_rate <= 0:   # the agency's places alone
@@ -225,19 +238,22 @@ class Provider(mesa.Agent):
 
     def withdraw(self, t: Ticket) -> None:
         """The case leaves this provider's reach: end its intervention or drop its referral."""
-        sim = self.model
-        now = sim.env.now
-        case = t.case
         if t.state == ACTIVE:
             self._end(t, "withdrawn")
             return
-        if t.state == QUEUED:
-            self.queued -= 1
         if t.state != CLOSED:
-            sim.log.referral_withdrawn(now, case.no, stage=case.stage or "", provider=self.unique_id,
-                                       days_waited=now - t.referred)
-            t.state = CLOSED
-            case.pending = _without(case.pending, t)
+            self._close_waiting(t, "out_of_reach")
+
+    def _close_waiting(self, t: Ticket, reason: str) -> None:
+        """Close the referral ``t``, accepted or waiting and not started, for ``reason``."""
+        case = t.case
+        if t.state == QUEUED:   # (its entry in the waiting list is dropped when it comes to the top)
+            self.queued -= 1
+        self.model.log.referral_withdrawn(self.model.env.now, case.no, stage=case.stage or "",
+                                          provider=self.unique_id, reason=reason,
+                                          days_waited=self.model.env.now - t.referred)
+        t.state = CLOSED
+        case.pending = _without(case.pending, t)
 
     @property
     def waiting_list(self) -> int:

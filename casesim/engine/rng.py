@@ -59,6 +59,7 @@ TRANSFER_DECIDE = 30  # the days the receiving service takes to decide (counter:
 TRANSFER_REFUSE = 31  # whether it refuses (counter: the stay)
 TRANSFER_ADAPT = 32  # whether it adapts the measure (counter: the stay)
 TRANSFER_PATCH = 33  # the patch of the receiving service the person lives in (counter: the stay)
+WAITING_LOSS = 34  # how long a referral waits on a provider's list before the person drops off it (counter: referral)
 
 
 def _mix(x: int) -> int:

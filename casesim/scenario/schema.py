@@ -489,6 +489,19 @@ class ProviderSpec(Strict):
                                   ASSUMPTION, **_MONEY)
     priority_by_risk: bool = P(False, "flag", "first come first served unless set: then HIGH before MEDIUM "
                                "before LOW (among the agency's cases)")
+    waiting_loss_per_month: float = P(
+        0.15, "rate per 30 days on the waiting list, for a case of motivation 0.5",
+        "direction: Festinger et al. (1995), Addictive Behaviors 20(1), the longer the delay to a treatment "
+        "appointment the fewer attend; Chun et al. (2008), Am J Drug Alcohol Abuse 34(5), 27% of people placed on "
+        "drug-treatment waiting lists had no treatment within about two months; Carr et al. (2008), J Subst Abuse "
+        "Treat 34(2), readier people enter sooner. Loveland & Driscoll (2014), Subst Abuse Treat Prev Policy 9:41, "
+        "lost 32% between assessment and enrolment over a mean wait of 12.5 days among voluntary clients (about "
+        "1 a month: an upper bound). Value: assumption (referrals of supervised people are often requirements, "
+        "so lower; plausible range 0.05-0.5)",
+        description="people accepted onto this provider's waiting list drop off it at this rate while they wait "
+        "for a place, times (1 - motivation) / 0.5 with the case's motivation when it joins the list: the need "
+        "stays unmet (referral_withdrawn, reason lost_while_waiting). 0: nobody is lost while waiting",
+        ge=0, le=30, limit="30 a month: everyone gone within a day of joining the list")
     public_load: float = P(
         PUBLIC_LOAD_UNIVERSAL, "share of places (offered load)", "assumption: a universal service is busy "
         "with the public but not saturated by it, about half its places used by people the agency did not "

@@ -241,7 +241,8 @@ def _provider_scenario(places: int, mean_service: float) -> Any:
         "providers": [{"name": "mmc", "setting": "community", "need": "substance_misuse", "places": places,
                        "duration": {"dist": "exponential", "mean_days": mean_service},
                        "completion_probability": 1.0, "acceptance_probability": 1.0,
-                       "acceptance_delay_days": 0.0, "relationship": "protocol"}],
+                       "acceptance_delay_days": 0.0, "waiting_loss_per_month": 0.0,   # (nobody leaves the queue)
+                       "relationship": "protocol"}],
     })
 
 
