@@ -124,6 +124,10 @@ _LESS_INTENSIVE = Arm("baseline.yaml", ("mode_assignment.table.HIGH=BROKERAGE",)
 _MORE_INTENSIVE = Arm("intensive_supervision.yaml")
 _NO_COVER = Arm("baseline.yaml", ("management.community.cover={name: none}",))
 _MORE_PLACES = Arm("baseline.yaml", places_factor=2.0)
+_FEWER_PLACES = Arm("baseline.yaml", places_factor=0.5)
+_WAITING = ("waiting lists: Festinger et al. (1995) Addictive Behaviors 20(1), the longer the delay the fewer "
+            "attend; Chun et al. (2008) Am J Drug Alcohol Abuse 34(5), a quarter of people waiting untreated two "
+            "months later (ProviderSpec.waiting_loss_per_month)")
 _BETTER_PROGRAMMES = Arm("baseline.yaml", completion_factor=1.5)
 
 #: The table of facts, in the order they are reported.
@@ -168,6 +172,8 @@ FACTS: tuple[Fact, ...] = (
          BASELINE, _MORE_PLACES, "proven_reoffending_1y_all", "down", _NEEDS),
     Fact("places_returns", "More provider places (more needs met) lower returns after a further offence",
          BASELINE, _MORE_PLACES, "cases_returned", "down", _NEEDS),
+    Fact("fewer_places_needs_met", "Fewer provider places (halved) meet fewer needs: people wait longer and "
+         "more drop off the lists", BASELINE, _FEWER_PLACES, "share_needs_met", "down", _WAITING),
     Fact("programmes_needs_met", "Better programmes (completion x1.5) meet more needs",
          BASELINE, _BETTER_PROGRAMMES, "share_needs_met", "up", _NEEDS),
     Fact("programmes_reoffending", "Better programmes (more needs met) lower proven reoffending",
