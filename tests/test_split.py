@@ -4,11 +4,9 @@ the whole scenario, and the merged result is exactly the union of the parts run 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -214,13 +212,16 @@ def _running(pid: str, started: str) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_parts_end_when_the_run_that_started_them_is_killed(tmp_path) -> None:
-    """Killing `casesim run --parts N` (here with SIGKILL, which nothing can catch) ends its parts and the
-    progress queue's manager within seconds, instead of leaving them to simulate for nobody and then wait
-    for ever with their memory held; and the parts remove the run's temporary directory of log columns."""
+    """Killing `casesim run --parts N` (here with SIGKILL, which nothing can catch), run with a long TMPDIR,
+    ends its parts and the progress queue's manager within seconds, instead of leaving them to simulate for
+    nobody and then wait for ever with their memory held; and the parts remove the run's temporary directory of
+    log columns."""
     kids_file = tmp_path / "kids"
-    # A short temporary directory of its own: the progress queue's manager listens on a Unix socket made
-    # there, whose path may not pass 107 bytes (pytest's own directories can be longer under xdist).
-    tmp = Path(tempfile.mkdtemp(prefix="cs-kill-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    # A temporary directory longer than a Unix socket's path may be (107 bytes): the progress queue's manager
+    # must not make its socket there.
+    tmp = tmp_path / ("a-long-temporary-directory-" * 4)
+    tmp.mkdir()
+    assert len(str(tmp)) > 110
     proc = subprocess.run([sys.executable, "-c", _KILLED_PARENT, str(kids_file)], cwd=ROOT, timeout=300,
                           env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == -signal.SIGKILL
@@ -233,6 +234,4 @@ def test_the_parts_end_when_the_run_that_started_them_is_killed(tmp_path) -> Non
     for pid in left:   # (do not leave them behind if the test fails)
         os.kill(int(pid), signal.SIGKILL)
     assert not left, f"processes still running after their parent was killed: {left}"
-    leftover = list(tmp.glob("casesim-parts-*"))
-    shutil.rmtree(tmp, ignore_errors=True)
-    assert not leftover
+    assert not list(tmp.glob("casesim-parts-*"))

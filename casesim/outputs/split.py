@@ -29,6 +29,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import secrets
 import shutil
 import sys
 import tempfile
@@ -269,6 +270,15 @@ def _run_part(scenario: Scenario, seed: int, out_dir: str, part: int, progress: 
             "allocator": allocator(), "huge_pages_mib": huge}
 
 
+def _manager_address() -> str | None:
+    """Where the progress queue's manager listens. On Linux, a socket in the abstract namespace: it has no file,
+    so a long ``TMPDIR`` cannot make its path pass the 107 bytes a Unix socket's path may have (the manager's
+    default socket lies in a directory under ``TMPDIR``). Elsewhere, ``multiprocessing``'s default."""
+    if sys.platform.startswith("linux"):
+        return f"\0casesim-progress-{os.getpid()}-{secrets.token_hex(8)}"
+    return None
+
+
 #: Start of the names of the runs' temporary directories of log columns (then ``HOST-PID-XXXXXXXX``).
 PARTS_DIR_PREFIX = "casesim-parts-"
 
@@ -295,7 +305,7 @@ def run_parts(scenario: Scenario, seed: int, parts: int, workers: int | None = N
     with parts_directory() as tmp, ExitStack() as stack:
         queue = None
         if on_progress is not None:
-            manager = SyncManager(ctx=mp)
+            manager = SyncManager(address=_manager_address(), ctx=mp)
             manager.start(_end_with_parent)
             stack.enter_context(manager)
             queue = manager.Queue()
