@@ -759,11 +759,19 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dask_options(p: argparse.ArgumentParser) -> None:
-    """``--workers`` and ``--scheduler``: where a study of many runs (sweep, sensitivity, robustness) runs."""
+def _study_options(p: argparse.ArgumentParser, out_default: str, what: str, quiet: str) -> None:
+    """The options of a study of many runs on Dask (sweep, sensitivity, robustness): where it runs
+    (``--workers``, ``--scheduler``), where it writes (``--out``, default ``out_default``), starting over
+    (``--fresh``, after the ``what`` file changed), ``--quiet`` (help ``quiet``) and ``--allow-large``."""
     p.add_argument("--workers", type=int, metavar="N",
                    help="workers of the local Dask cluster (default: the number of cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--out", metavar="DIR", help=f"output directory (default {out_default})")
+    p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
+                   f"over (needed after the {what} file changed), or replace another kind of casesim result "
+                   "there; a folder that is not a casesim result is never replaced")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    _allow_large(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -797,13 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run every variant and replication of an experiment on Dask")
     p.add_argument("experiment", help="experiment YAML file (see experiments/)")
-    _dask_options(p)
-    p.add_argument("--out", metavar="DIR", help="output directory (default results/sweeps/<experiment name>/)")
-    p.add_argument("--fresh", action="store_true", help="discard the results of an earlier sweep in --out "
-                   "and start over (needed after the experiment file changed), or replace another kind of "
-                   "casesim result there; a folder that is not a casesim result is never replaced")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no closing line")
-    _allow_large(p)
+    _study_options(p, "results/sweeps/<experiment name>/", "experiment", "no progress bar and no closing line")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("sensitivity", help="Morris screening or Sobol indices: which assumptions drive each KPI "
@@ -811,13 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="sensitivity experiment YAML file (see experiments/sensitivity_quick.yaml)")
     p.add_argument("--quick", action="store_true", help="the method's small sample (its 'quick' size) instead of "
                    "the full one; written to <out>-quick by default")
-    _dask_options(p)
-    p.add_argument("--out", metavar="DIR", help="output directory (default results/sensitivity/<experiment name>/)")
-    p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
-                   "over (needed after the experiment file changed), or replace another kind of casesim result "
-                   "there; a folder that is not a casesim result is never replaced")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
-    _allow_large(p)
+    _study_options(p, "results/sensitivity/<experiment name>/", "experiment", "no progress bar and no tables")
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser("robustness", help="robustness of a comparison: in what share of the sampled parameter "
@@ -825,13 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="robustness study YAML file (see experiments/robustness_patch_vs_task.yaml)")
     p.add_argument("--quick", action="store_true", help="the sample's small size (its 'quick') instead of n; "
                    "written to <out>-quick by default")
-    _dask_options(p)
-    p.add_argument("--out", metavar="DIR", help="output directory (default results/robustness/<study name>/)")
-    p.add_argument("--fresh", action="store_true", help="discard the runs of an earlier study in --out and start "
-                   "over (needed after the study file changed), or replace another kind of casesim result "
-                   "there; a folder that is not a casesim result is never replaced")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-    _allow_large(p)
+    _study_options(p, "results/robustness/<study name>/", "study", "no progress bar and no table")
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("costs", help="cost and staffing workbook (xlsx) of a result directory or a scenario")

@@ -246,12 +246,11 @@ class Provider(mesa.Agent):
 
     def _close_waiting(self, t: Ticket, reason: str) -> None:
         """Close the referral ``t``, accepted or waiting and not started, for ``reason``."""
-        case = t.case
+        case, now = t.case, self.model.env.now
         if t.state == QUEUED:   # (its entry in the waiting list is dropped when it comes to the top)
             self.queued -= 1
-        self.model.log.referral_withdrawn(self.model.env.now, case.no, stage=case.stage or "",
-                                          provider=self.unique_id, reason=reason,
-                                          days_waited=self.model.env.now - t.referred)
+        self.model.log.referral_withdrawn(now, case.no, stage=case.stage or "", provider=self.unique_id,
+                                          reason=reason, days_waited=now - t.referred)
         t.state = CLOSED
         case.pending = _without(case.pending, t)
 
