@@ -46,7 +46,8 @@ def _stays(sim: Simulation) -> pd.DataFrame:
 
 
 def test_with_every_effect_off_each_offence_comes_at_the_stage_rate_from_the_cases_own_draw() -> None:
-    sim = simulate(*OFF, *OFTEN, seed=1)
+    """... times the person's own frailty, exactly."""
+    sim = simulate(*OFF, *OFTEN, "reoffending.frailty_sd=1.2", seed=1)
     ev = sim.log.to_frame()
     off = ev[ev["kind"] == "offence"]
     assert len(off) > 200 and set(off["cause"].astype(str)) == {"supervised"}
@@ -57,8 +58,9 @@ def test_with_every_effect_off_each_offence_comes_at_the_stage_rate_from_the_cas
     stays = _stays(sim).merge(off[["case", "time"]].rename(columns={"time": "end"}), on=["case", "end"])
     reg = pd.DataFrame(sim.register).set_index("case")
     rates = {s: st.reoffending_rate_per_year for s, st in sim.scenario.journey.stages.items()}
+    assert reg["frailty"].std() > 1.0   # (people differ in their own offending)
     for row in stays.itertuples():
-        rate = rates[row.stage][reg.loc[row.case, "risk"]]
+        rate = rates[row.stage][reg.loc[row.case, "risk"]] * reg.loc[row.case, "frailty"]
         u = Luck.u(sim.luck.case_key(int(row.case)), REOFFEND, int(row.k))
         assert row.end == pytest.approx(row.start - DAYS_PER_YEAR * math.log(u) / rate, abs=1e-9)
 
@@ -71,10 +73,11 @@ def test_a_supervised_rate_no_higher_than_the_stages_changes_nothing() -> None:
 
 
 def test_offences_alongside_a_stay_come_at_the_supervised_rate_and_end_it_in_the_stages_share() -> None:
-    """With every effect off the ratio is 1, so all further offences in a supervised stage come at the supervised
-    rate (Poisson), and each ends the stay with probability stage rate / supervised rate."""
+    """With every effect off the ratio is 1, and with everyone offending alike (no frailty) all further offences
+    in a supervised stage come at the supervised rate (Poisson), and each ends the stay with probability stage
+    rate / supervised rate."""
     total = 1.5
-    sims = [simulate(*OFF[:-1], f"reoffending.supervised_rate_per_year={total}",
+    sims = [simulate(*OFF[:-1], f"reoffending.supervised_rate_per_year={total}", "reoffending.frailty_sd=0",
                      "process.risk_review.p_down_if_compliant=0", "process.risk_review.p_up_if_noncompliant=0",
                      seed=seed) for seed in SEEDS]
     years = offences = ending = 0.0
@@ -116,7 +119,7 @@ def test_a_constant_ratio_stretches_every_offence_time_exactly() -> None:
     for row in stays.itertuples():
         ratio = math.exp(b * (reg.loc[row.case, "motivation"] - 0.5))
         assert row.value == pytest.approx(ratio, rel=1e-12)
-        rate = rates[row.stage][reg.loc[row.case, "risk"]] * ratio
+        rate = rates[row.stage][reg.loc[row.case, "risk"]] * reg.loc[row.case, "frailty"] * ratio
         u = Luck.u(sim.luck.case_key(int(row.case)), REOFFEND, int(row.k))
         assert row.end == pytest.approx(row.start - DAYS_PER_YEAR * math.log(u) / rate, abs=1e-7)
 
@@ -196,14 +199,16 @@ def test_every_return_is_a_person_who_left_and_offended_and_comes_back_as_themse
     assert (arrived.loc[back.index, "cause"] == "return").all()
     assert int((arrived["cause"] == "return").sum()) == len(back)
     exits = ev[ev["kind"] == "exit"].set_index("case")["time"]
-    after = ev[(ev["kind"] == "offence") & (ev["cause"] == "after_exit")].set_index("case")["time"]
+    after = ev[(ev["kind"] == "offence") & (ev["cause"] == "after_exit")].groupby("case")["time"]
     follow = sim.scenario.reoffending.after_exit_follow_days
     changes = ev[ev["kind"] == "risk_change"]
     last_risk = dict(zip(changes["case"], changes["cause"].astype(str), strict=True))   # (the last one wins)
     for no, row in back.iterrows():
         prev = int(row["previous"])
-        left, offended, came = exits.loc[prev], after.loc[prev], row["arrival_time"]
-        assert left < offended <= left + follow and offended < came   # left, offended, then came back
+        left, offended, came = exits.loc[prev], after.get_group(prev).to_numpy(), row["arrival_time"]
+        # left, offended (perhaps more than once: a fine or a caution leaves them out), then came back after the
+        # last of those offences, the one that brought them back: none after it
+        assert (left < offended).all() and (offended <= left + follow).all() and (offended < came).all()
         before = reg.loc[prev]
         assert row["person"] == before["person"] and reg.loc[int(row["person"]), "previous"] == -1
         assert (row["offence"], row["needs"], row["patch"]) == (before["offence"], before["needs"], before["patch"])
@@ -318,3 +323,72 @@ def test_fewer_staff_raise_reoffending_through_pressure_and_more_people_come_bac
     calm = ("motivation.pressure=0",)
     base0, short0 = pooled("baseline", *calm), pooled("understaffed", *calm)
     assert short0[0] - base0[0] < short[0] - base[0], (base0, short0, base, short)
+
+
+# --------------------------------------------------------------------------- people who offend more than others
+
+def test_a_persons_frailty_is_a_lognormal_multiplier_of_mean_one_that_comes_back_with_them() -> None:
+    sd = 1.2
+    sim = simulate(f"reoffending.frailty_sd={sd}", "time.horizon_days=1000", seed=1)
+    reg = pd.DataFrame(sim.register).set_index("case")
+    first = reg[reg["previous"] < 0]
+    z = np.log(first["frailty"].to_numpy())
+    n = len(z)
+    assert n > 2000
+    # the log is normal with mean -sd^2/2 and standard deviation sd (so the multiplier's mean is 1)
+    assert abs(z.mean() + sd * sd / 2) < 4 * sd / math.sqrt(n)
+    assert abs(z.std() / sd - 1) < 4 / math.sqrt(2 * n)
+    assert abs(first["frailty"].mean() - 1) < 0.15
+    # it is drawn from the person's own luck, and a return is the same person with the same multiplier
+    from casesim.engine.rng import FRAILTY, unit_lognormal
+    for no in first.index[:50]:
+        key = sim.luck.case_key(int(np.searchsorted(first.index.to_numpy(), no)))
+        assert first.loc[no, "frailty"] == unit_lognormal(Luck.u(key, FRAILTY), sd)
+    back = reg[reg["previous"] >= 0]
+    assert len(back) > 100
+    assert (back["frailty"].to_numpy() == reg.loc[back["previous"], "frailty"].to_numpy()).all()
+    # with no spread everyone offends at their risk level's rate
+    flat = pd.DataFrame(simulate("reoffending.frailty_sd=0", seed=1).register)
+    assert (flat["frailty"] == 1.0).all()
+
+
+def test_offending_after_exit_goes_on_at_the_persons_rate_until_the_follow_up_ends() -> None:
+    """Nobody comes back (return_share 0), every effect off: after exit each person offends as a Poisson process
+    at the rate after exit for their risk times their frailty, until ``after_exit_follow_days`` after exit (or
+    the horizon), so the count of offences after exit is the sum of those rates times those spells."""
+    sim = simulate(*OFF[:3], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
+                   "reoffending.return_share=0", "reoffending.after_exit_follow_days=300", "motivation.rate=0",
+                   "time.horizon_days=1200", seed=2)
+    ev = sim.log.to_frame()
+    reg = pd.DataFrame(sim.register).set_index("case")
+    exits = ev[ev["kind"] == "exit"].set_index("case")["time"]
+    h = sim.scenario.time.horizon_days
+    spell = np.minimum(exits.to_numpy() + 300, h) - exits.to_numpy()
+    expected = float((0.8 * reg.loc[exits.index, "frailty"].to_numpy() * spell).sum()) / DAYS_PER_YEAR
+    after = ev[(ev["kind"] == "offence") & (ev["cause"] == "after_exit")]
+    assert expected > 1000
+    assert abs(len(after) - expected) < 4 * math.sqrt(expected), (len(after), expected)
+    assert (after.groupby("case").size() > 1).sum() > 100   # people offend again after a fine or a caution
+    t_exit = exits.loc[after["case"]].to_numpy()
+    assert ((after["time"].to_numpy() > t_exit) & (after["time"].to_numpy() <= t_exit + 300)).all()
+    # when every offence brings the person back, nobody offends twice after one exit
+    once = simulate(*OFF[:3], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
+                    "reoffending.return_share=1", "motivation.rate=0", seed=2).log.to_frame()
+    once = once[(once["kind"] == "offence") & (once["cause"] == "after_exit")]
+    assert len(once) > 300 and once["case"].is_unique
+
+
+def test_a_prolific_minority_concentrates_offending_in_fewer_people() -> None:
+    """The same mean rate, spread over people (frailty) or not: with the spread fewer people reoffend within a
+    year and each reoffender commits more offences (Jensen's inequality on 1 - exp(-z rate)), paired over seeds."""
+    def pooled(sd: float) -> tuple[float, float]:
+        share = per = 0.0
+        for seed in SEEDS:
+            s = _scaled("baseline", seed, f"reoffending.frailty_sd={sd}").summary
+            share += s["proven_reoffending_1y"]["all"] / len(SEEDS)
+            per += s["proven_reoffences_per_reoffender"] / len(SEEDS)
+        return share, per
+
+    flat, spread = pooled(0.0), pooled(1.9)
+    assert spread[0] < 0.9 * flat[0], (flat, spread)
+    assert spread[1] > 1.5 * flat[1], (flat, spread)

@@ -46,7 +46,7 @@ class Case(mesa.Agent):
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
                  "referrals", "assessments", "unmet", "logit0", "sanction", "sanction_times", "motivation",
-                 "drive")
+                 "drive", "frailty")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  patch: str) -> None:
@@ -88,6 +88,7 @@ class Case(mesa.Agent):
         self.sanction_times: tuple[float, ...] = ()   # when sanctions started (shared empty tuple, replaced)
         self.motivation = 0.5             # motivation now (0..1): set to the draw at arrival by the model
         self.drive = 0.5                  # motivation at arrival, the level it returns to (``Motivation``)
+        self.frailty = 1.0                # the person's multiplier of every offending rate (``reoffending.frailty_sd``)
 
     @property
     def propensity(self) -> float:

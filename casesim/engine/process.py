@@ -298,8 +298,9 @@ class CaseProcess:
         # risk at entry) times the hazard ratio of what supervision has done so far (``_rehazard``). The rate is
         # that of every further offence in the stay; the stage's own rate of those that end it is ``h_end``, and
         # each offence ends the stay with probability h_end / h_base (``_offence_ends``).
-        self.h_end = end_rate = spec.reoffending_rate_per_year[case.risk]
-        self.h_base = rate = end_rate + sim.reoffending.rate_alongside(stage, case.risk)
+        frailty = case.frailty   # (the person's own multiplier of every offending rate)
+        self.h_end = end_rate = spec.reoffending_rate_per_year[case.risk] * frailty
+        self.h_base = rate = end_rate + sim.reoffending.rate_alongside(stage, case.risk) * frailty
         self.h_n = 0
         if rate > 0:
             self.h_left = -math.log(_u(case.luck, REOFFEND, k))

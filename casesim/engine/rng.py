@@ -60,6 +60,8 @@ TRANSFER_REFUSE = 31  # whether it refuses (counter: the stay)
 TRANSFER_ADAPT = 32  # whether it adapts the measure (counter: the stay)
 TRANSFER_PATCH = 33  # the patch of the receiving service the person lives in (counter: the stay)
 WAITING_LOSS = 34  # how long a referral waits on a provider's list before the person drops off it (counter: referral)
+FRAILTY = 35     # the person's own multiplier of every offending rate (drawn once, at the first arrival)
+OFFEND_AGAIN_AFTER_EXIT = 36  # the next further offence after exit (counter: stays x 2^16 + offences so far)
 
 
 def _mix(x: int) -> int:
@@ -121,6 +123,14 @@ class Luck:
         x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64    # _mix, inlined: this is the hottest call
         x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
         return (((x ^ (x >> 31)) >> 11) + 0.5) * _TO_UNIT
+
+
+def unit_lognormal(u: float, sd: float) -> float:
+    """A lognormal multiplier of mean 1 whose logarithm has standard deviation ``sd``, by inversion of the uniform
+    ``u`` (exactly 1 when ``sd`` is 0)."""
+    if sd <= 0:
+        return 1.0
+    return math.exp(sd * _inv_cdf(u) - 0.5 * sd * sd)
 
 
 def sample(dist: str, mean: float, cv: float, u: float) -> float:

@@ -30,7 +30,18 @@ from casesim.agents import Case, CaseManager, Provider, Team
 from casesim.agents.case import Sanction
 from casesim.engine import mesa_compat  # noqa: F401 - Mesa 3.3 only: see the module
 from casesim.engine.process import CaseProcess, ComplianceModel, ReoffendingModel
-from casesim.engine.rng import AFTER_EXIT, RETURN, RETURN_DELAY, RETURN_RISK, TRANSFER_PATCH, Luck, Streams
+from casesim.engine.rng import (
+    AFTER_EXIT,
+    FRAILTY,
+    OFFEND_AGAIN_AFTER_EXIT,
+    RETURN,
+    RETURN_DELAY,
+    RETURN_RISK,
+    TRANSFER_PATCH,
+    Luck,
+    Streams,
+    unit_lognormal,
+)
 from casesim.engine.staff_index import StaffIndex
 from casesim.log.events import EventLog
 from casesim.models.protocols import Approach, Cover, Enforcement, ModeAssignment, Segmentation
@@ -601,7 +612,8 @@ class Simulation(mesa.Model):
         case.luck = self.luck.case_key(self.newcomers)
         self.newcomers += 1
         now = self.env.now
-        self._register.add(no, now, risk, offence, needs, propensity, motivation, patch)
+        case.frailty = unit_lognormal(Luck.u(case.luck, FRAILTY), self.after_exit.frailty_sd)
+        self._register.add(no, now, risk, offence, needs, propensity, motivation, patch, frailty=case.frailty)
         case.motivation = case.drive = motivation
         self.log.arrival(now, no, cause=cause)
         CaseProcess(self, case, stage, cause, residual)
@@ -623,9 +635,11 @@ class Simulation(mesa.Model):
         case = Case(self, no, person.risk, person.offence, needs, patch)
         case.luck = Luck.transfer_key(person.luck, stay)
         now = self.env.now
-        self._register.add(no, now, person.risk, person.offence, needs, propensity, motivation, patch)
+        self._register.add(no, now, person.risk, person.offence, needs, propensity, motivation, patch,
+                           frailty=person.frailty)
         case.motivation = motivation
         case.drive = person.drive
+        case.frailty = person.frailty
         self._transferred_in.add(no)
         self.log.arrival(now, no, cause="transfer")
         CaseProcess(self, case, stage, "transfer", length=days)
@@ -660,23 +674,38 @@ class Simulation(mesa.Model):
         it leaves with (needs met, motivation), it offends within ``after_exit_follow_days`` and the horizon,
         that offence is logged when it comes, and may bring the person back."""
         r = self.after_exit
-        rate = r.after_exit_rate_per_year[case.risk]
+        rate = r.after_exit_rate_per_year[case.risk] * case.frailty
         if rate <= 0 or r.after_exit_follow_days <= 0:
             return
         ratio = self.reoffending.ratio(case, supervised=False)
-        days = -DAYS_PER_YEAR * math.log(Luck.u(case.luck, AFTER_EXIT, case.stays)) / (rate * ratio)
-        if days > r.after_exit_follow_days or self.env.now + days >= self.horizon:
-            return
-        self.env.timeout(days).callbacks.append(lambda _: self._offended_after_exit(case, ratio))
+        self._offend_after_exit(case, ratio, self.env.now + r.after_exit_follow_days,
+                                Luck.u(case.luck, AFTER_EXIT, case.stays), 0)
 
-    def _offended_after_exit(self, case: Case, ratio: float) -> None:
+    def _offend_after_exit(self, case: Case, ratio: float, until: float, u: float, n: int) -> None:
+        """Schedule the ``n``-th further offence after exit (0 for the first) from the unit draw ``u``, at the
+        person's rate after exit times ``ratio``, if it comes before ``until`` (the end of the follow-up) and
+        the horizon."""
+        rate = self.after_exit.after_exit_rate_per_year[case.risk] * case.frailty
+        days = -DAYS_PER_YEAR * math.log(u) / (rate * ratio)
+        now = self.env.now
+        if now + days > until or now + days >= self.horizon:
+            return
+        self.env.timeout(days).callbacks.append(lambda _: self._offended_after_exit(case, ratio, until, n))
+
+    def _offended_after_exit(self, case: Case, ratio: float, until: float, n: int) -> None:
+        """The ``n``-th further offence after exit, now: it brings the person back with probability
+        ``return_share`` (after the delay to the court's request); otherwise they stay out, and may offend again
+        before the follow-up ends (a fine or a caution leaves the rate as it was)."""
         r = self.after_exit
         self.log.offence(self.env.now, case.no, stage="", when="after_exit", hazard_ratio=ratio)
-        if r.return_share <= 0 or Luck.u(case.luck, RETURN, case.stays) >= r.return_share:
+        k = case.stays if n == 0 else (case.stays << 16) + n
+        if r.return_share > 0 and Luck.u(case.luck, RETURN, k) < r.return_share:
+            days = -r.return_delay_days * math.log(Luck.u(case.luck, RETURN_DELAY, k))
+            if self.env.now + days < self.horizon:
+                self.env.timeout(days).callbacks.append(lambda _: self._comes_back(case))
             return
-        days = -r.return_delay_days * math.log(Luck.u(case.luck, RETURN_DELAY, case.stays))
-        if self.env.now + days < self.horizon:
-            self.env.timeout(days).callbacks.append(lambda _: self._comes_back(case))
+        self._offend_after_exit(case, ratio, until, Luck.u(case.luck, OFFEND_AGAIN_AFTER_EXIT, (case.stays << 16) + n),
+                                n + 1)
 
     def _comes_back(self, before: Case) -> Case:
         """The person of ``before`` (a case that left) comes back as a new case at the journey's entry: the same
@@ -694,8 +723,9 @@ class Simulation(mesa.Model):
         self._returns[no] = returns
         reg, now = self._register, self.env.now
         reg.add(no, now, risk, before.offence, before.needs, reg.propensity[before.no], reg.motivation[before.no],
-                before.patch, previous=before.no)
+                before.patch, previous=before.no, frailty=before.frailty)
         case.motivation = case.drive = reg.motivation[before.no]
+        case.frailty = before.frailty
         self.log.arrival(now, no, cause="return")
         CaseProcess(self, case, self.journey.entry, "return")
         return case
@@ -704,7 +734,8 @@ class Simulation(mesa.Model):
     def register(self) -> dict[str, Any]:
         """Every case created so far, one entry per column (``pd.DataFrame(sim.register)`` is the table):
         case, arrival_time, person (the person's first case), previous (their previous case, -1 if none),
-        risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch."""
+        risk, offence, needs ('+'-joined), n_needs, propensity, motivation, patch, frailty (the person's multiplier of
+        every offending rate: ``reoffending.frailty_sd``)."""
         return self._register.columns()
 
     # --- what policies use ----------------------------------------------------------------------
@@ -890,12 +921,13 @@ class _Register:
         self.previous = array("q")   # the person's previous case number (-1: none)
         self.propensity = array("d")
         self.motivation = array("d")
+        self.frailty = array("d")
         self.codes = {k: array(typecode) for k, typecode in self._LABELS.items()}
         self.labels: dict[str, list[Any]] = {k: [] for k in self._LABELS}   # code -> label (needs: a tuple)
         self._code: dict[str, dict[Any, int]] = {k: {} for k in self._LABELS}
 
     def add(self, no: int, now: float, risk: str, offence: str, needs: tuple[str, ...], propensity: float,
-            motivation: float, patch: str, previous: int = -1) -> None:
+            motivation: float, patch: str, previous: int = -1, frailty: float = 1.0) -> None:
         if no != len(self.arrival_time):
             raise ValueError(f"case {no} registered out of order (expected {len(self.arrival_time)})")
         self.arrival_time.append(now)
@@ -903,6 +935,7 @@ class _Register:
         self.previous.append(previous)
         self.propensity.append(propensity)
         self.motivation.append(motivation)
+        self.frailty.append(frailty)
         for k, label in (("risk", risk), ("offence", offence), ("needs", needs), ("patch", patch)):
             code = self._code[k].get(label)
             if code is None:
@@ -924,7 +957,8 @@ class _Register:
                 "risk": strings("risk"), "offence": strings("offence"), "needs": strings("needs", "+".join),
                 "n_needs": np.array(strings("needs", len), dtype=np.int64).reshape(-1),
                 "propensity": num(self.propensity, np.float64),
-                "motivation": num(self.motivation, np.float64), "patch": strings("patch")}
+                "motivation": num(self.motivation, np.float64), "patch": strings("patch"),
+                "frailty": num(self.frailty, np.float64)}
 
 
 class _AttributeSampler:

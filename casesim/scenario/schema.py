@@ -411,6 +411,16 @@ class Reoffending(Strict):
                                  "the court's first request of the service; the pre-sentence stage holds the rest "
                                  "(Crown Court cases took 312 days from offence to completion, Criminal court "
                                  "statistics, Jul-Sep 2014)", gt=0, le=CENTURY_DAYS, limit=CENTURY)
+    frailty_sd: float = P(
+        0.0, "standard deviation of the log of a person's own multiplier of every offending rate (lognormal, mean 1)",
+        "off by default (0: every person of a risk level offends at its rate). Offending is far more concentrated "
+        "than three risk levels make it (MoJ, Jul 2011-Jun 2012 cohort: 2.9 proven reoffences per reoffender; 47% "
+        "of people with 11 or more previous offences reoffend within a year against 10.5% of those with none), but "
+        "no figure found measures the spread in the model's unit, one offence that reaches a court or a caution: a "
+        "court case can prove several offences. England & Wales fits 1.9 to the 2.9 only if each proven offence is "
+        "one of the model's (docs/calibration.md, where its consequences are measured). Plausible range 0 to 2.5",
+        ge=0, le=3, limit="a multiplier whose log varies by more than 3 (a factor of 20 per sd) is beyond any spread "
+        "measured")
     return_risk_step: float = P(0.5, "probability", "assumption: a returning person's criminal history raises "
                                 "their assessed risk one level with this probability (risk tools such as OGRS "
                                 "weigh previous convictions)", ge=0, le=1, limit=PROBABILITY)

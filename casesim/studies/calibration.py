@@ -75,6 +75,10 @@ TARGETS: tuple[Target, ...] = (
            "simulated: releases after under half a year served", 0.15, False, fitted=False),
     Target("reoffences_per_reoffender", "proven reoffences per reoffender", 2.9, "offences per reoffender",
            "MoJ proven reoffending, Jul 2011-Jun 2012 cohort (adults and juveniles)", 0.25, False, fitted=False),
+    Target("recalls_further_offence_share", "licence recalls for a further offence", 2795 / 7515,
+           "share of recalls", "OMSQ fixed-term recalls 2016-17: 2,795 of 7,515 with a further charge among their "
+           "reasons (more than one reason can apply); simulated: recalls whose cause is a further offence, of all "
+           "recalls", 0.25, False, fitted=False),
 )
 
 
@@ -106,7 +110,9 @@ def simulated(result: Result) -> dict[str, float]:
     in_w = (t >= a) & (t < h)
     ends = in_w & (kind == "stage_exit") & (ev["stage"].astype(str).to_numpy() == COMMUNITY_ORDER_STAGE)
     completed = ends & (ev["cause"].astype(str).to_numpy() == "completed")
-    recalls = int((in_w & (kind == "recall")).sum())
+    recall_rows = in_w & (kind == "recall")
+    recalls = int(recall_rows.sum())
+    for_offence = int((recall_rows & (ev["cause"].astype(str).to_numpy() == "further_offence")).sum())
     proven = result.summary.get("proven_reoffending_1y") or {}
     return {
         "proven_reoffending_all": _number(proven.get("all")),
@@ -117,6 +123,7 @@ def simulated(result: Result) -> dict[str, float]:
         "caseload_per_officer": float(result.summary["mean_caseload_by_setting"]["community"]),
         "community_completion": float(completed.sum() / ends.sum()) if ends.any() else float("nan"),
         "recalls_per_year": recalls / (span / DAYS_PER_YEAR) / scale,
+        "recalls_further_offence_share": for_offence / recalls if recalls else float("nan"),
     }
 
 
