@@ -670,9 +670,10 @@ class Simulation(mesa.Model):
 
     # --- after exit: further offences and people who come back ------------------------------------------
     def left(self, case: Case) -> None:
-        """``case`` has left the system: if, at the rate after exit for its risk times the hazard ratio of what
-        it leaves with (needs met, motivation), it offends within ``after_exit_follow_days`` and the horizon,
-        that offence is logged when it comes, and may bring the person back."""
+        """``case`` has left the system: at the rate after exit for its risk, times the person's frailty and the
+        hazard ratio of what it leaves with (needs met, motivation), it may offend within
+        ``after_exit_follow_days`` and the horizon; each offence is logged when it comes and may bring the
+        person back, and one that does not leaves them to offend again (:meth:`_offended_after_exit`)."""
         r = self.after_exit
         rate = r.after_exit_rate_per_year[case.risk] * case.frailty
         if rate <= 0 or r.after_exit_follow_days <= 0:
