@@ -191,3 +191,74 @@ def test_render_writes_only_inside_the_blocks() -> None:
     assert out.endswith("<!-- /facts -->\nafter\n") and "stale" not in out
     with pytest.raises(KeyError, match="unknown-block"):
         script.render("<!-- facts:unknown-block -->\n<!-- /facts -->\n", facts)
+
+
+_PRESSURE, _BREAKS = "workload_pressure_by_setting.community", "continuity_breaks_per_case_year"
+_BREACHES, _COMPLETED, _KEPT = "breaches_per_case_year", "completion_rate", "compliance_rate_of_offered"
+
+
+def _vs(scenario: str, other: str, key: str, decimals: int) -> tuple[tuple[str, str, int], ...]:
+    """The figure ``key`` of ``scenario``, then of ``other``, each read with ``decimals``."""
+    return ((scenario, key, decimals), (other, key, decimals))
+
+
+#: Figures the shipped scenarios' comments quote from the full-size runs (docs/readme_facts.json), each as
+#: (scenario whose comment quotes it, the words around it with ``{}`` for each figure, and per figure the
+#: scenario, summary key and decimals it is read from; a percentage is written with one fewer place).
+#: A change to results that moves one of them fails here, naming the comment to update.
+COMMENT_FIGURES: tuple[tuple[str, str, tuple[tuple[str, str, int], ...]], ...] = (
+    ("community_teams", "pressure rises ({} against {})", _vs("community_teams", "baseline", _PRESSURE, 2)),
+    ("comprehensive_high_risk", "(community {} against {})", _vs("comprehensive_high_risk", "baseline", _PRESSURE, 2)),
+    ("high_turnover", "(community workload pressure {} against {})", _vs("high_turnover", "baseline", _PRESSURE, 2)),
+    ("intensive_supervision", "(community {} against {})", _vs("intensive_supervision", "baseline", _PRESSURE, 2)),
+    ("modes_by_need", "(community workload pressure {} against {})", _vs("modes_by_need", "baseline", _PRESSURE, 2)),
+    ("understaffed", "(community {} against {},", _vs("understaffed", "baseline", _PRESSURE, 2)),
+    ("team_custody", "custody workload pressure {} against {})",
+     _vs("team_custody", "baseline", "workload_pressure_by_setting.custody", 2)),
+    ("reallocation_cover", "({} against {}), each lasting", _vs("reallocation_cover", "pods_cover", _BREAKS, 1)),
+    ("reallocation_cover", "more breaches ({} against {}", _vs("reallocation_cover", "pods_cover", _BREACHES, 3)),
+    ("strict_enforcement", "(about {}% against {}%)", _vs("strict_enforcement", "baseline", _COMPLETED, -2)),
+    ("individual_type_risk", "breaks per case-year {} against {}", _vs("individual_type_risk", "baseline", _BREAKS, 2)),
+    ("individual_type_risk", "specialists, {}% of contacts kept against {}%, breaches {} against {}",
+     _vs("individual_type_risk", "pooled_allocation", _KEPT, -3)
+     + _vs("individual_type_risk", "pooled_allocation", _BREACHES, 3)),
+    ("individual_task_process", "({}% -> {}% of contacts kept, {}% -> {}% of orders completed",
+     _vs("pooled_allocation", "individual_task_process", _KEPT, -3)
+     + _vs("pooled_allocation", "individual_task_process", _COMPLETED, -3)),
+    ("individual_task_stage", "{}% of contacts kept against {}%, {}% of orders completed against {}%",
+     _vs("individual_task_stage", "pooled_allocation", _KEPT, -3)
+     + _vs("individual_task_stage", "pooled_allocation", _COMPLETED, -3)),
+)
+
+
+def _comment(name: str) -> str:
+    """The leading comment of a shipped scenario as one line of text."""
+    lines = []
+    for line in (ROOT / "scenarios" / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+def _figure(value: float, decimals: int) -> str:
+    """``value`` as a comment writes it: ``decimals`` places, or a percentage with ``-decimals - 1`` places."""
+    if decimals < 0:
+        return f"{100 * value:.{-decimals - 2}f}"
+    return f"{value:.{decimals}f}"
+
+
+@pytest.mark.parametrize(("name", "words", "figures"), COMMENT_FIGURES,
+                         ids=[f"{c[0]}:{c[1][:24]}" for c in COMMENT_FIGURES])
+def test_scenario_comments_quote_the_full_size_runs_as_they_are(name: str, words: str, figures: tuple) -> None:
+    runs = json.loads(facts_script().FACTS.read_text())["runs"]
+
+    def read(scenario: str, key: str) -> float:
+        value: Any = runs[scenario]
+        for part in key.split("."):
+            value = value[part]
+        return float(value)
+
+    expected = words.format(*(_figure(read(s, k), d) for s, k, d in figures))
+    assert expected in _comment(name), (f"scenarios/{name}.yaml's comment should say '{expected}' (the full-size "
+                                        f"runs in docs/readme_facts.json); update the comment")
