@@ -17,7 +17,7 @@ from casesim.scenario.params import DAYS_PER_YEAR
 from tests.helpers import small
 
 SEEDS = (1, 2, 3)
-OFF = ("reoffending.needs_met={}", "reoffending.intensity=0", "reoffending.motivation=0",
+OFF = ("reoffending.needs_met={}", "reoffending.intensity=0", "reoffending.motivation=0", "reoffending.after_custody=0",
        "reoffending.after_exit_rate_per_year=0", "reoffending.supervised_rate_per_year=0")
 #: Further offences often enough to measure, and risk levels that stay as they arrived.
 OFTEN = ("journey.stages.NON_CUSTODIAL.reoffending_rate_per_year=0.6",
@@ -108,8 +108,8 @@ def test_a_constant_ratio_stretches_every_offence_time_exactly() -> None:
     comes at the stage rate times that ratio from the same draw, as the hazard's integral says."""
     b = -0.8
     sim = simulate("reoffending.needs_met={}", "reoffending.intensity=0", f"reoffending.motivation={b}",
-                   "reoffending.after_exit_rate_per_year=0", "reoffending.supervised_rate_per_year=0",
-                   "motivation.rate=0", *OFTEN, seed=2)
+                   "reoffending.after_custody=0", "reoffending.after_exit_rate_per_year=0",
+                   "reoffending.supervised_rate_per_year=0", "motivation.rate=0", *OFTEN, seed=2)
     ev = sim.log.to_frame()
     off = ev[ev["kind"] == "offence"]
     stays = _stays(sim).merge(off[["case", "time", "value"]].rename(columns={"time": "end"}), on=["case", "end"])
@@ -165,7 +165,7 @@ def test_needs_met_lower_the_hazard_and_are_picked_up_at_the_next_happening() ->
     and every offence row carries the ratio of the needs the case had met by then."""
     half = "reoffending.needs_met={substance_misuse: 0.5, mental_health: 0.5, accommodation: 0.5, " \
            "employment: 0.5, education: 0.5}"
-    base = ("reoffending.intensity=0", "reoffending.motivation=0", *OFTEN)
+    base = ("reoffending.intensity=0", "reoffending.motivation=0", "reoffending.after_custody=0", *OFTEN)
     n_none = n_half = 0
     for seed in SEEDS:
         none = simulate("reoffending.needs_met={}", *base, seed=seed)
@@ -356,7 +356,7 @@ def test_offending_after_exit_goes_on_at_the_persons_rate_until_the_follow_up_en
     """Nobody comes back (return_share 0), every effect off: after exit each person offends as a Poisson process
     at the rate after exit for their risk times their frailty, until ``after_exit_follow_days`` after exit (or
     the horizon), so the count of offences after exit is the sum of those rates times those spells."""
-    sim = simulate(*OFF[:3], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
+    sim = simulate(*OFF[:4], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
                    "reoffending.return_share=0", "reoffending.after_exit_follow_days=300", "motivation.rate=0",
                    "time.horizon_days=1200", seed=2)
     ev = sim.log.to_frame()
@@ -372,7 +372,7 @@ def test_offending_after_exit_goes_on_at_the_persons_rate_until_the_follow_up_en
     t_exit = exits.loc[after["case"]].to_numpy()
     assert ((after["time"].to_numpy() > t_exit) & (after["time"].to_numpy() <= t_exit + 300)).all()
     # when every offence brings the person back, nobody offends twice after one exit
-    once = simulate(*OFF[:3], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
+    once = simulate(*OFF[:4], "reoffending.supervised_rate_per_year=0", "reoffending.after_exit_rate_per_year=0.8",
                     "reoffending.return_share=1", "motivation.rate=0", seed=2).log.to_frame()
     once = once[(once["kind"] == "offence") & (once["cause"] == "after_exit")]
     assert len(once) > 300 and once["case"].is_unique
@@ -392,3 +392,46 @@ def test_a_prolific_minority_concentrates_offending_in_fewer_people() -> None:
     flat, spread = pooled(0.0), pooled(1.9)
     assert spread[0] < 0.9 * flat[0], (flat, spread)
     assert spread[1] > 1.5 * flat[1], (flat, spread)
+
+
+# --------------------------------------------------------------------------- what time in custody does afterwards
+
+def test_time_in_custody_multiplies_the_hazard_ratio_from_release_on_and_for_good() -> None:
+    """Every other effect off: an offence's hazard ratio is exactly exp(after_custody) once the person has left a
+    stay in custody (in this journey or, for a person come back, an earlier one) and exactly 1 before."""
+    b = 0.3
+    sim = simulate(*OFF[:3], f"reoffending.after_custody={b}", "reoffending.after_exit_rate_per_year=0.5",
+                   "reoffending.supervised_rate_per_year=0", *OFTEN, "time.horizon_days=1000", seed=3)
+    ev = sim.log.to_frame()
+    reg = pd.DataFrame(sim.register).set_index("case")
+    custody = {s for s, st in sim.scenario.journey.stages.items() if st.setting == "custody"}
+    left_custody = ev[(ev["kind"] == "stage_exit") & ev["stage"].isin(custody)]
+    first_release = {}   # person -> when they first left a stay in custody
+    for case, t in zip(left_custody["case"], left_custody["time"], strict=True):
+        person = int(reg.loc[case, "person"])
+        first_release[person] = min(t, first_release.get(person, math.inf))
+    off = ev[ev["kind"] == "offence"]
+    marked = unmarked = 0
+    for case, t, value in zip(off["case"], off["time"], off["value"], strict=True):
+        if first_release.get(int(reg.loc[case, "person"]), math.inf) <= t:
+            assert value == pytest.approx(math.exp(b), rel=1e-12)
+            marked += 1
+        else:
+            assert value == 1.0
+            unmarked += 1
+    assert marked > 100 and unmarked > 100, (marked, unmarked)
+
+
+def test_more_custody_means_more_reoffending_afterwards() -> None:
+    """Strict enforcement recalls and sends to custody more people; with time in custody raising later offending
+    the gap in proven reoffending between strict enforcement and the baseline is higher than without it (paired
+    over seeds): custody's cost after release, against its incapacitation while it lasts."""
+    def gap(*extra: str) -> float:
+        d = 0.0
+        for seed in SEEDS:
+            strict = _scaled("strict_enforcement", seed, *extra).summary["proven_reoffending_1y"]["all"]
+            base = _scaled("baseline", seed, *extra).summary["proven_reoffending_1y"]["all"]
+            d += (strict - base) / len(SEEDS)
+        return d
+
+    assert gap() > gap("reoffending.after_custody=0"), (gap(), gap("reoffending.after_custody=0"))

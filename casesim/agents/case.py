@@ -46,7 +46,7 @@ class Case(mesa.Agent):
                  "cover", "return_to", "phase", "load_staff", "load_weight", "mode", "found", "done",
                  "pending", "contacts", "kept_since_review", "missed_since_review", "warning_times", "reviews",
                  "referrals", "assessments", "unmet", "logit0", "sanction", "sanction_times", "motivation",
-                 "drive", "frailty")
+                 "drive", "frailty", "been_in_custody")
 
     def __init__(self, model: Simulation, no: int, risk: str, offence: str, needs: tuple[str, ...],
                  patch: str) -> None:
@@ -89,6 +89,7 @@ class Case(mesa.Agent):
         self.motivation = 0.5             # motivation now (0..1): set to the draw at arrival by the model
         self.drive = 0.5                  # motivation at arrival, the level it returns to (``Motivation``)
         self.frailty = 1.0                # the person's multiplier of every offending rate (``reoffending.frailty_sd``)
+        self.been_in_custody = False      # has left a stay in custody (``reoffending.after_custody``)
 
     @property
     def propensity(self) -> float:

@@ -96,7 +96,7 @@ class ReoffendingModel:
     """The hazard ratio of a case's further offence (``scenario.reoffending``; see docs/model.md).
 
     ratio = product of needs_met[n] over the needs met x exp(b_int[risk] x (intensity(mode) - reference[risk]))
-            x exp(b_mot x (motivation - 0.5))
+            x exp(b_mot x (motivation - 0.5)) x exp(b_custody) once the person has left a stay in custody
 
     A case's stage rate times this ratio is its hazard until its next happening. With every effect off the
     ratio is exactly 1 and the model is as without it.
@@ -110,6 +110,7 @@ class ReoffendingModel:
         self.by_mode = {(risk, m): math.exp(r.intensity[risk] * (spec.intensity - r.reference_intensity[risk]))
                         for risk in RISKS for m, spec in scenario.modes.items()}
         self.motivation = r.motivation
+        self.custody = math.exp(r.after_custody)   # (exactly 1.0 at 0)
         # Further offences dealt with alongside a supervised stay (the stay goes on), per year by stage and risk:
         # the supervised rate above the stage's own rate of offences that end the stay (see ``CaseProcess``).
         self.alongside: dict[str, dict[str, float]] = {}
@@ -129,8 +130,8 @@ class ReoffendingModel:
         return self.with_motivation(self.fixed(case, supervised), case)
 
     def fixed(self, case: Case, supervised: bool = True) -> float:
-        """The part of the ratio that changes only with the needs met, the mode and the risk (not with each
-        contact, as motivation does)."""
+        """The part of the ratio that changes only with the needs met, the mode, the risk and whether the person
+        has been in custody (not with each contact, as motivation does)."""
         done = case.done
         x = self.by_done.get(done)
         if x is None:
@@ -141,6 +142,8 @@ class ReoffendingModel:
             self.by_done[done] = x
         if supervised and case.mode is not None:
             x *= self.by_mode[case.risk, case.mode]
+        if case.been_in_custody:
+            x *= self.custody
         return x
 
     def with_motivation(self, fixed: float, case: Case) -> float:
@@ -487,6 +490,8 @@ def _leave(sim: Simulation, case: Case, stage: str, spec: Any, k: int, outcome: 
     log.stage_exit(now, case.no, stage=stage, outcome=outcome, days=now - start)
     if outcome == "further_offence":
         log.offence(now, case.no, stage=stage, when="supervised", hazard_ratio=sim.reoffending.ratio(case))
+    if sim.journey.setting[stage] == "custody":   # (from now on: ``reoffending.after_custody``)
+        case.been_in_custody = True
     if outcome == "completed":
         return outcome, sim.journey.next_stage(stage, case.risk, _u(case.luck, NEXT_STAGE, k))
     route = spec.on_breach

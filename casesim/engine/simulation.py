@@ -640,6 +640,7 @@ class Simulation(mesa.Model):
         case.motivation = motivation
         case.drive = person.drive
         case.frailty = person.frailty
+        case.been_in_custody = person.been_in_custody
         self._transferred_in.add(no)
         self.log.arrival(now, no, cause="transfer")
         CaseProcess(self, case, stage, "transfer", length=days)
@@ -727,6 +728,7 @@ class Simulation(mesa.Model):
                 before.patch, previous=before.no, frailty=before.frailty)
         case.motivation = case.drive = reg.motivation[before.no]
         case.frailty = before.frailty
+        case.been_in_custody = before.been_in_custody   # (what prison cost them stays with them)
         self.log.arrival(now, no, cause="return")
         CaseProcess(self, case, self.journey.entry, "return")
         return case
