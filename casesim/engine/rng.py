@@ -125,14 +125,6 @@ class Luck:
         return (((x ^ (x >> 31)) >> 11) + 0.5) * _TO_UNIT
 
 
-def unit_lognormal(u: float, sd: float) -> float:
-    """A lognormal multiplier of mean 1 whose logarithm has standard deviation ``sd``, by inversion of the uniform
-    ``u`` (exactly 1 when ``sd`` is 0)."""
-    if sd <= 0:
-        return 1.0
-    return math.exp(sd * _inv_cdf(u) - 0.5 * sd * sd)
-
-
 def sample(dist: str, mean: float, cv: float, u: float) -> float:
     """Draw from a named distribution by inversion of the uniform ``u``.
 

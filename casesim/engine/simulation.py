@@ -40,7 +40,7 @@ from casesim.engine.rng import (
     TRANSFER_PATCH,
     Luck,
     Streams,
-    unit_lognormal,
+    sample,
 )
 from casesim.engine.staff_index import StaffIndex
 from casesim.log.events import EventLog
@@ -157,6 +157,9 @@ class Simulation(mesa.Model):
         self.relationship = scenario.relationships
         self._attr = _AttributeSampler(scenario, self.streams["attributes"])   # (the stream goes on where it was)
         self.after_exit = scenario.reoffending   # offending after exit and returns
+        # A person's frailty (``reoffending.frailty_sd``): a lognormal of mean 1 whose log has that standard
+        # deviation, i.e. a coefficient of variation of sqrt(exp(sd^2) - 1), as ``sample`` takes it (0: exactly 1).
+        self.frailty_cv = math.sqrt(math.expm1(scenario.reoffending.frailty_sd ** 2))
         self.motivating = scenario.motivation    # how motivation moves
         self.saturation = scenario.compliance.continuity_saturation_days
 
@@ -612,7 +615,7 @@ class Simulation(mesa.Model):
         case.luck = self.luck.case_key(self.newcomers)
         self.newcomers += 1
         now = self.env.now
-        case.frailty = unit_lognormal(Luck.u(case.luck, FRAILTY), self.after_exit.frailty_sd)
+        case.frailty = sample("lognormal", 1.0, self.frailty_cv, Luck.u(case.luck, FRAILTY))
         self._register.add(no, now, risk, offence, needs, propensity, motivation, patch, frailty=case.frailty)
         case.motivation = case.drive = motivation
         self.log.arrival(now, no, cause=cause)
@@ -680,34 +683,33 @@ class Simulation(mesa.Model):
         if rate <= 0 or r.after_exit_follow_days <= 0:
             return
         ratio = self.reoffending.ratio(case, supervised=False)
-        self._offend_after_exit(case, ratio, self.env.now + r.after_exit_follow_days,
+        self._offend_after_exit(case, ratio, rate * ratio, self.env.now + r.after_exit_follow_days,
                                 Luck.u(case.luck, AFTER_EXIT, case.stays), 0)
 
-    def _offend_after_exit(self, case: Case, ratio: float, until: float, u: float, n: int) -> None:
-        """Schedule the ``n``-th further offence after exit (0 for the first) from the unit draw ``u``, at the
-        person's rate after exit times ``ratio``, if it comes before ``until`` (the end of the follow-up) and
-        the horizon."""
-        rate = self.after_exit.after_exit_rate_per_year[case.risk] * case.frailty
-        days = -DAYS_PER_YEAR * math.log(u) / (rate * ratio)
+    def _offend_after_exit(self, case: Case, ratio: float, hazard: float, until: float, u: float, n: int) -> None:
+        """Schedule the ``n``-th further offence after exit (0 for the first) from the unit draw ``u``, at
+        ``hazard`` a year (the person's rate after exit times ``ratio``, fixed since exit), if it comes before
+        ``until`` (the end of the follow-up) and the horizon."""
+        days = -DAYS_PER_YEAR * math.log(u) / hazard
         now = self.env.now
         if now + days > until or now + days >= self.horizon:
             return
-        self.env.timeout(days).callbacks.append(lambda _: self._offended_after_exit(case, ratio, until, n))
+        self.env.timeout(days).callbacks.append(lambda _: self._offended_after_exit(case, ratio, hazard, until, n))
 
-    def _offended_after_exit(self, case: Case, ratio: float, until: float, n: int) -> None:
+    def _offended_after_exit(self, case: Case, ratio: float, hazard: float, until: float, n: int) -> None:
         """The ``n``-th further offence after exit, now: it brings the person back with probability
         ``return_share`` (after the delay to the court's request); otherwise they stay out, and may offend again
         before the follow-up ends (a fine or a caution leaves the rate as it was)."""
         r = self.after_exit
         self.log.offence(self.env.now, case.no, stage="", when="after_exit", hazard_ratio=ratio)
-        k = case.stays if n == 0 else (case.stays << 16) + n
+        k = case.stays if n == 0 else (case.stays << 16) + n   # (the first keeps the luck it had before repeats)
         if r.return_share > 0 and Luck.u(case.luck, RETURN, k) < r.return_share:
             days = -r.return_delay_days * math.log(Luck.u(case.luck, RETURN_DELAY, k))
             if self.env.now + days < self.horizon:
                 self.env.timeout(days).callbacks.append(lambda _: self._comes_back(case))
             return
-        self._offend_after_exit(case, ratio, until, Luck.u(case.luck, OFFEND_AGAIN_AFTER_EXIT, (case.stays << 16) + n),
-                                n + 1)
+        again = Luck.u(case.luck, OFFEND_AGAIN_AFTER_EXIT, (case.stays << 16) + n)
+        self._offend_after_exit(case, ratio, hazard, until, again, n + 1)
 
     def _comes_back(self, before: Case) -> Case:
         """The person of ``before`` (a case that left) comes back as a new case at the journey's entry: the same

@@ -108,11 +108,12 @@ def simulated(result: Result) -> dict[str, float]:
     kind = ev["kind"].astype(str).to_numpy()
     t = ev["time"].to_numpy(dtype=np.float64)
     in_w = (t >= a) & (t < h)
+    cause = ev["cause"].astype(str).to_numpy()
     ends = in_w & (kind == "stage_exit") & (ev["stage"].astype(str).to_numpy() == COMMUNITY_ORDER_STAGE)
-    completed = ends & (ev["cause"].astype(str).to_numpy() == "completed")
+    completed = ends & (cause == "completed")
     recall_rows = in_w & (kind == "recall")
     recalls = int(recall_rows.sum())
-    for_offence = int((recall_rows & (ev["cause"].astype(str).to_numpy() == "further_offence")).sum())
+    for_offence = int((recall_rows & (cause == "further_offence")).sum())
     proven = result.summary.get("proven_reoffending_1y") or {}
     return {
         "proven_reoffending_all": _number(proven.get("all")),
